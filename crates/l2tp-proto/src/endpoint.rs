@@ -1,0 +1,345 @@
+//! Many tunnels behind one driver-facing, sans-IO API.
+//!
+//! The driver feeds four kinds of input: received datagrams
+//! ([`Endpoint::handle_datagram`]), expired timers ([`Endpoint::handle_timeout`]),
+//! commands ([`Endpoint::handle_command`]) and results of data-plane actions
+//! ([`Endpoint::handle_action_result`]). After each input it drains
+//! [`Endpoint::poll_output`] and sleeps until [`Endpoint::poll_timeout`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_core::RngCore;
+
+use crate::event::{
+    ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
+};
+use crate::session::CallType;
+use crate::tunnel::{alloc_id, Tunnel};
+use crate::wire::{
+    decode_header, ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId,
+};
+
+/// Decides whether to accept an incoming tunnel (an SCCRQ from `peer` whose Host
+/// Name AVP is `host_name`) and with which parameters; `None` refuses it with
+/// StopCCN result 4 (not authorized).
+pub type IncomingPolicy = Box<dyn FnMut(SocketAddr, &[u8]) -> Option<TunnelConfig> + Send>;
+
+/// Endpoint-wide counters (OpenL2TP's system counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointCounters {
+    /// Datagrams shorter than a header, with a bad version, or otherwise undecodable.
+    pub bad_rcvd_frames: u64,
+    /// Datagrams with a version other than 2.
+    pub wrong_version_frames: u64,
+    /// Data messages that reached the control path (the kernel handles data).
+    pub unexpected_data_frames: u64,
+    /// Control messages received (including ZLBs).
+    pub total_rcvd_control_frames: u64,
+    /// Control messages for a tunnel id we do not have.
+    pub no_matching_tunnel_id_discards: u64,
+    /// Control messages whose source address does not match the tunnel's peer.
+    pub mismatched_peer_discards: u64,
+    /// Incoming tunnels refused by policy.
+    pub tunnels_refused: u64,
+    /// Tunnels torn down because the peer stopped answering.
+    pub tunnels_lost: u64,
+}
+
+/// The protocol engine: all tunnels of one daemon.
+pub struct Endpoint {
+    tunnels: HashMap<TunnelId, Tunnel>,
+    /// Responder tunnels by (peer address, peer's tunnel id), to recognise
+    /// retransmitted SCCRQs.
+    by_peer: HashMap<(SocketAddr, TunnelId), TunnelId>,
+    policy: Option<IncomingPolicy>,
+    out: VecDeque<Output>,
+    shutting_down: bool,
+    counters: EndpointCounters,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("tunnels", &self.tunnels.len())
+            .field("shutting_down", &self.shutting_down)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// A new endpoint. `policy`: how to treat incoming SCCRQs (`None`: refuse all,
+    /// LAC-only operation).
+    pub fn new(policy: Option<IncomingPolicy>) -> Self {
+        Endpoint {
+            tunnels: HashMap::new(),
+            by_peer: HashMap::new(),
+            policy,
+            out: VecDeque::new(),
+            shutting_down: false,
+            counters: EndpointCounters::default(),
+        }
+    }
+
+    /// Replace the incoming-tunnel policy (configuration reload). Existing tunnels keep theirs.
+    pub fn set_policy(&mut self, policy: Option<IncomingPolicy>) {
+        self.policy = policy;
+    }
+
+    /// Endpoint-wide counters.
+    pub fn counters(&self) -> &EndpointCounters {
+        &self.counters
+    }
+
+    /// A tunnel, by our tunnel id.
+    pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
+        self.tunnels.get(&id)
+    }
+
+    /// All tunnels, in no particular order.
+    pub fn tunnels(&self) -> impl Iterator<Item = &Tunnel> {
+        self.tunnels.values()
+    }
+
+    /// True when no tunnel state is left (all closed and freed).
+    pub fn is_idle(&self) -> bool {
+        self.tunnels.is_empty()
+    }
+
+    /// Next output to act on.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tunnels.values().filter_map(Tunnel::poll_timeout).min()
+    }
+
+    fn reap(&mut self, id: TunnelId) {
+        if self.tunnels.get(&id).is_some_and(Tunnel::is_freed) {
+            if let Some(t) = self.tunnels.remove(&id) {
+                self.by_peer.remove(&(t.peer, t.peer_id));
+            }
+        }
+    }
+
+    /// Feed a datagram received from `from` on any of the driver's sockets.
+    /// Malformed input is counted and dropped; it never panics.
+    pub fn handle_datagram(&mut self, now: Instant, rng: &mut dyn RngCore, from: SocketAddr, data: &[u8]) {
+        let header = match decode_header(data) {
+            Ok((h, _)) => h,
+            Err(e) => {
+                self.counters.bad_rcvd_frames += 1;
+                if matches!(e, crate::wire::DecodeError::WrongVersion(_)) {
+                    self.counters.wrong_version_frames += 1;
+                }
+                tracing::debug!(%from, "dropping undecodable datagram: {e}");
+                return;
+            }
+        };
+        if header.kind == PacketKind::Data {
+            self.counters.unexpected_data_frames += 1;
+            return;
+        }
+        self.counters.total_rcvd_control_frames += 1;
+        let tid = header.tunnel_id;
+        if tid.0 == 0 {
+            self.handle_new_tunnel(now, rng, from, data);
+            return;
+        }
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            self.counters.no_matching_tunnel_id_discards += 1;
+            tracing::debug!(%from, "control message for unknown tunnel {tid}");
+            return;
+        };
+        if t.peer != from {
+            self.counters.mismatched_peer_discards += 1;
+            tracing::debug!(%from, tunnel = %tid, "control message from {from}, expected {}", t.peer);
+            return;
+        }
+        let msg = match ControlMessage::decode(data, t.config.secret.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                t.counters.bad_messages += 1;
+                tracing::info!(tunnel = %tid, %from, "dropping malformed control message: {e}");
+                return;
+            }
+        };
+        t.receive(now, rng, msg, &mut self.out);
+        self.reap(tid);
+    }
+
+    fn handle_new_tunnel(&mut self, now: Instant, rng: &mut dyn RngCore, from: SocketAddr, data: &[u8]) {
+        let msg = match ControlMessage::decode(data, None) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters.bad_rcvd_frames += 1;
+                tracing::info!(%from, "dropping malformed message for tunnel 0: {e}");
+                return;
+            }
+        };
+        if msg.message_type() != Some(MessageType::SCCRQ) {
+            // Only SCCRQ may be sent to tunnel 0 (RFC 2661 §3.1); a ZLB or
+            // a StopCCN for a tunnel that never got an id is dropped.
+            self.counters.no_matching_tunnel_id_discards += 1;
+            return;
+        }
+        let sccrq = match Message::from_control(&msg) {
+            Ok(Message::Sccrq(m)) => m,
+            Ok(_) => return,
+            Err(e) => {
+                self.counters.bad_rcvd_frames += 1;
+                tracing::info!(%from, "dropping SCCRQ that breaks RFC 2661 §6.1: {e}");
+                return;
+            }
+        };
+        if let Some(&id) = self.by_peer.get(&(from, sccrq.assigned_tunnel_id)) {
+            // A retransmitted SCCRQ: the channel acknowledges the duplicate.
+            if let Some(t) = self.tunnels.get_mut(&id) {
+                t.receive(now, rng, msg, &mut self.out);
+            }
+            self.reap(id);
+            return;
+        }
+        let accepted = if self.shutting_down {
+            None
+        } else {
+            self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name))
+        };
+        let Some(id) = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId) else {
+            tracing::warn!(%from, "no free tunnel id for incoming SCCRQ");
+            return;
+        };
+        let refusal = match (&accepted, self.shutting_down) {
+            (Some(_), _) => None,
+            (None, true) => Some("shutting down".to_string()),
+            (None, false) => Some("tunnel not accepted from this peer".to_string()),
+        };
+        if refusal.is_some() {
+            self.counters.tunnels_refused += 1;
+        }
+        let mut t = Tunnel::accept(id, from, accepted.unwrap_or_default(), now, refusal);
+        tracing::info!(%from, tunnel = %id, peer_tunnel = %sccrq.assigned_tunnel_id,
+            host_name = %String::from_utf8_lossy(&sccrq.host_name), "incoming SCCRQ");
+        t.receive(now, rng, msg, &mut self.out);
+        self.by_peer.insert((from, sccrq.assigned_tunnel_id), id);
+        self.tunnels.insert(id, t);
+        self.reap(id);
+    }
+
+    /// Fire every timer that expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn RngCore) {
+        let due: Vec<TunnelId> = self
+            .tunnels
+            .iter()
+            .filter(|(_, t)| t.poll_timeout().is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(t) = self.tunnels.get_mut(&id) {
+                let was_open = t.is_open();
+                t.handle_timeout(now, rng, &mut self.out);
+                if was_open && t.close_reason == Some(CloseReason::PeerUnreachable) {
+                    self.counters.tunnels_lost += 1;
+                }
+            }
+            self.reap(id);
+        }
+    }
+
+    /// Execute a command.
+    pub fn handle_command(&mut self, now: Instant, rng: &mut dyn RngCore, cmd: Command) -> Result<CommandOutcome, CommandError> {
+        match cmd {
+            Command::OpenTunnel { peer, config } => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                let id = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id)))
+                    .map(TunnelId)
+                    .ok_or(CommandError::IdsExhausted("tunnel"))?;
+                let mut t = Tunnel::open(id, peer, *config, now, rng);
+                t.flush(&mut self.out);
+                self.tunnels.insert(id, t);
+                Ok(CommandOutcome::Tunnel(id))
+            }
+            Command::PlaceCall { tunnel, call_type, params } => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                if !matches!(call_type, CallType::LacIncoming | CallType::LnsOutgoing) {
+                    return Err(CommandError::BadCallType(call_type));
+                }
+                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                if !t.is_open() {
+                    return Err(CommandError::TunnelClosing(tunnel));
+                }
+                if t.config.max_sessions != 0 && t.session_count() >= t.config.max_sessions as usize {
+                    return Err(CommandError::TooManySessions(tunnel));
+                }
+                let id = t
+                    .place_call(now, rng, call_type, *params, &mut self.out)
+                    .ok_or(CommandError::IdsExhausted("session"))?;
+                Ok(CommandOutcome::Session(id))
+            }
+            Command::CloseSession { tunnel, session, result, message } => {
+                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                if !t.sessions.contains_key(&session) {
+                    return Err(CommandError::NoSuchSession { tunnel, session });
+                }
+                t.clear_session(
+                    now,
+                    rng,
+                    session,
+                    crate::wire::CdnResult(result),
+                    None,
+                    message.unwrap_or_else(|| "closed by administrator".into()),
+                    false,
+                    &mut self.out,
+                );
+                t.flush(&mut self.out);
+                Ok(CommandOutcome::Done)
+            }
+            Command::CloseTunnel { tunnel, result, message } => {
+                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                let reason = CloseReason::Local { result, error: None, message: message.clone() };
+                t.close(now, rng, result, None, message, reason, true, &mut self.out);
+                self.reap(tunnel);
+                Ok(CommandOutcome::Done)
+            }
+            Command::Shutdown => {
+                self.shutting_down = true;
+                let ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
+                for id in ids {
+                    if let Some(t) = self.tunnels.get_mut(&id) {
+                        let result = StopCcnResult::SHUTTING_DOWN.0;
+                        let message = Some("l2tpd shutting down".to_string());
+                        let reason = CloseReason::Local { result, error: None, message: message.clone() };
+                        t.close(now, rng, result, None, message, reason, true, &mut self.out);
+                    }
+                    self.reap(id);
+                }
+                Ok(CommandOutcome::Done)
+            }
+        }
+    }
+
+    /// The driver's report on an action.
+    pub fn handle_action_result(&mut self, now: Instant, rng: &mut dyn RngCore, result: ActionResult) {
+        match result {
+            ActionResult::Tunnel { tunnel, result } => {
+                if let Some(t) = self.tunnels.get_mut(&tunnel) {
+                    t.tunnel_created(now, rng, result, &mut self.out);
+                }
+                self.reap(tunnel);
+            }
+            ActionResult::Session { tunnel, session, result } => {
+                if let Some(t) = self.tunnels.get_mut(&tunnel) {
+                    t.session_created(now, rng, session, result, &mut self.out);
+                }
+                self.reap(tunnel);
+            }
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! What the endpoint hands to its driver: transmits, events, actions; and
+//! what the driver hands back: commands and action results.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::reliable::ChannelConfig;
+use crate::session::{CallParams, CallType};
+use crate::wire::{SessionId, TunnelId};
+
+/// One output of the endpoint, drained with [`Endpoint::poll_output`](crate::endpoint::Endpoint::poll_output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `data` to the tunnel's peer over the tunnel's socket.
+    Transmit(Transmit),
+    /// Something happened that the driver may log or report.
+    Event(Event),
+    /// Program the data plane; report the result with an [`ActionResult`] when it can fail.
+    Action(Action),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our tunnel id: the driver sends over the UDP socket of this tunnel,
+    /// creating it (bound to the local address, connected to `peer`) on first use.
+    pub tunnel: TunnelId,
+    /// The peer's address and UDP port.
+    pub peer: SocketAddr,
+    /// The whole L2TP control message (RFC 2661 §3.1).
+    pub data: Vec<u8>,
+}
+
+/// Data plane work for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create the kernel tunnel over the tunnel's UDP socket (genetlink
+    /// `L2TP_CMD_TUNNEL_CREATE` with `L2TP_ATTR_FD`). Reply with [`ActionResult::Tunnel`].
+    CreateTunnel {
+        /// Our tunnel id (`L2TP_ATTR_CONN_ID`).
+        tunnel: TunnelId,
+        /// The peer's tunnel id (`L2TP_ATTR_PEER_CONN_ID`).
+        peer_tunnel: TunnelId,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
+    /// Delete the kernel tunnel and everything in it. No reply.
+    DeleteTunnel {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+    },
+    /// Create the kernel PPP session and start pppd on it. Reply with [`ActionResult::Session`].
+    CreateSession {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id (`L2TP_ATTR_SESSION_ID`).
+        session: SessionId,
+        /// The peer's tunnel id.
+        peer_tunnel: TunnelId,
+        /// The peer's session id (`L2TP_ATTR_PEER_SESSION_ID`).
+        peer_session: SessionId,
+        /// The call type; LNS calls set `L2TP_ATTR_LNS_MODE`.
+        call_type: CallType,
+        /// Data messages carry sequence numbers (Sequencing Required, RFC 2661 §4.4.6).
+        sequencing: bool,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
+    /// Stop pppd and delete the kernel session. No reply.
+    DeleteSession {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+    },
+}
+
+/// The driver's report on an [`Action`] that can fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionResult {
+    /// Result of [`Action::CreateTunnel`]; the error text names the kernel operation and errno.
+    Tunnel {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Ok, or why it failed.
+        result: Result<(), String>,
+    },
+    /// Result of [`Action::CreateSession`].
+    Session {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// Ok, or why it failed.
+        result: Result<(), String>,
+    },
+}
+
+/// Why a tunnel or session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Closed locally by a command; carries the Result Code we sent.
+    Local {
+        /// Result Code sent in StopCCN / CDN.
+        result: u16,
+        /// Error Code sent, if any.
+        error: Option<u16>,
+        /// Error message sent, if any.
+        message: Option<String>,
+    },
+    /// The peer sent StopCCN / CDN with this Result Code.
+    Peer {
+        /// Result Code received.
+        result: u16,
+        /// Error Code received.
+        error: Option<u16>,
+        /// Error message received (lossy UTF-8).
+        message: Option<String>,
+    },
+    /// The peer stopped acknowledging: retransmissions gave up (RFC 2661 §5.8).
+    PeerUnreachable,
+    /// Establishment took longer than its timeout.
+    SetupTimeout,
+    /// The tunnel carrying the session went away.
+    TunnelClosed,
+    /// The peer violated the protocol; we sent StopCCN / CDN with this Result Code.
+    ProtocolError {
+        /// Result Code sent.
+        result: u16,
+        /// Error Code sent.
+        error: Option<u16>,
+        /// What was wrong.
+        message: String,
+    },
+    /// The data plane could not be programmed.
+    DataPlane(String),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn rc(f: &mut std::fmt::Formatter<'_>, r: u16, e: &Option<u16>, m: &Option<String>) -> std::fmt::Result {
+            write!(f, "result {r}")?;
+            if let Some(e) = e {
+                write!(f, " error {e}")?;
+            }
+            if let Some(m) = m {
+                write!(f, " \"{m}\"")?;
+            }
+            Ok(())
+        }
+        match self {
+            CloseReason::Local { result, error, message } => {
+                f.write_str("closed locally, ")?;
+                rc(f, *result, error, message)
+            }
+            CloseReason::Peer { result, error, message } => {
+                f.write_str("closed by peer, ")?;
+                rc(f, *result, error, message)
+            }
+            CloseReason::PeerUnreachable => f.write_str("peer unreachable: retransmissions exhausted"),
+            CloseReason::SetupTimeout => f.write_str("establishment timed out"),
+            CloseReason::TunnelClosed => f.write_str("tunnel closed"),
+            CloseReason::ProtocolError { result, error, message } => {
+                write!(f, "protocol error: {message} (sent ")?;
+                rc(f, *result, error, &None)?;
+                f.write_str(")")
+            }
+            CloseReason::DataPlane(e) => write!(f, "data plane: {e}"),
+        }
+    }
+}
+
+/// Things the driver may log or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The control connection is established (SCCCN sent or received).
+    TunnelUp {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// The peer's tunnel id.
+        peer_tunnel: TunnelId,
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The peer's Host Name AVP (lossy UTF-8).
+        peer_host_name: String,
+    },
+    /// The tunnel is no longer usable; its sessions are gone.
+    TunnelDown {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The tunnel's state is gone entirely (after StopCCN acknowledgement or linger):
+    /// the driver may close its UDP socket.
+    TunnelFreed {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+    },
+    /// A call is established and its data plane programmed.
+    SessionUp {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// The peer's session id.
+        peer_session: SessionId,
+        /// The call type.
+        call_type: CallType,
+    },
+    /// A call ended.
+    SessionDown {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The peer sent a WAN-Error-Notify (RFC 2661 §6.15) for a session.
+    WanErrorNotify {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// The Call Errors AVP counters (CRC, framing, hardware overruns,
+        /// buffer overruns, timeouts, alignment).
+        errors: [u32; 6],
+    },
+    /// The peer sent Set-Link-Info (RFC 2661 §6.16) for a session.
+    SetLinkInfo {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// Send ACCM.
+        send_accm: u32,
+        /// Receive ACCM.
+        recv_accm: u32,
+    },
+}
+
+/// Tunnel authentication mode (OpenL2TP's `auth_mode`, RFC 2661 §5.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// No tunnel authentication; a peer's Challenge is still answered when we have a secret.
+    #[default]
+    None,
+    /// The peer must match a configured peer (checked by the driver's policy); no Challenge sent.
+    Simple,
+    /// We send a Challenge and require a correct Challenge Response.
+    Challenge,
+}
+
+/// Parameters of one tunnel (a locally created one, or one accepted by the
+/// incoming-tunnel policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelConfig {
+    /// Host Name AVP we send (RFC 2661 §4.4.3).
+    pub host_name: Vec<u8>,
+    /// Vendor Name AVP we send.
+    pub vendor_name: Option<Vec<u8>>,
+    /// Firmware Revision AVP we send.
+    pub firmware_revision: Option<u16>,
+    /// Framing Capabilities: bit 0 synchronous, bit 1 asynchronous.
+    pub framing_caps: u32,
+    /// Bearer Capabilities: bit 0 digital, bit 1 analog (0: AVP omitted).
+    pub bearer_caps: u32,
+    /// Reliable delivery timers and windows.
+    pub channel: ChannelConfig,
+    /// Send HELLO after this long without a message from the peer (`None`: never).
+    pub hello_interval: Option<Duration>,
+    /// Tunnel secret (RFC 2661 §4.2): answers Challenges, hides AVPs.
+    pub secret: Option<Vec<u8>>,
+    /// Authentication mode.
+    pub auth_mode: AuthMode,
+    /// Hide the AVPs RFC 2661 §4.3 allows hiding (never in SCCRQ).
+    pub hide_avps: bool,
+    /// Give up establishing the tunnel after this long.
+    pub establish_timeout: Duration,
+    /// Give up establishing a call after this long.
+    pub session_establish_timeout: Duration,
+    /// Accept incoming calls from the peer (ICRQ): we act as LNS.
+    pub accept_lns_calls: bool,
+    /// Accept outgoing-call requests from the peer (OCRQ): we act as LAC.
+    pub accept_lac_calls: bool,
+    /// Maximum number of sessions in the tunnel (0: no limit).
+    pub max_sessions: u32,
+    /// Send a Tie Breaker AVP in our SCCRQ (RFC 2661 §4.4.3).
+    pub use_tiebreaker: bool,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig {
+            host_name: b"l2tpd".to_vec(),
+            vendor_name: Some(b"l2tpd".to_vec()),
+            firmware_revision: Some(0x0100),
+            framing_caps: 3,
+            bearer_caps: 3,
+            channel: ChannelConfig::default(),
+            hello_interval: Some(Duration::from_secs(60)),
+            secret: None,
+            auth_mode: AuthMode::None,
+            hide_avps: false,
+            establish_timeout: Duration::from_secs(120),
+            session_establish_timeout: Duration::from_secs(120),
+            accept_lns_calls: true,
+            accept_lac_calls: true,
+            max_sessions: 0,
+            use_tiebreaker: false,
+        }
+    }
+}
+
+/// Operator or driver requests, fed with [`Endpoint::handle_command`](crate::endpoint::Endpoint::handle_command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Open a tunnel to `peer` (send SCCRQ). Answered with the new tunnel id.
+    OpenTunnel {
+        /// The peer's address and UDP port.
+        peer: SocketAddr,
+        /// Tunnel parameters.
+        config: Box<TunnelConfig>,
+    },
+    /// Place a call in a tunnel (ICRQ for `LacIncoming`, OCRQ for `LnsOutgoing`).
+    /// It waits for the tunnel if that is still being established.
+    PlaceCall {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// `LacIncoming` or `LnsOutgoing` (the call types we initiate).
+        call_type: CallType,
+        /// Call parameters.
+        params: Box<CallParams>,
+    },
+    /// Clear a call: send CDN with `result` (CDN Result Code, RFC 2661 §4.4.2).
+    CloseSession {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// CDN Result Code.
+        result: u16,
+        /// Optional error message.
+        message: Option<String>,
+    },
+    /// Clear a tunnel: CDN for each session, then StopCCN with `result`
+    /// (StopCCN Result Code, RFC 2661 §4.4.2).
+    CloseTunnel {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// StopCCN Result Code.
+        result: u16,
+        /// Optional error message.
+        message: Option<String>,
+    },
+    /// Clear every tunnel (StopCCN result 6, "requester is being shut down") and
+    /// refuse new ones.
+    Shutdown,
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// The new tunnel's id.
+    Tunnel(TunnelId),
+    /// The new session's id.
+    Session(SessionId),
+    /// Done.
+    Done,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No tunnel with this id.
+    #[error("no such tunnel {0}")]
+    NoSuchTunnel(TunnelId),
+    /// No session with this id in the tunnel.
+    #[error("no such session {session} in tunnel {tunnel}")]
+    NoSuchSession {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+    },
+    /// The tunnel is closing and takes no new calls.
+    #[error("tunnel {0} is closing")]
+    TunnelClosing(TunnelId),
+    /// Only LacIncoming and LnsOutgoing calls are placed locally.
+    #[error("call type {0} cannot be placed locally")]
+    BadCallType(CallType),
+    /// All 65535 ids are in use.
+    #[error("no free {0} id")]
+    IdsExhausted(&'static str),
+    /// The tunnel's max_sessions is reached.
+    #[error("tunnel {0} has reached its session limit")]
+    TooManySessions(TunnelId),
+    /// The endpoint is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}

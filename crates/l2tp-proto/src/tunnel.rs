@@ -1,0 +1,1081 @@
+//! The control-connection state machine of RFC 2661 §7.2, with the calls it
+//! carries, HELLO keepalives (§6.5), tunnel authentication (§4.2, §5.1.1) and
+//! tear-down (§5.7).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use rand_core::RngCore;
+
+use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
+use crate::reliable::{ReliableChannel, TimeoutOutcome};
+use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::wire::{
+    AvpValue, BearerCaps, CallErrors, Cdn, CdnResult, ControlHeader, ControlMessage, ErrorCode,
+    FramingCaps, Iccn, Icrp, Icrq, Message, MessageType, Occn, Ocrp, Ocrq, ResultCode, Scccn,
+    Sccrp, Sccrq, SessionId, StopCcn, StopCcnResult, TunnelId,
+};
+
+/// State of a control connection. Each state carries what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelState {
+    /// We sent SCCRQ and wait for SCCRP (initiator).
+    WaitCtlReply,
+    /// We sent SCCRP and wait for SCCCN (responder).
+    WaitCtlConn,
+    /// The control connection is up.
+    Established,
+    /// We sent StopCCN; the state is freed once it is acknowledged or
+    /// retransmissions give up (RFC 2661 §5.7).
+    Closing,
+    /// The peer sent StopCCN; we keep acknowledging its retransmissions until
+    /// `until`, one full retransmission cycle (RFC 2661 §5.7).
+    Lingering {
+        /// When the state is freed.
+        until: Instant,
+    },
+}
+
+/// Per-tunnel protocol counters (OpenL2TP's names where they exist).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunnelCounters {
+    /// HELLOs received.
+    pub rx_hellos: u64,
+    /// HELLOs sent.
+    pub tx_hellos: u64,
+    /// AVPs without the M bit that we do not recognise (ignored per RFC 2661 §4.1).
+    pub ignored_avps: u64,
+    /// Vendor-specific AVPs received (vendor id ≠ 0).
+    pub vendor_avps: u64,
+    /// Messages that broke the §6 rules or arrived in the wrong state.
+    pub illegal_messages: u64,
+    /// Messages that failed to decode (length, AVP format, hidden AVP) for this tunnel.
+    pub bad_messages: u64,
+    /// Call messages naming a session id we do not have.
+    pub no_matching_session_discards: u64,
+    /// Tunnel authentication failures.
+    pub auth_fails: u64,
+    /// Control messages received, by message type code (index = type, 0..=16).
+    pub rx_by_type: [u64; 17],
+    /// Control messages sent, by message type code.
+    pub tx_by_type: [u64; 17],
+}
+
+/// One control connection and its calls.
+#[derive(Debug)]
+pub struct Tunnel {
+    /// Our Assigned Tunnel ID (non-zero).
+    pub id: TunnelId,
+    /// The peer's Assigned Tunnel ID; 0 until known.
+    pub peer_id: TunnelId,
+    /// The peer's address and port.
+    pub peer: SocketAddr,
+    /// We sent the SCCRQ.
+    pub initiator: bool,
+    /// Current state.
+    pub state: TunnelState,
+    /// Parameters.
+    pub config: TunnelConfig,
+    /// Reliable delivery.
+    pub channel: ReliableChannel,
+    /// Calls, by our session id.
+    pub sessions: BTreeMap<SessionId, Session>,
+    /// The peer's Host Name AVP.
+    pub peer_host_name: Vec<u8>,
+    /// The peer's Vendor Name AVP.
+    pub peer_vendor_name: Option<Vec<u8>>,
+    /// The peer's Framing Capabilities.
+    pub peer_framing_caps: u32,
+    /// The peer's Bearer Capabilities.
+    pub peer_bearer_caps: u32,
+    /// The kernel tunnel: None until requested.
+    pub kernel: Option<KernelState>,
+    /// Counters.
+    pub counters: TunnelCounters,
+    /// Why the tunnel is closing, once it is.
+    pub close_reason: Option<CloseReason>,
+    /// When the tunnel was created (for uptime reporting).
+    pub created: Instant,
+    our_challenge: Option<Vec<u8>>,
+    refusal: Option<String>,
+    setup_deadline: Option<Instant>,
+    last_rx: Instant,
+    next_serial: u32,
+    freed: bool,
+}
+
+/// CHAP-style response of RFC 2661 §4.2: MD5 over the message type carrying
+/// the response (one octet: 2 for SCCRP, 3 for SCCCN), the secret and the challenge.
+pub fn challenge_response(message_type: MessageType, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update([message_type.0 as u8]);
+    h.update(secret);
+    h.update(challenge);
+    h.finalize().into()
+}
+
+/// Pick a random non-zero id not in use: a few random draws, then a scan.
+pub(crate) fn alloc_id(rng: &mut dyn RngCore, in_use: impl Fn(u16) -> bool) -> Option<u16> {
+    for _ in 0..32 {
+        let id = (rng.next_u32() & 0xffff) as u16;
+        if id != 0 && !in_use(id) {
+            return Some(id);
+        }
+    }
+    let start = (rng.next_u32() & 0xffff) as u16;
+    (0..=u16::MAX)
+        .map(|i| start.wrapping_add(i))
+        .find(|&id| id != 0 && !in_use(id))
+}
+
+/// Sum of all retransmission timeouts of one message: how long a peer may keep
+/// retransmitting (RFC 2661 §5.7 "full retransmission cycle").
+fn retransmission_cycle(cfg: &crate::reliable::ChannelConfig) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut t = cfg.retry_timeout;
+    for _ in 0..=cfg.max_retries {
+        total += t;
+        t = (t * 2).min(cfg.retry_max_timeout);
+    }
+    total
+}
+
+/// Proxy LCP and authentication AVPs of an ICCN as (attribute type, value) pairs.
+fn proxy_info(m: &Iccn) -> Vec<(u16, Vec<u8>)> {
+    use crate::wire::AttributeType as A;
+    let mut v = Vec::new();
+    let mut push = |a: A, x: &Option<Vec<u8>>| {
+        if let Some(x) = x {
+            v.push((a.0, x.clone()));
+        }
+    };
+    push(A::INITIAL_RECEIVED_LCP_CONFREQ, &m.initial_received_lcp_confreq);
+    push(A::LAST_SENT_LCP_CONFREQ, &m.last_sent_lcp_confreq);
+    push(A::LAST_RECEIVED_LCP_CONFREQ, &m.last_received_lcp_confreq);
+    push(A::PROXY_AUTHEN_NAME, &m.proxy_authen_name);
+    push(A::PROXY_AUTHEN_CHALLENGE, &m.proxy_authen_challenge);
+    push(A::PROXY_AUTHEN_RESPONSE, &m.proxy_authen_response);
+    if let Some(t) = m.proxy_authen_type {
+        v.push((A::PROXY_AUTHEN_TYPE.0, t.to_be_bytes().to_vec()));
+    }
+    if let Some(id) = m.proxy_authen_id {
+        v.push((A::PROXY_AUTHEN_ID.0, id.to_be_bytes().to_vec()));
+    }
+    v
+}
+
+/// A Result Code AVP value; an error message needs an Error Code in front of
+/// it (RFC 2661 §4.4.2), so "no general error" (0) is supplied when absent.
+fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u8>>) -> ResultCode {
+    let error = if message.is_some() { Some(error.unwrap_or(0)) } else { error };
+    ResultCode { result, error, message }
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn type_index(t: MessageType) -> usize {
+    usize::from(t.0).min(16)
+}
+
+impl Tunnel {
+    fn new(id: TunnelId, peer: SocketAddr, initiator: bool, config: TunnelConfig, now: Instant) -> Self {
+        let channel = ReliableChannel::new(config.channel.clone());
+        let setup_deadline = Some(now + config.establish_timeout);
+        Tunnel {
+            id,
+            peer_id: TunnelId(0),
+            peer,
+            initiator,
+            state: if initiator { TunnelState::WaitCtlReply } else { TunnelState::WaitCtlConn },
+            config,
+            channel,
+            sessions: BTreeMap::new(),
+            peer_host_name: Vec::new(),
+            peer_vendor_name: None,
+            peer_framing_caps: 0,
+            peer_bearer_caps: 0,
+            kernel: None,
+            counters: TunnelCounters::default(),
+            close_reason: None,
+            created: now,
+            our_challenge: None,
+            refusal: None,
+            setup_deadline,
+            last_rx: now,
+            next_serial: 1,
+            freed: false,
+        }
+    }
+
+    /// A tunnel we initiate: SCCRQ is queued.
+    pub(crate) fn open(
+        id: TunnelId,
+        peer: SocketAddr,
+        config: TunnelConfig,
+        now: Instant,
+        rng: &mut dyn RngCore,
+    ) -> Self {
+        let mut t = Tunnel::new(id, peer, true, config, now);
+        if t.config.auth_mode == AuthMode::Challenge && t.config.secret.is_some() {
+            let mut c = vec![0u8; 16];
+            rng.fill_bytes(&mut c);
+            t.our_challenge = Some(c);
+        }
+        let tie_breaker = t.config.use_tiebreaker.then(|| rng.next_u64());
+        let sccrq = Sccrq {
+            protocol_version: (1, 0),
+            host_name: t.config.host_name.clone(),
+            framing_capabilities: FramingCaps(t.config.framing_caps),
+            assigned_tunnel_id: id,
+            bearer_capabilities: (t.config.bearer_caps != 0).then_some(BearerCaps(t.config.bearer_caps)),
+            receive_window_size: Some(t.config.channel.rx_window),
+            challenge: t.our_challenge.clone(),
+            tie_breaker,
+            firmware_revision: t.config.firmware_revision,
+            vendor_name: t.config.vendor_name.clone(),
+            other: Vec::new(),
+        };
+        t.send(now, rng, SessionId(0), Message::Sccrq(sccrq));
+        t
+    }
+
+    /// A tunnel created by a received SCCRQ (responder). The SCCRQ itself is fed
+    /// through [`Tunnel::receive`] so that the channel numbers it. With
+    /// `refusal`, the SCCRQ is answered with StopCCN result 4 (not authorized)
+    /// carrying that text instead of SCCRP.
+    pub(crate) fn accept(id: TunnelId, peer: SocketAddr, config: TunnelConfig, now: Instant, refusal: Option<String>) -> Self {
+        let mut t = Tunnel::new(id, peer, false, config, now);
+        t.refusal = refusal;
+        t
+    }
+
+    /// True once the state can be dropped.
+    pub fn is_freed(&self) -> bool {
+        self.freed
+    }
+
+    /// True while the tunnel can carry new calls or is being set up.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.state,
+            TunnelState::WaitCtlReply | TunnelState::WaitCtlConn | TunnelState::Established
+        )
+    }
+
+    /// Short state name for logs and the management API.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            TunnelState::WaitCtlReply => "wait-ctl-reply",
+            TunnelState::WaitCtlConn => "wait-ctl-conn",
+            TunnelState::Established => "established",
+            TunnelState::Closing => "closing",
+            TunnelState::Lingering { .. } => "lingering",
+        }
+    }
+
+    fn hide_for(&self, t: MessageType) -> bool {
+        self.config.hide_avps && self.config.secret.is_some() && t != MessageType::SCCRQ
+    }
+
+    /// Encode and queue a message on the reliable channel.
+    fn send(&mut self, now: Instant, rng: &mut dyn RngCore, session: SessionId, msg: Message) {
+        let mt = msg.message_type();
+        let hide = self.hide_for(mt);
+        let avps = msg.to_avps_hiding(|_| hide);
+        let cm = ControlMessage {
+            header: ControlHeader { tunnel_id: self.peer_id, session_id: session, ns: 0, nr: 0 },
+            avps,
+        };
+        let secret = self.config.secret.clone();
+        let encoded = match (&secret, hide) {
+            (Some(s), true) => cm.encode(Some((s.as_slice(), rng))),
+            _ => cm.encode(None),
+        };
+        match encoded {
+            Ok(bytes) => {
+                self.counters.tx_by_type[type_index(mt)] += 1;
+                tracing::debug!(tunnel = %self.id, peer_tunnel = %self.peer_id, session = %session, "send {mt}");
+                self.channel.queue(now, bytes);
+            }
+            Err(e) => {
+                // Our own messages always encode; this would be a bug, not peer input.
+                tracing::error!(tunnel = %self.id, "cannot encode {mt}: {e}");
+            }
+        }
+    }
+
+    /// Move datagrams from the channel to the output queue.
+    pub(crate) fn flush(&mut self, out: &mut VecDeque<Output>) {
+        while let Some(data) = self.channel.poll_transmit() {
+            out.push_back(Output::Transmit(Transmit { tunnel: self.id, peer: self.peer, data }));
+        }
+    }
+
+    /// Earliest deadline of this tunnel and its calls.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let mut d = self.channel.poll_timeout();
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                d = Some(d.map_or(x, |d| d.min(x)));
+            }
+        };
+        match self.state {
+            TunnelState::WaitCtlReply | TunnelState::WaitCtlConn => consider(self.setup_deadline),
+            TunnelState::Established => {
+                if let Some(h) = self.config.hello_interval {
+                    consider(Some(self.last_rx + h));
+                }
+                for s in self.sessions.values() {
+                    consider(s.setup_deadline);
+                }
+            }
+            TunnelState::Lingering { until } => consider(Some(until)),
+            TunnelState::Closing => {}
+        }
+        d
+    }
+
+    /// Feed a decoded control message addressed to this tunnel.
+    pub(crate) fn receive(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        msg: ControlMessage,
+        out: &mut VecDeque<Output>,
+    ) {
+        self.last_rx = now;
+        for m in self.channel.receive(now, msg) {
+            self.process(now, rng, m, out);
+        }
+        self.after_input(out);
+    }
+
+    fn after_input(&mut self, out: &mut VecDeque<Output>) {
+        if self.state == TunnelState::Closing && self.channel.is_idle() {
+            self.free(out);
+        }
+        self.flush(out);
+    }
+
+    fn free(&mut self, out: &mut VecDeque<Output>) {
+        if !self.freed {
+            self.freed = true;
+            out.push_back(Output::Event(Event::TunnelFreed { tunnel: self.id }));
+        }
+    }
+
+    fn count_avps(&mut self, msg: &ControlMessage) {
+        for avp in &msg.avps {
+            if let AvpValue::Unknown { vendor_id, .. } = &avp.value {
+                if *vendor_id != 0 {
+                    self.counters.vendor_avps += 1;
+                } else {
+                    self.counters.ignored_avps += 1;
+                }
+            }
+        }
+    }
+
+    /// Handle one in-sequence message.
+    fn process(&mut self, now: Instant, rng: &mut dyn RngCore, msg: ControlMessage, out: &mut VecDeque<Output>) {
+        let Some(mt) = msg.message_type() else { return };
+        self.counters.rx_by_type[type_index(mt)] += 1;
+        tracing::debug!(tunnel = %self.id, session = %msg.header.session_id, "recv {mt}");
+        if matches!(self.state, TunnelState::Closing | TunnelState::Lingering { .. }) {
+            // Only acknowledgements matter now (done by the channel).
+            return;
+        }
+        self.count_avps(&msg);
+        let header_session = msg.header.session_id;
+        let is_call_message = !matches!(
+            mt,
+            MessageType::SCCRQ | MessageType::SCCRP | MessageType::SCCCN | MessageType::STOPCCN | MessageType::HELLO
+        );
+        if let Some(avp) = msg.unknown_mandatory() {
+            let text = format!("unknown mandatory AVP {avp:?} in {mt}");
+            // RFC 2661 §4.1: an unrecognised AVP with the M bit set ends the
+            // session it belongs to, or the tunnel for a tunnel message.
+            if is_call_message && header_session.0 != 0 && self.sessions.contains_key(&header_session) {
+                self.counters.illegal_messages += 1;
+                self.clear_session(now, rng, header_session, CdnResult::GENERAL_ERROR, Some(ErrorCode::UNKNOWN_MANDATORY_AVP), text, true, out);
+            } else {
+                self.protocol_error(now, rng, StopCcnResult::GENERAL_ERROR, Some(ErrorCode::UNKNOWN_MANDATORY_AVP), text, out);
+            }
+            return;
+        }
+        let typed = match Message::from_control(&msg) {
+            Ok(t) => t,
+            Err(e) => {
+                self.counters.illegal_messages += 1;
+                let known = (1..=16).contains(&mt.0) && mt.0 != 5 && mt.0 != 13;
+                let mandatory = msg.avps.first().is_some_and(|a| a.mandatory);
+                if !known && !mandatory {
+                    // RFC 2661 §3.2: unknown message type without M bit: ignore.
+                    tracing::info!(tunnel = %self.id, "ignoring unknown message type {mt}");
+                    return;
+                }
+                let text = format!("malformed {mt}: {e}");
+                if is_call_message && self.sessions.contains_key(&header_session) {
+                    self.clear_session(now, rng, header_session, CdnResult::GENERAL_ERROR, Some(ErrorCode::VALUE_OUT_OF_RANGE), text, true, out);
+                } else {
+                    self.protocol_error(now, rng, StopCcnResult::GENERAL_ERROR, Some(ErrorCode::VALUE_OUT_OF_RANGE), text, out);
+                }
+                return;
+            }
+        };
+        match typed {
+            Message::Sccrq(m) => self.on_sccrq(now, rng, m, out),
+            Message::Sccrp(m) => self.on_sccrp(now, rng, m, out),
+            Message::Scccn(m) => self.on_scccn(now, rng, m, out),
+            Message::StopCcn(m) => self.on_stopccn(now, m, out),
+            Message::Hello => self.counters.rx_hellos += 1,
+            other => {
+                if self.state != TunnelState::Established {
+                    self.counters.illegal_messages += 1;
+                    let text = format!("{mt} before the tunnel was established");
+                    self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, text, out);
+                    return;
+                }
+                self.on_call_message(now, rng, header_session, other, out);
+            }
+        }
+    }
+
+    fn on_sccrq(&mut self, now: Instant, rng: &mut dyn RngCore, m: Sccrq, out: &mut VecDeque<Output>) {
+        if self.initiator || self.state != TunnelState::WaitCtlConn || self.peer_id.0 != 0 {
+            self.counters.illegal_messages += 1;
+            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCRQ".into(), out);
+            return;
+        }
+        self.peer_id = m.assigned_tunnel_id;
+        self.channel.set_peer(m.assigned_tunnel_id, m.receive_window_size);
+        self.peer_host_name = m.host_name.clone();
+        self.peer_vendor_name = m.vendor_name.clone();
+        self.peer_framing_caps = m.framing_capabilities.0;
+        self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
+        if let Some(text) = self.refusal.take() {
+            let reason = CloseReason::Local { result: StopCcnResult::NOT_AUTHORIZED.0, error: None, message: Some(text.clone()) };
+            self.close(now, rng, StopCcnResult::NOT_AUTHORIZED.0, None, Some(text), reason, false, out);
+            return;
+        }
+        if m.protocol_version != (1, 0) {
+            let text = format!("protocol version {}.{} not supported", m.protocol_version.0, m.protocol_version.1);
+            self.protocol_error(now, rng, StopCcnResult::UNSUPPORTED_VERSION, None, text, out);
+            return;
+        }
+        let challenge_response = match (&m.challenge, &self.config.secret) {
+            (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCRP, s, c)),
+            (Some(_), None) => {
+                self.counters.auth_fails += 1;
+                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "peer sent a Challenge but no secret is configured".into(), out);
+                return;
+            }
+            (None, _) => None,
+        };
+        if self.config.auth_mode == AuthMode::Challenge {
+            if self.config.secret.is_none() {
+                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "auth_mode challenge requires a secret".into(), out);
+                return;
+            }
+            let mut c = vec![0u8; 16];
+            rng.fill_bytes(&mut c);
+            self.our_challenge = Some(c);
+        }
+        let sccrp = Sccrp {
+            protocol_version: (1, 0),
+            framing_capabilities: FramingCaps(self.config.framing_caps),
+            bearer_capabilities: (self.config.bearer_caps != 0).then_some(BearerCaps(self.config.bearer_caps)),
+            firmware_revision: self.config.firmware_revision,
+            host_name: self.config.host_name.clone(),
+            vendor_name: self.config.vendor_name.clone(),
+            assigned_tunnel_id: self.id,
+            receive_window_size: Some(self.config.channel.rx_window),
+            challenge: self.our_challenge.clone(),
+            challenge_response,
+            other: Vec::new(),
+        };
+        self.send(now, rng, SessionId(0), Message::Sccrp(sccrp));
+    }
+
+    fn on_sccrp(&mut self, now: Instant, rng: &mut dyn RngCore, m: Sccrp, out: &mut VecDeque<Output>) {
+        if self.state != TunnelState::WaitCtlReply {
+            self.counters.illegal_messages += 1;
+            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCRP".into(), out);
+            return;
+        }
+        self.peer_id = m.assigned_tunnel_id;
+        self.channel.set_peer(m.assigned_tunnel_id, m.receive_window_size);
+        self.peer_host_name = m.host_name.clone();
+        self.peer_vendor_name = m.vendor_name.clone();
+        self.peer_framing_caps = m.framing_capabilities.0;
+        self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
+        if m.protocol_version != (1, 0) {
+            let text = format!("protocol version {}.{} not supported", m.protocol_version.0, m.protocol_version.1);
+            self.protocol_error(now, rng, StopCcnResult::UNSUPPORTED_VERSION, None, text, out);
+            return;
+        }
+        if let Some(ours) = self.our_challenge.clone() {
+            let secret = self.config.secret.clone().unwrap_or_default();
+            let expected = challenge_response(MessageType::SCCRP, &secret, &ours);
+            if m.challenge_response != Some(expected) {
+                self.counters.auth_fails += 1;
+                let text = if m.challenge_response.is_some() { "wrong Challenge Response" } else { "no Challenge Response" };
+                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, format!("tunnel authentication failed: {text}"), out);
+                return;
+            }
+        }
+        let challenge_response = match (&m.challenge, &self.config.secret) {
+            (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCCN, s, c)),
+            (Some(_), None) => {
+                self.counters.auth_fails += 1;
+                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "peer sent a Challenge but no secret is configured".into(), out);
+                return;
+            }
+            (None, _) => None,
+        };
+        self.send(now, rng, SessionId(0), Message::Scccn(Scccn { challenge_response, other: Vec::new() }));
+        self.established(now, rng, out);
+    }
+
+    fn on_scccn(&mut self, now: Instant, rng: &mut dyn RngCore, m: Scccn, out: &mut VecDeque<Output>) {
+        if self.state != TunnelState::WaitCtlConn || self.peer_id.0 == 0 {
+            self.counters.illegal_messages += 1;
+            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCCN".into(), out);
+            return;
+        }
+        if let Some(ours) = self.our_challenge.clone() {
+            let secret = self.config.secret.clone().unwrap_or_default();
+            let expected = challenge_response(MessageType::SCCCN, &secret, &ours);
+            if m.challenge_response != Some(expected) {
+                self.counters.auth_fails += 1;
+                let text = if m.challenge_response.is_some() { "wrong Challenge Response" } else { "no Challenge Response" };
+                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, format!("tunnel authentication failed: {text}"), out);
+                return;
+            }
+        }
+        self.established(now, rng, out);
+    }
+
+    fn established(&mut self, now: Instant, rng: &mut dyn RngCore, out: &mut VecDeque<Output>) {
+        self.state = TunnelState::Established;
+        self.setup_deadline = None;
+        self.kernel = Some(KernelState::Pending);
+        out.push_back(Output::Action(Action::CreateTunnel {
+            tunnel: self.id,
+            peer_tunnel: self.peer_id,
+            peer: self.peer,
+        }));
+        out.push_back(Output::Event(Event::TunnelUp {
+            tunnel: self.id,
+            peer_tunnel: self.peer_id,
+            peer: self.peer,
+            peer_host_name: lossy(&self.peer_host_name),
+        }));
+        // Calls requested while the tunnel was coming up.
+        let waiting: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.state == SessionState::WaitTunnel)
+            .map(|s| s.id)
+            .collect();
+        for id in waiting {
+            self.start_call(now, rng, id);
+        }
+    }
+
+    fn on_stopccn(&mut self, now: Instant, m: StopCcn, out: &mut VecDeque<Output>) {
+        let reason = CloseReason::Peer {
+            result: m.result_code.result,
+            error: m.result_code.error,
+            message: m.result_code.message.as_deref().map(lossy),
+        };
+        tracing::info!(tunnel = %self.id, "peer sent StopCCN: {reason}");
+        // Acknowledge at once rather than waiting for the ack timer.
+        self.channel.send_zlb();
+        self.teardown(reason, out);
+        self.state = TunnelState::Lingering { until: now + retransmission_cycle(&self.config.channel) };
+    }
+
+    /// Tear down calls and the kernel tunnel and report the tunnel down.
+    fn teardown(&mut self, reason: CloseReason, out: &mut VecDeque<Output>) {
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.drop_session(id, CloseReason::TunnelClosed, out);
+        }
+        if self.kernel.take().is_some() {
+            out.push_back(Output::Action(Action::DeleteTunnel { tunnel: self.id }));
+        }
+        out.push_back(Output::Event(Event::TunnelDown { tunnel: self.id, reason: reason.clone() }));
+        self.close_reason = Some(reason);
+    }
+
+    /// Close the tunnel with StopCCN (RFC 2661 §5.7). With `clear_calls`, each
+    /// call gets a CDN first.
+    pub(crate) fn close(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        result: u16,
+        error: Option<u16>,
+        message: Option<String>,
+        reason: CloseReason,
+        clear_calls: bool,
+        out: &mut VecDeque<Output>,
+    ) {
+        if !self.is_open() {
+            return;
+        }
+        if clear_calls {
+            let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+            for id in ids {
+                self.clear_session(now, rng, id, CdnResult::ADMINISTRATIVE, None, "tunnel closing".into(), false, out);
+            }
+        }
+        let stop = StopCcn {
+            assigned_tunnel_id: self.id,
+            result_code: result_code(result, error, message.map(String::into_bytes)),
+            other: Vec::new(),
+        };
+        self.send(now, rng, SessionId(0), Message::StopCcn(stop));
+        self.teardown(reason, out);
+        self.state = TunnelState::Closing;
+        self.after_input(out);
+    }
+
+    fn protocol_error(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        result: StopCcnResult,
+        error: Option<ErrorCode>,
+        message: String,
+        out: &mut VecDeque<Output>,
+    ) {
+        tracing::warn!(tunnel = %self.id, peer = %self.peer, "{message}: sending StopCCN result {}", result.0);
+        let reason = CloseReason::ProtocolError { result: result.0, error: error.map(|e| e.0), message: message.clone() };
+        self.close(now, rng, result.0, error.map(|e| e.0), Some(message), reason, false, out);
+    }
+
+    /// Fire expired timers.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, rng: &mut dyn RngCore, out: &mut VecDeque<Output>) {
+        if self.channel.handle_timeout(now) == TimeoutOutcome::GaveUp {
+            tracing::warn!(tunnel = %self.id, peer = %self.peer, "retransmissions exhausted, clearing tunnel");
+            if self.is_open() {
+                self.teardown(CloseReason::PeerUnreachable, out);
+            }
+            self.state = TunnelState::Closing;
+            self.free(out);
+            return;
+        }
+        match self.state {
+            TunnelState::WaitCtlReply | TunnelState::WaitCtlConn => {
+                if self.setup_deadline.is_some_and(|d| d <= now) {
+                    self.close(now, rng, StopCcnResult::GENERAL_ERROR.0, None, Some("establishment timed out".into()), CloseReason::SetupTimeout, false, out);
+                }
+            }
+            TunnelState::Established => {
+                if let Some(h) = self.config.hello_interval
+                    && self.last_rx + h <= now
+                {
+                    // RFC 2661 §6.5: keepalive after a period of silence.
+                    self.last_rx = now;
+                    self.counters.tx_hellos += 1;
+                    self.send(now, rng, SessionId(0), Message::Hello);
+                }
+                let expired: Vec<SessionId> = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.setup_deadline.is_some_and(|d| d <= now))
+                    .map(|s| s.id)
+                    .collect();
+                for id in expired {
+                    self.clear_session(now, rng, id, CdnResult::TIMEOUT, None, "call establishment timed out".into(), true, out);
+                }
+            }
+            TunnelState::Lingering { until } => {
+                if until <= now {
+                    self.free(out);
+                }
+            }
+            TunnelState::Closing => {}
+        }
+        self.after_input(out);
+    }
+
+    // ----- calls -----
+
+    /// Number of sessions, for limits and reporting.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn session_limit_reached(&self) -> bool {
+        self.config.max_sessions != 0 && self.sessions.len() >= self.config.max_sessions as usize
+    }
+
+    /// Create a call we initiate (LacIncoming or LnsOutgoing).
+    pub(crate) fn place_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call_type: CallType,
+        params: CallParams,
+        out: &mut VecDeque<Output>,
+    ) -> Option<SessionId> {
+        let id = SessionId(alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id)))?);
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+        let session = Session {
+            id,
+            peer_id: SessionId(0),
+            call_type,
+            state: SessionState::WaitTunnel,
+            serial,
+            sequencing: params.sequencing_required,
+            setup_deadline: Some(now + self.config.session_establish_timeout),
+            params,
+            peer_info: PeerCallInfo::default(),
+        };
+        self.sessions.insert(id, session);
+        if self.state == TunnelState::Established {
+            self.start_call(now, rng, id);
+        }
+        self.flush(out);
+        Some(id)
+    }
+
+    /// Send ICRQ / OCRQ for a call waiting for the tunnel.
+    fn start_call(&mut self, now: Instant, rng: &mut dyn RngCore, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        s.state = SessionState::WaitReply;
+        let p = s.params.clone();
+        let msg = match s.call_type {
+            CallType::LacIncoming => Message::Icrq(Icrq {
+                assigned_session_id: id,
+                call_serial_number: s.serial,
+                bearer_type: p.bearer_type.map(BearerCaps),
+                physical_channel_id: None,
+                calling_number: p.calling_number,
+                called_number: p.called_number,
+                sub_address: p.sub_address,
+                other: Vec::new(),
+            }),
+            CallType::LnsOutgoing => Message::Ocrq(Ocrq {
+                assigned_session_id: id,
+                call_serial_number: s.serial,
+                minimum_bps: p.minimum_bps,
+                maximum_bps: p.maximum_bps,
+                bearer_type: BearerCaps(p.bearer_type.unwrap_or(3)),
+                framing_type: FramingCaps(p.framing_type),
+                called_number: p.called_number.unwrap_or_default(),
+                sub_address: p.sub_address,
+                other: Vec::new(),
+            }),
+            CallType::LnsIncoming | CallType::LacOutgoing => return,
+        };
+        self.send(now, rng, SessionId(0), msg);
+        let _ = now;
+    }
+
+    fn connect_message(p: &CallParams, outgoing: bool) -> Message {
+        if outgoing {
+            Message::Occn(Occn {
+                tx_connect_speed: p.tx_connect_speed,
+                framing_type: FramingCaps(p.framing_type),
+                rx_connect_speed: p.rx_connect_speed,
+                sequencing_required: p.sequencing_required,
+                other: Vec::new(),
+            })
+        } else {
+            Message::Iccn(Iccn {
+                tx_connect_speed: p.tx_connect_speed,
+                framing_type: FramingCaps(p.framing_type),
+                initial_received_lcp_confreq: None,
+                last_sent_lcp_confreq: None,
+                last_received_lcp_confreq: None,
+                proxy_authen_type: None,
+                proxy_authen_name: None,
+                proxy_authen_challenge: None,
+                proxy_authen_id: None,
+                proxy_authen_response: None,
+                private_group_id: None,
+                rx_connect_speed: p.rx_connect_speed,
+                sequencing_required: p.sequencing_required,
+                other: Vec::new(),
+            })
+        }
+    }
+
+    fn session_up(&mut self, id: SessionId, out: &mut VecDeque<Output>) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        s.state = SessionState::Established { kernel: KernelState::Pending };
+        s.setup_deadline = None;
+        out.push_back(Output::Action(Action::CreateSession {
+            tunnel: self.id,
+            session: id,
+            peer_tunnel: self.peer_id,
+            peer_session: s.peer_id,
+            call_type: s.call_type,
+            sequencing: s.sequencing,
+            peer: self.peer,
+        }));
+    }
+
+    fn find_session(&self, header_session: SessionId, assigned: Option<SessionId>) -> Option<SessionId> {
+        if header_session.0 != 0 && self.sessions.contains_key(&header_session) {
+            return Some(header_session);
+        }
+        // Some peers put 0 in the header of a CDN for a call they never heard back
+        // on; fall back to the peer's Assigned Session ID.
+        let peer = assigned?;
+        self.sessions.values().find(|s| s.peer_id == peer && s.peer_id.0 != 0).map(|s| s.id)
+    }
+
+    fn on_call_message(&mut self, now: Instant, rng: &mut dyn RngCore, header_session: SessionId, msg: Message, out: &mut VecDeque<Output>) {
+        let mt = msg.message_type();
+        match msg {
+            Message::Icrq(m) => self.on_new_call(now, rng, CallType::LnsIncoming, m.assigned_session_id, m.call_serial_number, PeerCallInfo {
+                bearer_type: m.bearer_type.map(|b| b.0),
+                calling_number: m.calling_number,
+                called_number: m.called_number,
+                physical_channel_id: m.physical_channel_id,
+                ..PeerCallInfo::default()
+            }, out),
+            Message::Ocrq(m) => self.on_new_call(now, rng, CallType::LacOutgoing, m.assigned_session_id, m.call_serial_number, PeerCallInfo {
+                bearer_type: Some(m.bearer_type.0),
+                framing_type: Some(m.framing_type.0),
+                called_number: Some(m.called_number),
+                ..PeerCallInfo::default()
+            }, out),
+            Message::Cdn(m) => {
+                let Some(id) = self.find_session(header_session, Some(m.assigned_session_id)) else {
+                    self.counters.no_matching_session_discards += 1;
+                    return;
+                };
+                let reason = CloseReason::Peer {
+                    result: m.result_code.result,
+                    error: m.result_code.error,
+                    message: m.result_code.message.as_deref().map(lossy),
+                };
+                self.drop_session(id, reason, out);
+            }
+            Message::Wen(m) => {
+                if let Some(id) = self.find_session(header_session, None) {
+                    let CallErrors { crc_errors, framing_errors, hardware_overruns, buffer_overruns, timeout_errors, alignment_errors } = m.call_errors;
+                    out.push_back(Output::Event(Event::WanErrorNotify {
+                        tunnel: self.id,
+                        session: id,
+                        errors: [crc_errors, framing_errors, hardware_overruns, buffer_overruns, timeout_errors, alignment_errors],
+                    }));
+                } else {
+                    self.counters.no_matching_session_discards += 1;
+                }
+            }
+            Message::Sli(m) => {
+                if let Some(id) = self.find_session(header_session, None) {
+                    out.push_back(Output::Event(Event::SetLinkInfo { tunnel: self.id, session: id, send_accm: m.accm.0, recv_accm: m.accm.1 }));
+                } else {
+                    self.counters.no_matching_session_discards += 1;
+                }
+            }
+            other => {
+                let Some(id) = self.find_session(header_session, None) else {
+                    self.counters.no_matching_session_discards += 1;
+                    tracing::debug!(tunnel = %self.id, "{mt} for unknown session {header_session}");
+                    return;
+                };
+                let Some(s) = self.sessions.get_mut(&id) else { return };
+                match (s.call_type, &s.state, other) {
+                    (CallType::LacIncoming, SessionState::WaitReply, Message::Icrp(Icrp { assigned_session_id, .. })) => {
+                        s.peer_id = assigned_session_id;
+                        let iccn = Self::connect_message(&s.params, false);
+                        let peer = s.peer_id;
+                        self.send(now, rng, peer, iccn);
+                        self.session_up(id, out);
+                    }
+                    (CallType::LnsIncoming, SessionState::WaitConnect, Message::Iccn(m)) => {
+                        s.sequencing |= m.sequencing_required;
+                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info.framing_type = Some(m.framing_type.0);
+                        s.peer_info.private_group_id = m.private_group_id.clone();
+                        s.peer_info.proxy = proxy_info(&m);
+                        self.session_up(id, out);
+                    }
+                    (CallType::LnsOutgoing, SessionState::WaitReply, Message::Ocrp(Ocrp { assigned_session_id, physical_channel_id, .. })) => {
+                        s.peer_id = assigned_session_id;
+                        s.peer_info.physical_channel_id = physical_channel_id;
+                        s.state = SessionState::WaitConnect;
+                    }
+                    (CallType::LnsOutgoing, SessionState::WaitConnect, Message::Occn(m)) => {
+                        s.sequencing |= m.sequencing_required;
+                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info.framing_type = Some(m.framing_type.0);
+                        self.session_up(id, out);
+                    }
+                    (_, state, _) => {
+                        let text = format!("{mt} unexpected in call state {state:?}");
+                        self.counters.illegal_messages += 1;
+                        self.clear_session(now, rng, id, CdnResult::GENERAL_ERROR, Some(ErrorCode::NO_GENERAL_ERROR), text, true, out);
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_new_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call_type: CallType,
+        peer_session: SessionId,
+        serial: u32,
+        info: PeerCallInfo,
+        out: &mut VecDeque<Output>,
+    ) {
+        let allowed = match call_type {
+            CallType::LnsIncoming => self.config.accept_lns_calls,
+            _ => self.config.accept_lac_calls,
+        };
+        let Some(id) = alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId) else {
+            return;
+        };
+        let mut refuse = |t: &mut Self, result: CdnResult, text: &str| {
+            tracing::info!(tunnel = %t.id, "refusing {call_type} call from peer session {peer_session}: {text}");
+            let cdn = Cdn {
+                result_code: result_code(result.0, None, Some(text.as_bytes().to_vec())),
+                assigned_session_id: id,
+                q931_cause_code: None,
+                other: Vec::new(),
+            };
+            t.send(now, rng, peer_session, Message::Cdn(cdn));
+        };
+        if !allowed {
+            refuse(self, CdnResult::ADMINISTRATIVE, "call type not accepted on this tunnel");
+            return;
+        }
+        if self.session_limit_reached() {
+            refuse(self, CdnResult::NO_FACILITIES_TEMPORARY, "session limit reached");
+            return;
+        }
+        let session = Session {
+            id,
+            peer_id: peer_session,
+            call_type,
+            state: SessionState::WaitConnect,
+            serial,
+            sequencing: false,
+            setup_deadline: Some(now + self.config.session_establish_timeout),
+            params: CallParams::default(),
+            peer_info: info,
+        };
+        self.sessions.insert(id, session);
+        match call_type {
+            CallType::LnsIncoming => {
+                self.send(now, rng, peer_session, Message::Icrp(Icrp { assigned_session_id: id, other: Vec::new() }));
+            }
+            _ => {
+                // LAC outgoing: there is no real dial-out to wait for, so the
+                // call connects at once (OCRP then OCCN, RFC 2661 §7.5.1).
+                self.send(now, rng, peer_session, Message::Ocrp(Ocrp { assigned_session_id: id, physical_channel_id: None, other: Vec::new() }));
+                let occn = Self::connect_message(&CallParams::default(), true);
+                self.send(now, rng, peer_session, occn);
+                self.session_up(id, out);
+            }
+        }
+    }
+
+    /// Remove a call locally without telling the peer (tunnel going away or peer sent CDN).
+    fn drop_session(&mut self, id: SessionId, reason: CloseReason, out: &mut VecDeque<Output>) {
+        let Some(s) = self.sessions.remove(&id) else { return };
+        if matches!(s.state, SessionState::Established { .. }) {
+            out.push_back(Output::Action(Action::DeleteSession { tunnel: self.id, session: id }));
+        }
+        out.push_back(Output::Event(Event::SessionDown { tunnel: self.id, session: id, reason }));
+    }
+
+    /// Clear a call with CDN (RFC 2661 §5.4 / §6.14).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn clear_session(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        id: SessionId,
+        result: CdnResult,
+        error: Option<ErrorCode>,
+        message: String,
+        protocol_error: bool,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(s) = self.sessions.get(&id) else { return };
+        let peer = s.peer_id;
+        if s.state != SessionState::WaitTunnel {
+            let cdn = Cdn {
+                result_code: result_code(result.0, error.map(|e| e.0), Some(message.clone().into_bytes())),
+                assigned_session_id: id,
+                q931_cause_code: None,
+                other: Vec::new(),
+            };
+            self.send(now, rng, peer, Message::Cdn(cdn));
+        }
+        let reason = if protocol_error {
+            CloseReason::ProtocolError { result: result.0, error: error.map(|e| e.0), message }
+        } else {
+            CloseReason::Local { result: result.0, error: error.map(|e| e.0), message: Some(message) }
+        };
+        self.drop_session(id, reason, out);
+    }
+
+    /// The driver's report on a kernel tunnel.
+    pub(crate) fn tunnel_created(&mut self, now: Instant, rng: &mut dyn RngCore, result: Result<(), String>, out: &mut VecDeque<Output>) {
+        if self.kernel != Some(KernelState::Pending) {
+            return;
+        }
+        match result {
+            Ok(()) => self.kernel = Some(KernelState::Created),
+            Err(e) => {
+                self.kernel = None;
+                let reason = CloseReason::DataPlane(e.clone());
+                self.close(now, rng, StopCcnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e), reason, true, out);
+            }
+        }
+        self.after_input(out);
+    }
+
+    /// The driver's report on a kernel session.
+    pub(crate) fn session_created(&mut self, now: Instant, rng: &mut dyn RngCore, id: SessionId, result: Result<(), String>, out: &mut VecDeque<Output>) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        if s.state != (SessionState::Established { kernel: KernelState::Pending }) {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                s.state = SessionState::Established { kernel: KernelState::Created };
+                out.push_back(Output::Event(Event::SessionUp {
+                    tunnel: self.id,
+                    session: id,
+                    peer_session: s.peer_id,
+                    call_type: s.call_type,
+                }));
+            }
+            Err(e) => {
+                let peer = s.peer_id;
+                let cdn = Cdn {
+                    result_code: result_code(CdnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e.clone().into_bytes())),
+                    assigned_session_id: id,
+                    q931_cause_code: None,
+                    other: Vec::new(),
+                };
+                self.send(now, rng, peer, Message::Cdn(cdn));
+                self.drop_session(id, CloseReason::DataPlane(e), out);
+            }
+        }
+        self.after_input(out);
+    }
+}

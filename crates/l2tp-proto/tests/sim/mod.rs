@@ -1,0 +1,236 @@
+//! A deterministic two-endpoint network for tests: a virtual clock, a seeded
+//! impairment model (loss, reordering by random delay, duplication) and a fake
+//! driver that answers data-plane actions.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use l2tp_proto::endpoint::{Endpoint, IncomingPolicy};
+use l2tp_proto::event::{Action, ActionResult, Event, Output, TunnelConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Impairments applied to every datagram, each drawn from the network's seeded RNG.
+#[derive(Debug, Clone, Copy)]
+pub struct Impairments {
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// Probability that a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Base one-way delay.
+    pub delay: Duration,
+    /// Extra random delay in [0, jitter): reorders datagrams.
+    pub jitter: Duration,
+}
+
+impl Impairments {
+    pub const NONE: Impairments =
+        Impairments { loss: 0.0, duplicate: 0.0, delay: Duration::from_millis(10), jitter: Duration::ZERO };
+
+    pub fn lossy(loss: f64) -> Self {
+        Impairments { loss, duplicate: loss / 2.0, delay: Duration::from_millis(10), jitter: Duration::from_millis(300) }
+    }
+}
+
+/// One side of the simulation.
+pub struct Node {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    pub ep: Endpoint,
+    pub rng: StdRng,
+    /// Every output the endpoint produced, with the virtual time.
+    pub log: Vec<(Instant, Output)>,
+    /// When false, the node is "dead": it neither receives nor runs timers.
+    pub alive: bool,
+    /// Make the fake driver fail kernel session creation.
+    pub fail_sessions: bool,
+}
+
+impl Node {
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.log.iter().filter_map(|(_, o)| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.log.iter().filter_map(|(_, o)| match o {
+            Output::Action(a) => Some(a),
+            _ => None,
+        })
+    }
+
+    pub fn count_events(&self, f: impl Fn(&Event) -> bool) -> usize {
+        self.events().filter(|e| f(e)).count()
+    }
+
+    /// Times at which control datagrams were transmitted.
+    pub fn transmit_times(&self) -> Vec<Instant> {
+        self.log
+            .iter()
+            .filter_map(|(t, o)| matches!(o, Output::Transmit(_)).then_some(*t))
+            .collect()
+    }
+}
+
+/// Two endpoints joined by an impaired virtual link.
+pub struct Sim {
+    pub start: Instant,
+    pub now: Instant,
+    pub a: Node,
+    pub b: Node,
+    pub net: Impairments,
+    net_rng: StdRng,
+    /// In-flight datagrams by delivery time (ties broken by sequence).
+    wire: BTreeMap<(Instant, u64), (bool /* to b */, SocketAddr, Vec<u8>)>,
+    seq: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+pub fn addr_a() -> SocketAddr {
+    "192.0.2.1:1701".parse().unwrap()
+}
+pub fn addr_b() -> SocketAddr {
+    "192.0.2.2:1701".parse().unwrap()
+}
+
+/// A policy accepting every incoming tunnel with `config`.
+pub fn accept_all(config: TunnelConfig) -> Option<IncomingPolicy> {
+    Some(Box::new(move |_, _| Some(config.clone())))
+}
+
+impl Sim {
+    pub fn new(seed: u64, net: Impairments, policy_a: Option<IncomingPolicy>, policy_b: Option<IncomingPolicy>) -> Self {
+        let start = Instant::now();
+        let node = |name, addr, policy, s| Node {
+            name,
+            addr,
+            ep: Endpoint::new(policy),
+            rng: StdRng::seed_from_u64(s),
+            log: Vec::new(),
+            alive: true,
+            fail_sessions: false,
+        };
+        Sim {
+            start,
+            now: start,
+            a: node("a", addr_a(), policy_a, seed.wrapping_mul(3).wrapping_add(1)),
+            b: node("b", addr_b(), policy_b, seed.wrapping_mul(7).wrapping_add(2)),
+            net,
+            net_rng: StdRng::seed_from_u64(seed),
+            wire: BTreeMap::new(),
+            seq: 0,
+            delivered: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Seconds of virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    fn node(&mut self, to_b: bool) -> &mut Node {
+        if to_b { &mut self.b } else { &mut self.a }
+    }
+
+    /// Drain outputs of one node: transmits go on the wire, actions are answered.
+    pub fn drain(&mut self, is_b: bool) {
+        loop {
+            let now = self.now;
+            let node = self.node(is_b);
+            let Some(o) = node.ep.poll_output() else { break };
+            node.log.push((now, o.clone()));
+            match o {
+                Output::Transmit(t) => {
+                    let from = node.addr;
+                    assert_eq!(t.peer, if is_b { addr_a() } else { addr_b() }, "transmit to the wrong peer");
+                    self.send(!is_b, from, t.data);
+                }
+                Output::Action(Action::CreateTunnel { tunnel, .. }) => {
+                    let node = self.node(is_b);
+                    node.ep.handle_action_result(now, &mut node.rng, ActionResult::Tunnel { tunnel, result: Ok(()) });
+                }
+                Output::Action(Action::CreateSession { tunnel, session, .. }) => {
+                    let node = self.node(is_b);
+                    let result = if node.fail_sessions { Err("SESSION_CREATE: Cannot allocate memory (os error 12)".into()) } else { Ok(()) };
+                    node.ep.handle_action_result(now, &mut node.rng, ActionResult::Session { tunnel, session, result });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn send(&mut self, to_b: bool, from: SocketAddr, data: Vec<u8>) {
+        if self.net_rng.random_bool(self.net.loss.clamp(0.0, 1.0)) {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if self.net_rng.random_bool(self.net.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
+        for _ in 0..copies {
+            let jitter = if self.net.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(self.net_rng.random_range(0..self.net.jitter.as_micros() as u64))
+            };
+            self.seq += 1;
+            self.wire.insert((self.now + self.net.delay + jitter, self.seq), (to_b, from, data.clone()));
+        }
+    }
+
+    /// Advance to the next event (delivery or timer), process it. False when nothing is left.
+    pub fn step(&mut self) -> bool {
+        self.drain(false);
+        self.drain(true);
+        let next_wire = self.wire.keys().next().map(|k| k.0);
+        let ta = if self.a.alive { self.a.ep.poll_timeout() } else { None };
+        let tb = if self.b.alive { self.b.ep.poll_timeout() } else { None };
+        let Some(next) = [next_wire, ta, tb].into_iter().flatten().min() else { return false };
+        self.now = self.now.max(next);
+        let now = self.now;
+        if next_wire == Some(next) {
+            let key = *self.wire.keys().next().unwrap();
+            let (to_b, from, data) = self.wire.remove(&key).unwrap();
+            let node = self.node(to_b);
+            if node.alive {
+                node.ep.handle_datagram(now, &mut node.rng, from, &data);
+                self.delivered += 1;
+            }
+        } else {
+            for is_b in [false, true] {
+                let node = self.node(is_b);
+                if node.alive && node.ep.poll_timeout().is_some_and(|t| t <= now) {
+                    node.ep.handle_timeout(now, &mut node.rng);
+                }
+            }
+        }
+        self.drain(false);
+        self.drain(true);
+        true
+    }
+
+    /// Run until `cond` holds or `limit` of virtual time passes (bounded in steps too).
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> bool {
+        let deadline = self.now + limit;
+        for _ in 0..2_000_000 {
+            if cond(self) {
+                return true;
+            }
+            if self.now > deadline || !self.step() {
+                return cond(self);
+            }
+        }
+        cond(self)
+    }
+
+    /// Run for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let deadline = self.now + d;
+        self.run_until(d, |s| s.now >= deadline);
+    }
+}

@@ -1,0 +1,552 @@
+//! The tokio driver around the sans-IO protocol core: UDP sockets, timers,
+//! the data plane, pppd supervision and signals.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use l2tp_config::{Config, PppParams};
+use l2tp_kernel::{DataPlane, SessionSpec, TunnelSpec};
+use l2tp_proto::endpoint::{Endpoint, IncomingPolicy};
+use l2tp_proto::event::{Action, ActionResult, Command, CommandOutcome, Event, Output, Transmit};
+use l2tp_proto::session::CallType;
+use l2tp_proto::wire::{CdnResult, SessionId, TunnelId};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::params;
+use crate::pool::{Pools, Range};
+use crate::ppp::{self, PppEvent, PppLaunch};
+
+/// How long shutdown waits for StopCCN acknowledgements before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long to wait for pppd processes to exit after SIGTERM before SIGKILL.
+const PPPD_GRACE: Duration = Duration::from_secs(3);
+/// Largest datagram we read (L2TP control messages are far smaller).
+const MAX_DATAGRAM: usize = 65_535;
+
+struct Datagram {
+    from: SocketAddr,
+    data: Vec<u8>,
+}
+
+struct TunnelSocket {
+    socket: Arc<UdpSocket>,
+    reader: JoinHandle<()>,
+}
+
+/// What the daemon knows about a tunnel beyond the protocol state.
+struct TunnelCtx {
+    /// Configuration name (`[tunnel.NAME]`) or `incoming-<peer>`.
+    name: String,
+    /// Session and PPP parameters for calls the peer places (incoming tunnels).
+    incoming: Option<(l2tp_config::SessionParams, PppParams)>,
+}
+
+struct SessionCtx {
+    name: String,
+    ppp: Option<PppParams>,
+    pppd_pid: Option<u32>,
+    ifname: Option<String>,
+    pool_addr: Option<(Range, IpAddr)>,
+    kernel: bool,
+}
+
+/// The daemon.
+pub struct Daemon {
+    config: Arc<Config>,
+    ep: Endpoint,
+    rng: StdRng,
+    dp: Box<dyn DataPlane>,
+    /// Null data plane: no kernel objects, no pppd.
+    null_dp: bool,
+    local: SocketAddr,
+    listener: Arc<UdpSocket>,
+    sockets: HashMap<TunnelId, TunnelSocket>,
+    tunnels: HashMap<TunnelId, TunnelCtx>,
+    sessions: HashMap<(u16, u16), SessionCtx>,
+    rx_tx: mpsc::UnboundedSender<Datagram>,
+    rx: mpsc::UnboundedReceiver<Datagram>,
+    ppp_tx: mpsc::UnboundedSender<PppEvent>,
+    ppp_rx: mpsc::UnboundedReceiver<PppEvent>,
+    pools: Pools,
+    /// pppd processes sent SIGTERM whose exit we have not seen yet.
+    pppd_pids_terminated: Vec<u32>,
+}
+
+fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
+    if config.system.deny_remote_tunnel_creates {
+        return None;
+    }
+    Some(Box::new(move |peer: SocketAddr, host_name: &[u8]| {
+        let m = config.match_peer(peer.ip(), Some(host_name));
+        let (tunnel, _, _) = config.resolve_incoming(&m);
+        let mut tc = params::tunnel_config(&tunnel, &config);
+        tc.accept_lns_calls = m.we_can_be_lns();
+        tc.accept_lac_calls = m.we_can_be_lac();
+        Some(tc)
+    }))
+}
+
+async fn reader(socket: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Datagram>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                if tx.send(Datagram { from, data: buf[..n].to_vec() }).is_err() {
+                    return;
+                }
+            }
+            // ICMP errors (e.g. port unreachable) surface on connected UDP
+            // sockets as ECONNREFUSED; the retransmission logic deals with loss.
+            Err(e) => tracing::debug!("recv: {e}"),
+        }
+    }
+}
+
+impl Daemon {
+    /// Bind the listening socket, open the data plane, start locally configured tunnels.
+    pub async fn new(config: Config, dp: Box<dyn DataPlane>, null_dp: bool) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
+        let std_sock = l2tp_kernel::listen_socket(local).with_context(|| format!("binding the L2TP listening socket {local}"))?;
+        let listener = Arc::new(UdpSocket::from_std(std_sock)?);
+        let (rx_tx, rx) = mpsc::unbounded_channel();
+        let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
+        tokio::spawn(reader(listener.clone(), rx_tx.clone()));
+        let ep = Endpoint::new(incoming_policy(config.clone()));
+        let mut d = Daemon {
+            config,
+            ep,
+            rng: StdRng::from_os_rng(),
+            dp,
+            null_dp,
+            local,
+            listener,
+            sockets: HashMap::new(),
+            tunnels: HashMap::new(),
+            sessions: HashMap::new(),
+            rx_tx,
+            rx,
+            ppp_tx,
+            ppp_rx,
+            pools: Pools::default(),
+            pppd_pids_terminated: Vec::new(),
+        };
+        tracing::info!(listen = %d.local, data_plane = %d.config.system.data_plane, "l2tpd started");
+        d.start_local_tunnels();
+        Ok(d)
+    }
+
+    fn start_local_tunnels(&mut self) {
+        let now = Instant::now();
+        for lt in self.config.local_tunnels() {
+            let peer = lt.peer;
+            let tc = params::tunnel_config(&lt.params, &self.config);
+            let id = match self.ep.handle_command(now, &mut self.rng, Command::OpenTunnel { peer, config: Box::new(tc) }) {
+                Ok(CommandOutcome::Tunnel(id)) => id,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(tunnel = %lt.name, "cannot open tunnel: {e}");
+                    continue;
+                }
+            };
+            tracing::info!(tunnel = %lt.name, tunnel_id = id.0, %peer, "opening tunnel");
+            self.tunnels.insert(id, TunnelCtx { name: lt.name.clone(), incoming: Some((lt.session_defaults.clone(), lt.ppp_defaults.clone())) });
+            for ls in &lt.sessions {
+                let call_type = match ls.session_type {
+                    l2tp_config::SessionType::LacIncoming => CallType::LacIncoming,
+                    l2tp_config::SessionType::LnsOutgoing => CallType::LnsOutgoing,
+                    other => {
+                        tracing::error!(tunnel = %lt.name, session = %ls.name, "session_type {other:?} is placed by the peer, not by us; skipped");
+                        continue;
+                    }
+                };
+                let cmd = Command::PlaceCall { tunnel: id, call_type, params: Box::new(params::call_params(&ls.params)) };
+                match self.ep.handle_command(now, &mut self.rng, cmd) {
+                    Ok(CommandOutcome::Session(sid)) => {
+                        tracing::info!(tunnel = %lt.name, session = %ls.name, tunnel_id = id.0, session_id = sid.0, "placing call");
+                        self.sessions.insert(
+                            (id.0, sid.0),
+                            SessionCtx { name: ls.name.clone(), ppp: Some(ls.ppp.clone()), pppd_pid: None, ifname: None, pool_addr: None, kernel: false },
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(tunnel = %lt.name, session = %ls.name, "cannot place call: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Run until SIGTERM / SIGINT, then tear everything down.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let mut shutdown_deadline: Option<Instant> = None;
+        loop {
+            self.process_outputs().await;
+            if let Some(d) = shutdown_deadline
+                && (self.ep.is_idle() || Instant::now() >= d)
+            {
+                break;
+            }
+            let next = [self.ep.poll_timeout(), shutdown_deadline].into_iter().flatten().min();
+            let sleep = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(d) = self.rx.recv() => {
+                    self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
+                }
+                () = sleep => {
+                    self.ep.handle_timeout(Instant::now(), &mut self.rng);
+                }
+                Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM: closing all tunnels");
+                    self.begin_shutdown(&mut shutdown_deadline);
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT: closing all tunnels");
+                    self.begin_shutdown(&mut shutdown_deadline);
+                }
+                _ = sighup.recv() => {
+                    tracing::warn!("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+                }
+            }
+        }
+        self.final_cleanup().await;
+        tracing::info!("l2tpd stopped");
+        Ok(())
+    }
+
+    fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {
+        if deadline.is_none() {
+            let _ = self.ep.handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
+            *deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+        }
+    }
+
+    async fn final_cleanup(&mut self) {
+        let keys: Vec<(u16, u16)> = self.sessions.keys().copied().collect();
+        for (t, s) in keys {
+            self.delete_session(TunnelId(t), SessionId(s));
+        }
+        let tunnels: Vec<TunnelId> = self.sockets.keys().copied().collect();
+        for t in tunnels {
+            if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
+                tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
+            }
+        }
+        self.wait_for_pppd().await;
+        for (_, s) in self.sockets.drain() {
+            s.reader.abort();
+        }
+    }
+
+    /// Wait (bounded) for every pppd we started to exit; SIGKILL the stragglers.
+    async fn wait_for_pppd(&mut self) {
+        let deadline = tokio::time::Instant::now() + PPPD_GRACE;
+        let mut pending: Vec<u32> = self.pppd_pids_terminated.drain(..).collect();
+        while !pending.is_empty() {
+            match tokio::time::timeout_at(deadline, self.ppp_rx.recv()).await {
+                Ok(Some(PppEvent::Exited { pid, .. })) => pending.retain(|p| *p != pid),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for pid in pending {
+            tracing::warn!(pid, "pppd did not exit after SIGTERM; sending SIGKILL");
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    async fn process_outputs(&mut self) {
+        while let Some(o) = self.ep.poll_output() {
+            match o {
+                Output::Transmit(t) => self.transmit(t).await,
+                Output::Action(a) => self.action(a),
+                Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn tunnel_socket(&mut self, tunnel: TunnelId, peer: SocketAddr) -> anyhow::Result<Arc<UdpSocket>> {
+        if let Some(s) = self.sockets.get(&tunnel) {
+            return Ok(s.socket.clone());
+        }
+        let local = self
+            .tunnels
+            .get(&tunnel)
+            .and_then(|c| self.config.tunnel_local_addr(&c.name))
+            .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+        let std_sock = l2tp_kernel::tunnel_socket(local, peer)?;
+        let socket = Arc::new(UdpSocket::from_std(std_sock)?);
+        let reader = tokio::spawn(reader(socket.clone(), self.rx_tx.clone()));
+        self.sockets.insert(tunnel, TunnelSocket { socket: socket.clone(), reader });
+        Ok(socket)
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        let socket = match self.tunnel_socket(t.tunnel, t.peer) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e:#}");
+                return;
+            }
+        };
+        if let Err(e) = socket.send(&t.data).await {
+            // Loss is recovered by retransmission.
+            tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, "send: {e}");
+        }
+    }
+
+    fn tunnel_name(&self, id: TunnelId) -> String {
+        self.tunnels.get(&id).map_or_else(|| format!("tunnel-{}", id.0), |c| c.name.clone())
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::TunnelUp { tunnel, peer_tunnel, peer, peer_host_name } => {
+                if !self.tunnels.contains_key(&tunnel) {
+                    let m = self.config.match_peer(peer.ip(), Some(peer_host_name.as_bytes()));
+                    let (_, session, ppp) = self.config.resolve_incoming(&m);
+                    self.tunnels.insert(tunnel, TunnelCtx { name: format!("incoming-{peer}"), incoming: Some((session, ppp)) });
+                }
+                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
+            }
+            Event::TunnelDown { tunnel, reason } => {
+                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, "tunnel down: {reason}");
+            }
+            Event::TunnelFreed { tunnel } => {
+                if let Some(s) = self.sockets.remove(&tunnel) {
+                    s.reader.abort();
+                }
+                self.tunnels.remove(&tunnel);
+                tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
+            }
+            Event::SessionUp { tunnel, session, peer_session, call_type } => {
+                let ctx = self.sessions.get(&(tunnel.0, session.0));
+                tracing::info!(
+                    tunnel = %self.tunnel_name(tunnel),
+                    session = ctx.map_or("", |c| c.name.as_str()),
+                    tunnel_id = tunnel.0, session_id = session.0, peer_session_id = peer_session.0,
+                    call_type = %call_type,
+                    pppd_pid = ctx.and_then(|c| c.pppd_pid).unwrap_or(0),
+                    "session up"
+                );
+            }
+            Event::SessionDown { tunnel, session, reason } => {
+                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, session_id = session.0, "session down: {reason}");
+                // Sessions that never reached the data plane leave no DeleteSession action.
+                if self.sessions.get(&(tunnel.0, session.0)).is_some_and(|c| !c.kernel) {
+                    self.sessions.remove(&(tunnel.0, session.0));
+                }
+            }
+            Event::WanErrorNotify { tunnel, session, errors } => {
+                tracing::info!(tunnel_id = tunnel.0, session_id = session.0, ?errors, "WAN-Error-Notify");
+            }
+            Event::SetLinkInfo { tunnel, session, send_accm, recv_accm } => {
+                tracing::info!(tunnel_id = tunnel.0, session_id = session.0, send_accm = format_args!("{send_accm:#010x}"), recv_accm = format_args!("{recv_accm:#010x}"), "Set-Link-Info");
+            }
+        }
+    }
+
+    fn action(&mut self, a: Action) {
+        let now = Instant::now();
+        match a {
+            Action::CreateTunnel { tunnel, peer_tunnel, peer } => {
+                let result = self.create_tunnel(tunnel, peer_tunnel, peer);
+                if let Err(e) = &result {
+                    tracing::error!(tunnel_id = tunnel.0, "kernel tunnel: {e}");
+                }
+                self.ep.handle_action_result(now, &mut self.rng, ActionResult::Tunnel { tunnel, result });
+            }
+            Action::DeleteTunnel { tunnel } => {
+                if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0))) {
+                    tracing::warn!(tunnel_id = tunnel.0, "kernel tunnel delete: {e}");
+                }
+            }
+            Action::CreateSession { tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer } => {
+                let result = self.create_session(tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer);
+                if let Err(e) = &result {
+                    tracing::error!(tunnel_id = tunnel.0, session_id = session.0, "session data plane: {e}");
+                }
+                self.ep.handle_action_result(now, &mut self.rng, ActionResult::Session { tunnel, session, result });
+            }
+            Action::DeleteSession { tunnel, session } => self.delete_session(tunnel, session),
+        }
+    }
+
+    fn create_tunnel(&mut self, tunnel: TunnelId, peer_tunnel: TunnelId, peer: SocketAddr) -> Result<(), String> {
+        let socket = self.tunnel_socket(tunnel, peer).map_err(|e| format!("{e:#}"))?;
+        let spec = TunnelSpec {
+            tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
+            peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
+            version: 2,
+            encap: l2tp_kernel::Encap::Udp,
+            socket: socket.as_raw_fd(),
+            udp_checksum: true,
+        };
+        self.dp.create_tunnel(&spec).map_err(|e| e.to_string())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_session(
+        &mut self,
+        tunnel: TunnelId,
+        session: SessionId,
+        peer_tunnel: TunnelId,
+        peer_session: SessionId,
+        call_type: CallType,
+        sequencing: bool,
+        peer: SocketAddr,
+    ) -> Result<(), String> {
+        let key = (tunnel.0, session.0);
+        let (session_params, ppp) = match self.sessions.get(&key).and_then(|c| c.ppp.clone()) {
+            Some(ppp) => (None, ppp),
+            None => match self.tunnels.get(&tunnel).and_then(|c| c.incoming.clone()) {
+                Some((s, p)) => (Some(s), p),
+                None => return Err("no ppp profile for this session".into()),
+            },
+        };
+        // The LNS assigns the peer's address: from the profile's pool, else its fixed remote address.
+        let mut pool_addr = None;
+        let remote = if call_type.is_lns() {
+            match ppp.ip_pool {
+                Some(pool) => {
+                    let range = Range { start: pool.start, end: pool.end };
+                    match self.pools.allocate(range) {
+                        Some(a) => {
+                            pool_addr = Some((range, a));
+                            Some(a)
+                        }
+                        None => return Err(format!("IP pool {}-{} exhausted", pool.start, pool.end)),
+                    }
+                }
+                None => ppp.remote_ipaddr,
+            }
+        } else {
+            None
+        };
+        let seq = sequencing || session_params.as_ref().is_some_and(|s| s.use_sequence_numbers);
+        let spec = SessionSpec {
+            tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
+            session_id: l2tp_kernel::SessionId(u32::from(session.0)),
+            peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
+            peer_session_id: l2tp_kernel::SessionId(u32::from(peer_session.0)),
+            pseudowire: l2tp_kernel::Pseudowire::Ppp,
+            lns_mode: call_type.is_lns(),
+            send_seq: seq,
+            recv_seq: seq,
+            reorder_timeout_ms: session_params.as_ref().map_or(0, |s| s.reorder_timeout.as_millis() as u64),
+            peer_addr: peer,
+        };
+        let ppp_session = match self.dp.create_session(&spec) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some((r, a)) = pool_addr {
+                    self.pools.release(r, a);
+                }
+                return Err(e.to_string());
+            }
+        };
+        let name = self.tunnel_name(tunnel);
+        let ctx = self.sessions.entry(key).or_insert_with(|| SessionCtx {
+            name: format!("{}/{}", name, session.0),
+            ppp: None,
+            pppd_pid: None,
+            ifname: None,
+            pool_addr: None,
+            kernel: false,
+        });
+        ctx.kernel = true;
+        ctx.pool_addr = pool_addr;
+        if self.null_dp {
+            return Ok(());
+        }
+        let launch = PppLaunch {
+            pppd: self.config.system.pppd_path.clone(),
+            tunnel_id: tunnel.0,
+            session_id: session.0,
+            lns_mode: call_type.is_lns(),
+            options: ppp.pppd_args(call_type.is_lns(), remote),
+            ipparam: name,
+        };
+        match ppp::spawn(&launch, ppp_session.fd, self.ppp_tx.clone()) {
+            Ok(pid) => {
+                if let Some(c) = self.sessions.get_mut(&key) {
+                    c.pppd_pid = Some(pid);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.dp.delete_session(spec.tunnel_id, spec.session_id);
+                if let Some((r, a)) = pool_addr {
+                    self.pools.release(r, a);
+                }
+                Err(format!("{e:#}"))
+            }
+        }
+    }
+
+    fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) {
+        let Some(ctx) = self.sessions.remove(&(tunnel.0, session.0)) else { return };
+        if let Some(pid) = ctx.pppd_pid {
+            ppp::terminate(pid);
+            self.pppd_pids_terminated.push(pid);
+        }
+        if ctx.kernel
+            && let Err(e) = self.dp.delete_session(l2tp_kernel::TunnelId(u32::from(tunnel.0)), l2tp_kernel::SessionId(u32::from(session.0)))
+        {
+            tracing::debug!(tunnel_id = tunnel.0, session_id = session.0, "kernel session delete: {e}");
+        }
+        if let Some((r, a)) = ctx.pool_addr {
+            self.pools.release(r, a);
+        }
+        tracing::debug!(tunnel_id = tunnel.0, session_id = session.0, ifname = ctx.ifname.as_deref().unwrap_or(""), "session cleaned up");
+    }
+
+    fn on_ppp_event(&mut self, ev: PppEvent) {
+        match ev {
+            PppEvent::Interface { key, ifname } => {
+                tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, "ppp interface");
+                if let Some(c) = self.sessions.get_mut(&key) {
+                    c.ifname = Some(ifname);
+                }
+            }
+            PppEvent::Exited { key, pid, code, signal } => {
+                self.pppd_pids_terminated.retain(|p| *p != pid);
+                let Some(c) = self.sessions.get_mut(&key) else { return };
+                if c.pppd_pid != Some(pid) {
+                    return;
+                }
+                c.pppd_pid = None;
+                let text = match (code, signal) {
+                    (Some(c), _) => format!("pppd exited with code {c} ({})", ppp::exit_text(c)),
+                    (None, Some(s)) => format!("pppd killed by signal {s}"),
+                    _ => "pppd exited".to_string(),
+                };
+                tracing::info!(tunnel_id = key.0, session_id = key.1, pid, "{text}");
+                let cmd = Command::CloseSession {
+                    tunnel: TunnelId(key.0),
+                    session: SessionId(key.1),
+                    result: CdnResult::GENERAL_ERROR.0,
+                    message: Some(text),
+                };
+                let _ = self.ep.handle_command(Instant::now(), &mut self.rng, cmd);
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! IP address pools of ppp profiles: the LNS hands each session's peer an
+//! address from a range and takes it back when the session ends.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An inclusive address range, both ends of the same family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Range {
+    /// First address.
+    pub start: IpAddr,
+    /// Last address (inclusive).
+    pub end: IpAddr,
+}
+
+fn to_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+fn from_u128(v: u128, like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
+    }
+}
+
+/// Addresses in use, per range.
+#[derive(Debug, Default)]
+pub struct Pools {
+    used: HashMap<Range, BTreeSet<u128>>,
+}
+
+impl Pools {
+    /// Lowest free address of `range`, marked in use; `None` when exhausted.
+    pub fn allocate(&mut self, range: Range) -> Option<IpAddr> {
+        let (lo, hi) = (to_u128(range.start), to_u128(range.end));
+        let used = self.used.entry(range).or_default();
+        let mut candidate = lo;
+        for &u in used.range(lo..=hi) {
+            if u != candidate {
+                break;
+            }
+            candidate += 1;
+        }
+        if candidate > hi {
+            return None;
+        }
+        used.insert(candidate);
+        Some(from_u128(candidate, range.start))
+    }
+
+    /// Return an address to its range.
+    pub fn release(&mut self, range: Range, addr: IpAddr) {
+        if let Some(used) = self.used.get_mut(&range) {
+            used.remove(&to_u128(addr));
+        }
+    }
+
+    /// Addresses of `range` in use.
+    pub fn in_use(&self, range: Range) -> usize {
+        self.used.get(&range).map_or(0, BTreeSet::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(a: &str, b: &str) -> Range {
+        Range { start: a.parse().unwrap(), end: b.parse().unwrap() }
+    }
+
+    #[test]
+    fn allocates_lowest_free_and_reuses_released() {
+        let mut p = Pools::default();
+        let range = r("198.51.100.10", "198.51.100.12");
+        let a = p.allocate(range).unwrap();
+        let b = p.allocate(range).unwrap();
+        let c = p.allocate(range).unwrap();
+        assert_eq!([a, b, c].map(|x| x.to_string()), ["198.51.100.10", "198.51.100.11", "198.51.100.12"]);
+        assert_eq!(p.allocate(range), None, "pool of three is exhausted");
+        p.release(range, b);
+        assert_eq!(p.allocate(range), Some(b));
+        assert_eq!(p.in_use(range), 3);
+    }
+
+    #[test]
+    fn ipv6_ranges_work() {
+        let mut p = Pools::default();
+        let range = r("2001:db8::1", "2001:db8::2");
+        assert_eq!(p.allocate(range).unwrap().to_string(), "2001:db8::1");
+        assert_eq!(p.allocate(range).unwrap().to_string(), "2001:db8::2");
+        assert_eq!(p.allocate(range), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! pppd supervision: one pppd per PPP session, started on the connected
+//! PPPoL2TP socket with the `pppol2tp.so` plugin, its output logged, its exit
+//! reported back to the daemon loop.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::Context;
+use command_fds::{CommandFdExt, FdMapping};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+/// The fd number pppd sees the PPPoL2TP socket at (`pppol2tp 3`).
+const PPPOL2TP_CHILD_FD: i32 = 3;
+
+/// What the supervisor reports to the daemon loop.
+#[derive(Debug)]
+pub enum PppEvent {
+    /// pppd reported the interface it created ("Using interface ppp0").
+    Interface { key: SessionKey, ifname: String },
+    /// pppd exited.
+    Exited { key: SessionKey, pid: u32, code: Option<i32>, signal: Option<i32> },
+}
+
+/// (our tunnel id, our session id), as u16 values of RFC 2661.
+pub type SessionKey = (u16, u16);
+
+/// How to start pppd for one session.
+#[derive(Debug, Clone)]
+pub struct PppLaunch {
+    /// pppd binary, normally `/usr/sbin/pppd`.
+    pub pppd: std::path::PathBuf,
+    /// Our tunnel id.
+    pub tunnel_id: u16,
+    /// Our session id.
+    pub session_id: u16,
+    /// We are the LNS (adds `pppol2tp_lns_mode`).
+    pub lns_mode: bool,
+    /// Profile-derived options (mtu, addresses, auth, extra options).
+    pub options: Vec<String>,
+    /// `ipparam` value handed to pppd's ip-up scripts.
+    pub ipparam: String,
+}
+
+impl PppLaunch {
+    /// The full pppd argument vector (reference.md §4.1 for the plugin options).
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "plugin".into(),
+            "pppol2tp.so".into(),
+            "pppol2tp".into(),
+            PPPOL2TP_CHILD_FD.to_string(),
+        ];
+        if self.lns_mode {
+            a.push("pppol2tp_lns_mode".into());
+        }
+        a.extend([
+            "pppol2tp_tunnel_id".into(),
+            self.tunnel_id.to_string(),
+            "pppol2tp_session_id".into(),
+            self.session_id.to_string(),
+            // pppd must stay our child so that we see it exit, and must not
+            // touch a tty.
+            "nodetach".into(),
+            "ipparam".into(),
+            self.ipparam.clone(),
+        ]);
+        a.extend(self.options.iter().cloned());
+        a
+    }
+}
+
+/// Text of pppd's exit codes (pppd(8), "EXIT STATUS").
+pub fn exit_text(code: i32) -> &'static str {
+    match code {
+        0 => "pppd detached or the link was terminated normally",
+        1 => "fatal error",
+        2 => "error in options",
+        3 => "pppd is not setuid-root and the invoking user is not root",
+        4 => "the kernel does not support PPP",
+        5 => "terminated by a signal",
+        6 => "the serial port could not be locked",
+        7 => "the serial port could not be opened",
+        8 => "the connect script failed",
+        9 => "the pty command could not be run",
+        10 => "PPP negotiation failed",
+        11 => "the peer failed to authenticate itself",
+        12 => "the link was idle and was terminated",
+        13 => "the connect time limit was reached",
+        14 => "callback negotiated",
+        15 => "the peer is not responding to echo requests",
+        16 => "the link was terminated by the modem hanging up",
+        17 => "PPP negotiation failed because serial loopback was detected",
+        18 => "the init script failed",
+        19 => "we failed to authenticate ourselves to the peer",
+        _ => "unknown exit status",
+    }
+}
+
+/// Start pppd on `fd` (the connected PPPoL2TP socket; ownership passes to the
+/// child). Returns the pid. Output lines are logged; the interface name and the
+/// exit are sent on `events`.
+pub fn spawn(launch: &PppLaunch, fd: OwnedFd, events: mpsc::UnboundedSender<PppEvent>) -> anyhow::Result<u32> {
+    let key = (launch.tunnel_id, launch.session_id);
+    let args = launch.args();
+    tracing::debug!(tunnel_id = key.0, session_id = key.1, "exec {} {}", launch.pppd.display(), args.join(" "));
+    if !Path::new(&launch.pppd).exists() {
+        anyhow::bail!("pppd not found at {}", launch.pppd.display());
+    }
+    let mut cmd = Command::new(&launch.pppd);
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
+    cmd.fd_mappings(vec![FdMapping { parent_fd: fd, child_fd: PPPOL2TP_CHILD_FD }])
+        .context("mapping the PPPoL2TP socket to fd 3")?;
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", launch.pppd.display()))?;
+    // Drop the parent's copy of the PPPoL2TP fd now: pppd holds the session.
+    drop(cmd);
+    let pid = child.id().unwrap_or(0);
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward_lines(out, key, events.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward_lines(err, key, events.clone()));
+    }
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        let (code, signal) = match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                (s.code(), s.signal())
+            }
+            Err(e) => {
+                tracing::warn!(tunnel_id = key.0, session_id = key.1, "waiting for pppd: {e}");
+                (None, None)
+            }
+        };
+        let _ = events.send(PppEvent::Exited { key, pid, code, signal });
+    });
+    Ok(pid)
+}
+
+async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(r: R, key: SessionKey, events: mpsc::UnboundedSender<PppEvent>) {
+    let mut lines = BufReader::new(r).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "l2tpd::pppd", tunnel_id = key.0, session_id = key.1, "pppd: {line}");
+        if let Some(ifname) = line.strip_prefix("Using interface ") {
+            let _ = events.send(PppEvent::Interface { key, ifname: ifname.trim().to_string() });
+        }
+    }
+}
+
+/// Ask pppd to terminate the link and exit (SIGTERM, pppd(8) "SIGNALS").
+pub fn terminate(pid: u32) {
+    if pid == 0 {
+        return;
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lns_args_carry_plugin_mode_and_ids() {
+        let l = PppLaunch {
+            pppd: "/usr/sbin/pppd".into(),
+            tunnel_id: 7,
+            session_id: 9,
+            lns_mode: true,
+            options: vec!["mtu".into(), "1400".into()],
+            ipparam: "lac1".into(),
+        };
+        let a = l.args();
+        assert_eq!(&a[..4], ["plugin", "pppol2tp.so", "pppol2tp", "3"]);
+        let pos = |s: &str| a.iter().position(|x| x == s).unwrap();
+        assert_eq!(a[pos("pppol2tp_tunnel_id") + 1], "7");
+        assert_eq!(a[pos("pppol2tp_session_id") + 1], "9");
+        assert!(a.contains(&"pppol2tp_lns_mode".to_string()));
+        assert!(a.contains(&"nodetach".to_string()));
+        assert_eq!(&a[a.len() - 2..], ["mtu", "1400"]);
+    }
+
+    #[test]
+    fn lac_args_have_no_lns_mode() {
+        let l = PppLaunch { pppd: "/x".into(), tunnel_id: 1, session_id: 2, lns_mode: false, options: vec![], ipparam: "t".into() };
+        assert!(!l.args().contains(&"pppol2tp_lns_mode".to_string()));
+    }
+
+    #[test]
+    fn exit_codes_have_text() {
+        assert_eq!(exit_text(10), "PPP negotiation failed");
+        assert_eq!(exit_text(5), "terminated by a signal");
+        assert_eq!(exit_text(99), "unknown exit status");
+    }
+}

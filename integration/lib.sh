@@ -1,0 +1,530 @@
+# shellcheck shell=bash
+# Scenario library for the VM integration tests. Sourced by every
+# integration/scenarios/NN-name.sh and by integration/demo.sh.
+#
+# Runs inside the VM booted by `cargo xtask integration` (see
+# /work/shared/docs/kernel-vm.md): the host's / is mounted read-only, system
+# directories such as /var/tmp are writable overlays, and $RESULT_DIR lives in
+# the --rwdir that is written back to the host.
+#
+# Topology (always the same, RFC 5737 addresses only):
+#
+#   netns l2tp-lac  veth-lac 192.0.2.1/24  <---->  192.0.2.2/24 veth-lns  netns l2tp-lns
+#   PPP: LNS side 198.51.100.1, LAC side from 198.51.100.10-198.51.100.20
+#
+# Conventions:
+#   - every wait is bounded (wait_for) and prints what it saw on timeout;
+#   - `fail MSG` ends the scenario; the EXIT trap then dumps daemon logs,
+#     `ip l2tp show tunnel|session`, `ip -d addr` of each namespace and pppd
+#     processes, kills everything this scenario started and deletes the
+#     namespaces.
+
+set -euo pipefail
+
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HARNESS_DIR/.." && pwd)
+SCENARIO=$(basename "$0" .sh)
+
+# The daemon under test (built on the host; the guest sees the host FS).
+L2TPD=${L2TPD_BIN:-$REPO_ROOT/target/debug/l2tpd}
+L2TPD_LOG=${L2TPD_LOG:-debug}
+XL2TPD=${XL2TPD:-$(command -v xl2tpd || echo /usr/sbin/xl2tpd)}
+PPPD=${PPPD:-$(command -v pppd || echo /usr/sbin/pppd)}
+
+# Per-scenario results (logs, captures) are written back to the host; the
+# scratch dir (configs, fifos, pid files, raw captures) is guest-local.
+RESULT_DIR=${RESULT_DIR:-/var/tmp/l2tp-results/$SCENARIO}
+mkdir -p "$RESULT_DIR"
+WORK=$(mktemp -d "/var/tmp/l2tp-$SCENARIO.XXXXXX")
+KEEP_ARTIFACTS=${L2TP_KEEP:-0}
+
+LAC_NS=l2tp-lac
+LNS_NS=l2tp-lns
+LAC_IF=veth-lac
+LNS_IF=veth-lns
+LAC_IP=192.0.2.1
+LNS_IP=192.0.2.2
+LNS_PPP_IP=198.51.100.1
+PPP_POOL_START=198.51.100.10
+PPP_POOL_END=198.51.100.20
+PPP_POOL="$PPP_POOL_START-$PPP_POOL_END"
+
+BG_PIDS=()       # every background process this scenario started
+DAEMON_LOGS=()   # log files shown by dump_state
+NAMESPACES=()    # namespaces to delete on exit
+CAPTURE_PID=""
+CAPTURE_RAW=""
+CAPTURE_FILE=""  # set by capture_stop: the pcap inside $RESULT_DIR
+LAST_PID=""      # set by start_l2tpd / start_xl2tpd
+_T0=$EPOCHREALTIME
+_STATE_DUMPED=0
+
+# ---------------------------------------------------------------------------
+# Output helpers
+
+_elapsed() { awk -v a="$_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%6.1f", b - a }'; }
+
+log() { printf '[%ss] %s\n' "$(_elapsed)" "$*"; }
+
+section() { printf '\n===== %s =====\n' "$*"; }
+
+# fail MSG: end the scenario with a clear reason (the EXIT trap dumps state).
+fail() {
+    printf '[%ss] FAIL: %s\n' "$(_elapsed)" "$*"
+    exit 1
+}
+
+# nsx NS CMD...: run CMD inside namespace NS.
+nsx() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Bounded waiting
+
+# wait_for CMD TIMEOUT [DESCRIPTION]: poll the shell command CMD (a string,
+# evaluated with bash) every 0.2 s until it succeeds; after TIMEOUT seconds
+# print the last output of CMD and fail the scenario.
+wait_for() {
+    local cmd=$1 timeout=$2 desc=${3:-$1}
+    local deadline out
+    deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%.3f", t + d }')
+    while :; do
+        if out=$(bash -c "$cmd" 2>&1); then
+            log "ok: $desc"
+            return 0
+        fi
+        if awk -v t="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(t >= d) }'; then
+            printf '[%ss] timed out after %ss waiting for: %s\n' "$(_elapsed)" "$timeout" "$desc"
+            printf '  command: %s\n  last output:\n' "$cmd"
+            printf '%s\n' "${out:-<none>}" | sed 's/^/    | /'
+            fail "timeout ($timeout s): $desc"
+        fi
+        sleep 0.2
+    done
+}
+
+# poll CMD TIMEOUT: like wait_for but returns 1 on timeout instead of failing.
+poll() {
+    local cmd=$1 timeout=$2 deadline
+    deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%.3f", t + d }')
+    until bash -c "$cmd" >/dev/null 2>&1; do
+        awk -v t="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(t >= d) }' && return 1
+        sleep 0.2
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Topology
+
+# setup_netns: the two namespaces, the veth pair between them, checked with ping.
+setup_netns() {
+    local ns
+    for ns in "$LAC_NS" "$LNS_NS"; do
+        if ip netns list | grep -qw "$ns"; then
+            ip netns del "$ns"
+        fi
+        ip netns add "$ns"
+        NAMESPACES+=("$ns")
+        nsx "$ns" ip link set lo up
+    done
+    ip link add "$LAC_IF" netns "$LAC_NS" type veth peer name "$LNS_IF" netns "$LNS_NS"
+    nsx "$LAC_NS" ip addr add "$LAC_IP/24" dev "$LAC_IF"
+    nsx "$LNS_NS" ip addr add "$LNS_IP/24" dev "$LNS_IF"
+    nsx "$LAC_NS" ip link set "$LAC_IF" up
+    nsx "$LNS_NS" ip link set "$LNS_IF" up
+    wait_for "ip netns exec $LAC_NS ping -c1 -W1 $LNS_IP" 10 "veth link $LAC_IP -> $LNS_IP"
+    log "namespaces $LAC_NS ($LAC_IP) and $LNS_NS ($LNS_IP) ready"
+}
+
+# ---------------------------------------------------------------------------
+# Daemons
+
+# _start_bg NS LOG CMD...: start CMD in NS in the background, output to LOG.
+_start_bg() {
+    local ns=$1 logf=$2
+    shift 2
+    ip netns exec "$ns" "$@" >"$logf" 2>&1 </dev/null &
+    LAST_PID=$!
+    BG_PIDS+=("$LAST_PID")
+    DAEMON_LOGS+=("$logf")
+}
+
+# _check_alive PID NAME LOG: fail at once when a daemon died on startup.
+_check_alive() {
+    local pid=$1 name=$2 logf=$3
+    sleep 0.5
+    if ! kill -0 "$pid" 2>/dev/null; then
+        local rc=0
+        wait "$pid" || rc=$?
+        printf '%s exited at startup with status %s; its log (%s):\n' "$name" "$rc" "$logf"
+        sed 's/^/    | /' "$logf"
+        fail "$name did not start"
+    fi
+}
+
+# start_l2tpd NS CONFIG LOG: run the daemon under test in the foreground
+# (logs to stderr) in NS; its pid is left in LAST_PID.
+start_l2tpd() {
+    local ns=$1 conf=$2 logf=$3
+    [[ -x $L2TPD ]] || fail "l2tpd binary not found at $L2TPD (run: cargo build --workspace --bins)"
+    cp "$conf" "$RESULT_DIR/" 2>/dev/null || true
+    log "starting l2tpd in $ns: $L2TPD --config $conf (log: $logf)"
+    _start_bg "$ns" "$logf" env L2TPD_LOG="$L2TPD_LOG" RUST_BACKTRACE=1 "$L2TPD" --config "$conf"
+    _check_alive "$LAST_PID" "l2tpd ($ns)" "$logf"
+}
+
+# start_xl2tpd NS NAME CONF: run xl2tpd in the foreground in NS with its own
+# pid file and control fifo ($WORK/NAME.pid, $WORK/NAME-control); log in
+# $RESULT_DIR/NAME.log; pid in LAST_PID.
+start_xl2tpd() {
+    local ns=$1 name=$2 conf=$3
+    local logf=$RESULT_DIR/$name.log
+    cp "$conf" "$RESULT_DIR/" 2>/dev/null || true
+    log "starting xl2tpd '$name' in $ns (log: $logf)"
+    _start_bg "$ns" "$logf" "$XL2TPD" -D -c "$conf" -p "$WORK/$name.pid" -C "$WORK/$name-control"
+    local pid=$LAST_PID
+    _check_alive "$pid" "xl2tpd $name ($ns)" "$logf"
+    wait_for "test -p $WORK/$name-control" 10 "xl2tpd $name control fifo"
+    LAST_PID=$pid
+}
+
+# xl2tpd_control NAME CMD: write a command ("c lac1", "d lac1") to an
+# xl2tpd control fifo, bounded so a dead daemon cannot hang the scenario.
+xl2tpd_control() {
+    local name=$1 cmd=$2
+    log "xl2tpd $name control: $cmd"
+    timeout 5 bash -c 'echo "$1" > "$2"' _ "$cmd" "$WORK/$name-control" ||
+        fail "could not write '$cmd' to xl2tpd $name control fifo"
+}
+
+# write_ppp_options FILE ROLE(lac|lns) [LOGFILE]: pppd options file.
+write_ppp_options() {
+    local file=$1 role=$2 logfile=${3:-$RESULT_DIR/pppd-$2.log}
+    {
+        echo "noauth"
+        echo "nodefaultroute"
+        echo "noccp"
+        echo "mtu 1400"
+        echo "mru 1400"
+        echo "lcp-echo-interval 5"
+        echo "lcp-echo-failure 3"
+        echo "debug"
+        echo "logfile $logfile"
+        if [[ $role == lac ]]; then
+            echo "ipcp-accept-local"
+            echo "ipcp-accept-remote"
+        fi
+    } >"$file"
+    DAEMON_LOGS+=("$logfile")
+}
+
+# write_xl2tpd_lns_conf FILE: the verified xl2tpd LNS on $LNS_IP.
+write_xl2tpd_lns_conf() {
+    local file=$1
+    echo "* * l2tp-integration-secret" >"$WORK/l2tp-secrets"
+    chmod 600 "$WORK/l2tp-secrets"
+    write_ppp_options "$WORK/options.xl2tpd-lns" lns
+    cat >"$file" <<EOF
+[global]
+listen-addr = $LNS_IP
+port = 1701
+auth file = $WORK/l2tp-secrets
+access control = no
+[lns default]
+ip range = $PPP_POOL
+local ip = $LNS_PPP_IP
+require authentication = no
+refuse pap = yes
+refuse chap = yes
+pppoptfile = $WORK/options.xl2tpd-lns
+length bit = yes
+EOF
+}
+
+# write_xl2tpd_lac_conf FILE: the verified xl2tpd LAC on $LAC_IP, call "lac1".
+write_xl2tpd_lac_conf() {
+    local file=$1
+    echo "* * l2tp-integration-secret" >"$WORK/l2tp-secrets"
+    chmod 600 "$WORK/l2tp-secrets"
+    write_ppp_options "$WORK/options.xl2tpd-lac" lac
+    cat >"$file" <<EOF
+[global]
+listen-addr = $LAC_IP
+port = 1701
+auth file = $WORK/l2tp-secrets
+access control = no
+[lac lac1]
+lns = $LNS_IP
+require authentication = no
+refuse pap = yes
+refuse chap = yes
+pppoptfile = $WORK/options.xl2tpd-lac
+length bit = yes
+EOF
+}
+
+# write_l2tpd_conf FILE ROLE(lac|lns) [EXTRA_TUNNEL_PROFILE_TOML]: an l2tpd
+# config. The LAC dials tunnel "lac1" with one session "s1" (scenarios append
+# more [tunnel.lac1.session.*] tables); the LNS accepts incoming tunnels and
+# hands out PPP addresses from the pool.
+write_l2tpd_conf() {
+    local file=$1 role=$2 profile_extra=${3:-}
+    local listen ppp_log
+    if [[ $role == lac ]]; then listen=$LAC_IP; else listen=$LNS_IP; fi
+    ppp_log=$RESULT_DIR/pppd-l2tpd-$role.log
+    DAEMON_LOGS+=("$ppp_log")
+    cat >"$file" <<EOF
+# l2tpd $role config for integration scenario $SCENARIO
+[system]
+listen_addr = "$listen"
+udp_port = 1701
+data_plane = "netlink"
+pppd_path = "$PPPD"
+deny_remote_tunnel_creates = $([[ $role == lac ]] && echo true || echo false)
+
+[tunnel_profile.default]
+hello_timeout = "60s"
+retry_timeout = "1s"
+retry_max_timeout = "8s"
+max_retries = 5
+$profile_extra
+
+[ppp_profile.default]
+EOF
+    if [[ $role == lns ]]; then
+        cat >>"$file" <<EOF
+local_ipaddr = "$LNS_PPP_IP"
+ip_pool = "$PPP_POOL"
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug", "logfile", "$ppp_log"]
+EOF
+    else
+        cat >>"$file" <<EOF
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug", "logfile", "$ppp_log"]
+
+[tunnel.lac1]
+peer_addr = "$LNS_IP"
+peer_udp_port = 1701
+
+[tunnel.lac1.session.s1]
+EOF
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# State queries
+
+# pppd_pids NS: pids of pppd processes whose network namespace is NS.
+pppd_pids() {
+    local ns=$1 p
+    for p in $(pgrep -x pppd || true); do
+        if [[ $(ip netns identify "$p" 2>/dev/null) == "$ns" ]]; then
+            echo "$p"
+        fi
+    done
+}
+
+# ppp_ifaces NS: names of ppp interfaces that are up with an IPv4 address.
+ppp_ifaces() {
+    nsx "$1" ip -o -4 addr show 2>/dev/null | awk '$2 ~ /^ppp/ { print $2 }' | sort -u
+}
+
+# ppp_peer NS IFACE: "local peer" IPv4 addresses of a ppp interface.
+ppp_addrs() {
+    nsx "$1" ip -o -4 addr show dev "$2" 2>/dev/null |
+        awk '{ for (i = 1; i <= NF; i++) if ($i == "inet") l = $(i+1); else if ($i == "peer") p = $(i+1) }
+             END { sub("/.*", "", l); sub("/.*", "", p); if (l != "") print l, p }'
+}
+
+# l2tp_tunnel_ids NS: kernel tunnel ids ("Tunnel N, encap UDP").
+l2tp_tunnel_ids() { nsx "$1" ip l2tp show tunnel 2>/dev/null | awk '/^Tunnel/ { sub(",", "", $2); print $2 }'; }
+
+# l2tp_session_count NS
+l2tp_session_count() { nsx "$1" ip l2tp show session 2>/dev/null | grep -c '^Session' || true; }
+
+# ---------------------------------------------------------------------------
+# Captures
+
+# capture_start NS IFACE [NAME]: dumpcap on IFACE in NS (udp port 1701).
+capture_start() {
+    local ns=$1 iface=$2 name=${3:-capture-$1}
+    CAPTURE_RAW=$WORK/$name.pcapng
+    local clog=$WORK/$name.dumpcap.log
+    ip netns exec "$ns" dumpcap -q -i "$iface" -f "udp port 1701" -w "$CAPTURE_RAW" >"$clog" 2>&1 </dev/null &
+    CAPTURE_PID=$!
+    BG_PIDS+=("$CAPTURE_PID")
+    # dumpcap creates the file once it is capturing.
+    wait_for "test -s $CAPTURE_RAW" 10 "dumpcap capturing on $ns/$iface"
+    sleep 0.3
+}
+
+# capture_stop: stop dumpcap, copy the capture to $RESULT_DIR, set CAPTURE_FILE.
+capture_stop() {
+    [[ -n $CAPTURE_PID ]] || fail "capture_stop without capture_start"
+    sleep 0.5 # let the last packets reach the file
+    kill -INT "$CAPTURE_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 50); do
+        kill -0 "$CAPTURE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$CAPTURE_PID" 2>/dev/null || true
+    wait "$CAPTURE_PID" 2>/dev/null || true
+    CAPTURE_PID=""
+    CAPTURE_FILE=$RESULT_DIR/$(basename "$CAPTURE_RAW")
+    cp "$CAPTURE_RAW" "$CAPTURE_FILE"
+    log "capture saved: $CAPTURE_FILE"
+}
+
+# L2TP control message names (RFC 2661 §3.2) -> Message Type AVP values.
+declare -A L2TP_MSGTYPE=(
+    [SCCRQ]=1 [SCCRP]=2 [SCCCN]=3 [StopCCN]=4 [HELLO]=6
+    [OCRQ]=7 [OCRP]=8 [OCCN]=9 [ICRQ]=10 [ICRP]=11 [ICCN]=12
+    [CDN]=14 [WEN]=15 [SLI]=16
+)
+declare -A L2TP_MSGNAME=()
+for _n in "${!L2TP_MSGTYPE[@]}"; do L2TP_MSGNAME[${L2TP_MSGTYPE[$_n]}]=$_n; done
+unset _n
+
+# tshark_msgtypes PCAP [DISPLAY_FILTER]: message names in capture order, one
+# line each ("SCCRQ 192.0.2.1->192.0.2.2"); ZLBs (no message type) skipped.
+tshark_msgtypes() {
+    local pcap=$1 filter=${2:-}
+    local y="l2tp.avp.message_type"
+    [[ -n $filter ]] && y="$y && ($filter)"
+    tshark -n -r "$pcap" -Y "$y" -T fields -e l2tp.avp.message_type -e ip.src -e ip.dst 2>/dev/null |
+        while read -r t src dst; do
+            t=${t%%,*}
+            echo "${L2TP_MSGNAME[$t]:-type$t} $src->$dst"
+        done
+}
+
+# assert_tshark_msgtypes PCAP "SCCRQ SCCRP ..." [DISPLAY_FILTER]: the listed
+# control messages appear in the capture in this order (other messages may
+# come in between). Extra filter e.g. "ip.src == 192.0.2.1".
+assert_tshark_msgtypes() {
+    local pcap=$1 want=$2 filter=${3:-}
+    local seen w idx=0
+    local -a want_arr got_arr
+    read -r -a want_arr <<<"$want"
+    for w in "${want_arr[@]}"; do
+        [[ -n ${L2TP_MSGTYPE[$w]:-} ]] || fail "assert_tshark_msgtypes: unknown message name '$w'"
+    done
+    seen=$(tshark_msgtypes "$pcap" "$filter")
+    mapfile -t got_arr < <(awk '{ print $1 }' <<<"$seen")
+    for w in "${got_arr[@]}"; do
+        if ((idx < ${#want_arr[@]})) && [[ $w == "${want_arr[$idx]}" ]]; then
+            idx=$((idx + 1))
+        fi
+    done
+    if ((idx < ${#want_arr[@]})); then
+        echo "expected control messages (in order): $want${filter:+ (filter: $filter)}"
+        echo "missing from '${want_arr[$idx]}' on; capture $pcap has:"
+        printf '%s\n' "${seen:-<no L2TP control messages>}" | sed 's/^/    | /'
+        fail "capture lacks expected L2TP messages: $want"
+    fi
+    log "ok: capture has $want${filter:+ ($filter)}"
+}
+
+# ---------------------------------------------------------------------------
+# Checks used by several scenarios
+
+# ping_ok NS ADDR: ping across; fail with the ping output otherwise.
+ping_ok() {
+    local ns=$1 addr=$2 out
+    if out=$(nsx "$ns" ping -c 3 -i 0.3 -W 2 "$addr" 2>&1); then
+        log "ok: ping $addr from $ns: $(grep -o '[0-9]* received' <<<"$out") of 3"
+    else
+        printf '%s\n' "$out" | sed 's/^/    | /'
+        fail "ping $addr from $ns failed"
+    fi
+}
+
+# wait_ppp_up NS IFACE LOCAL PEER TIMEOUT: IFACE in NS has LOCAL peer PEER
+# (either may be "*" for any address).
+wait_ppp_up() {
+    local ns=$1 ifc=$2 lo=$3 pe=$4 timeout=${5:-30}
+    local lre=${lo//./\\.} pre=${pe//./\\.}
+    [[ $lo == "*" ]] && lre='[0-9.]+'
+    [[ $pe == "*" ]] && pre='[0-9.]+'
+    wait_for "ip netns exec $ns ip -o -4 addr show dev $ifc | grep -Eq 'inet $lre peer $pre/'" "$timeout" \
+        "$ns: $ifc up with local $lo peer $pe"
+}
+
+# ---------------------------------------------------------------------------
+# Diagnostics and cleanup
+
+dump_state() {
+    local ns f p
+    section "STATE DUMP ($SCENARIO)"
+    for f in "${DAEMON_LOGS[@]}"; do
+        [[ -e $f ]] || continue
+        section "log $f (last 200 lines)"
+        tail -n 200 "$f"
+    done
+    for ns in "${NAMESPACES[@]}"; do
+        ip netns list | grep -qw "$ns" || continue
+        section "namespace $ns: ip l2tp show tunnel"
+        nsx "$ns" ip l2tp show tunnel 2>&1 || true
+        section "namespace $ns: ip l2tp show session"
+        nsx "$ns" ip l2tp show session 2>&1 || true
+        section "namespace $ns: ip -d addr"
+        nsx "$ns" ip -d addr 2>&1 || true
+        section "namespace $ns: ss -uanp"
+        nsx "$ns" ss -uanp 2>&1 || true
+    done
+    section "pppd / l2tpd / xl2tpd processes (pid netns cmdline)"
+    for p in $(pgrep -x 'pppd|xl2tpd|l2tpd' || true); do
+        printf '%s %s %s\n' "$p" "$(ip netns identify "$p" 2>/dev/null || echo '?')" \
+            "$(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)"
+    done
+    echo
+}
+
+_kill_all() {
+    local p ns i alive
+    for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for i in $(seq 30); do
+        alive=0
+        for p in "${BG_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    # Anything still running inside our namespaces (pppd forked by a daemon).
+    for ns in "${NAMESPACES[@]}"; do
+        ip netns list | grep -qw "$ns" || continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    done
+    wait 2>/dev/null || true
+}
+
+_on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if ((rc != 0)) && ((!_STATE_DUMPED)); then
+        _STATE_DUMPED=1
+        dump_state
+    fi
+    _kill_all
+    local ns
+    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if ((rc != 0)) || [[ $KEEP_ARTIFACTS == 1 ]]; then
+        mkdir -p "$RESULT_DIR/work" && cp -a "$WORK/." "$RESULT_DIR/work/" 2>/dev/null
+    fi
+    rm -rf "$WORK"
+    if ((rc == 0)); then
+        log "PASS: $SCENARIO"
+    else
+        log "FAIL: $SCENARIO (exit status $rc)"
+    fi
+    exit "$rc"
+}
+trap _on_exit EXIT
+trap 'echo "interrupted (SIGTERM, probably the per-scenario timeout)"; exit 124' TERM
+trap 'echo "interrupted (SIGINT)"; exit 130' INT
+
+log "scenario $SCENARIO: results in $RESULT_DIR, scratch in $WORK"

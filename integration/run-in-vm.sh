@@ -1,0 +1,81 @@
+#!/bin/bash
+# Guest side of `cargo xtask integration`: runs inside the VM.
+#
+#   L2TP_RESULTS=DIR [L2TPD_BIN=PATH] [L2TP_SCENARIO_TIMEOUT=120] [L2TP_KEEP=1] \
+#       run-in-vm.sh SCENARIO...
+#
+# SCENARIO is a file name under integration/scenarios/ without ".sh". Each
+# scenario runs on its own (fresh namespaces, bounded by `timeout`), its output
+# goes to DIR/SCENARIO/scenario.log, and one line per scenario is appended to
+# DIR/results.tsv:   NAME <TAB> PASS|FAIL|TIMEOUT <TAB> SECONDS <TAB> EXIT_STATUS
+# DIR/done is written last, so the host can tell a complete run from a VM that
+# died. Exit status: 0 all passed, 1 some failed, 2 the guest setup failed.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+RESULTS=${L2TP_RESULTS:?L2TP_RESULTS must name the results directory}
+TIMEOUT=${L2TP_SCENARIO_TIMEOUT:-120}
+export L2TPD_BIN=${L2TPD_BIN:-$HERE/../target/debug/l2tpd}
+export L2TP_KEEP=${L2TP_KEEP:-0}
+
+mkdir -p "$RESULTS"
+: >"$RESULTS/results.tsv"
+boot_s=$(cut -d' ' -f1 /proc/uptime)
+echo "$boot_s" >"$RESULTS/guest-uptime-at-start"
+echo "guest: kernel $(uname -r), $(nproc) cpu(s), harness started ${boot_s}s after boot"
+
+setup_fail() {
+    echo "guest setup failed: $*" | tee "$RESULTS/setup-error"
+    exit 2
+}
+
+modprobe -a l2tp_netlink l2tp_ppp l2tp_eth ppp_generic ||
+    setup_fail "modprobe l2tp_netlink l2tp_ppp l2tp_eth ppp_generic failed"
+[[ -c /dev/ppp ]] || setup_fail "/dev/ppp missing after modprobe ppp_generic"
+ip l2tp show tunnel >/dev/null || setup_fail "'ip l2tp show tunnel' does not work"
+for tool in xl2tpd pppd dumpcap tshark; do
+    command -v "$tool" >/dev/null || setup_fail "$tool not found in the guest"
+done
+if [[ ! -x $L2TPD_BIN ]]; then
+    echo "warning: $L2TPD_BIN not found; scenarios using l2tpd will fail"
+fi
+
+# Remove whatever a scenario may have left behind, so the next one starts clean.
+reap() {
+    local ns p
+    for p in $(pgrep -x 'pppd|xl2tpd|l2tpd|dumpcap' || true); do kill -KILL "$p" 2>/dev/null; done
+    for ns in $(ip netns list | awk '{ print $1 }'); do ip netns del "$ns" 2>/dev/null; done
+}
+
+failed=0
+for name in "$@"; do
+    script=$HERE/scenarios/$name.sh
+    dir=$RESULTS/$name
+    mkdir -p "$dir"
+    t0=$EPOCHREALTIME
+    if [[ -f $script ]]; then
+        RESULT_DIR=$dir timeout --kill-after=10 "$TIMEOUT" bash "$script" >"$dir/scenario.log" 2>&1 </dev/null
+        rc=$?
+    else
+        echo "no such scenario: $script" >"$dir/scenario.log"
+        rc=127
+    fi
+    secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    case $rc in
+    0) status=PASS ;;
+    124 | 137) status=TIMEOUT ;;
+    *) status=FAIL ;;
+    esac
+    if [[ $status == TIMEOUT ]]; then
+        echo "scenario killed after the ${TIMEOUT}s timeout (exit status $rc)" >>"$dir/scenario.log"
+    fi
+    [[ $status == PASS ]] || failed=$((failed + 1))
+    printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$rc" >>"$RESULTS/results.tsv"
+    printf '  %-40s %-7s %6ss\n' "$name" "$status" "$secs"
+    reap
+done
+
+echo "$(cut -d' ' -f1 /proc/uptime)" >"$RESULTS/done"
+sync
+((failed == 0))
