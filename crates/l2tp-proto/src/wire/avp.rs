@@ -47,11 +47,19 @@ impl Avp {
     /// the H bit clear.
     pub fn new(value: AvpValue) -> Self {
         let mandatory = match &value {
-            AvpValue::Unknown { vendor_id: 0, attribute, .. } => attribute.rfc_mandatory(),
+            AvpValue::Unknown {
+                vendor_id: 0,
+                attribute,
+                ..
+            } => attribute.rfc_mandatory(),
             AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. } => false,
             v => v.attribute().rfc_mandatory(),
         };
-        Avp { mandatory, hidden: false, value }
+        Avp {
+            mandatory,
+            hidden: false,
+            value,
+        }
     }
 
     /// The same AVP with the H bit set (hide on encode).
@@ -73,7 +81,10 @@ impl Avp {
     /// Whether this implementation does not recognise the AVP (unknown
     /// attribute, vendor-specific, or reserved header bits set).
     pub fn is_unrecognised(&self) -> bool {
-        matches!(self.value, AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. })
+        matches!(
+            self.value,
+            AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. }
+        )
     }
 }
 
@@ -292,13 +303,20 @@ impl AvpValue {
                     None => {}
                 }
             }
-            V::ProtocolVersion { version, revision } => out.extend_from_slice(&[*version, *revision]),
-            V::FramingCapabilities(c) | V::FramingType(c) => out.extend_from_slice(&c.0.to_be_bytes()),
-            V::BearerCapabilities(c) | V::BearerType(c) => out.extend_from_slice(&c.0.to_be_bytes()),
-            V::TieBreaker(t) => out.extend_from_slice(&t.to_be_bytes()),
-            V::FirmwareRevision(v) | V::ReceiveWindowSize(v) | V::ProxyAuthenType(v) | V::ProxyAuthenId(v) => {
-                out.extend_from_slice(&v.to_be_bytes())
+            V::ProtocolVersion { version, revision } => {
+                out.extend_from_slice(&[*version, *revision])
             }
+            V::FramingCapabilities(c) | V::FramingType(c) => {
+                out.extend_from_slice(&c.0.to_be_bytes())
+            }
+            V::BearerCapabilities(c) | V::BearerType(c) => {
+                out.extend_from_slice(&c.0.to_be_bytes())
+            }
+            V::TieBreaker(t) => out.extend_from_slice(&t.to_be_bytes()),
+            V::FirmwareRevision(v)
+            | V::ReceiveWindowSize(v)
+            | V::ProxyAuthenType(v)
+            | V::ProxyAuthenId(v) => out.extend_from_slice(&v.to_be_bytes()),
             V::AssignedTunnelId(t) => out.extend_from_slice(&t.0.to_be_bytes()),
             V::AssignedSessionId(s) => out.extend_from_slice(&s.0.to_be_bytes()),
             V::HostName(b)
@@ -317,7 +335,11 @@ impl AvpValue {
             | V::PrivateGroupId(b)
             | V::Unknown { value: b, .. }
             | V::ReservedBits { value: b, .. } => out.extend_from_slice(b),
-            V::Q931CauseCode { cause, msg, advisory } => {
+            V::Q931CauseCode {
+                cause,
+                msg,
+                advisory,
+            } => {
                 out.extend_from_slice(&cause.to_be_bytes());
                 out.push(*msg);
                 out.extend_from_slice(advisory);
@@ -356,25 +378,40 @@ impl AvpValue {
     /// reserved bits and attribute type `attribute`. Unknown attribute types
     /// become [`AvpValue::Unknown`]. `Err` carries the reason for
     /// [`DecodeError::BadAvpValue`](super::DecodeError::BadAvpValue).
-    pub(crate) fn decode_ietf(attribute: AttributeType, v: &[u8]) -> Result<AvpValue, &'static str> {
+    pub(crate) fn decode_ietf(
+        attribute: AttributeType,
+        v: &[u8],
+    ) -> Result<AvpValue, &'static str> {
         use AvpValue as V;
         type E<'a> = nom::error::Error<&'a [u8]>;
         fn u16_exact(v: &[u8]) -> Result<u16, &'static str> {
-            all_consuming(be_u16::<_, E>).parse(v).map(|(_, x)| x).map_err(|_| "expected 2 octets")
+            all_consuming(be_u16::<_, E>)
+                .parse(v)
+                .map(|(_, x)| x)
+                .map_err(|_| "expected 2 octets")
         }
         fn u32_exact(v: &[u8]) -> Result<u32, &'static str> {
-            all_consuming(be_u32::<_, E>).parse(v).map(|(_, x)| x).map_err(|_| "expected 4 octets")
+            all_consuming(be_u32::<_, E>)
+                .parse(v)
+                .map(|(_, x)| x)
+                .map_err(|_| "expected 4 octets")
         }
         let bytes = || v.to_vec();
         Ok(match attribute.0 {
             0 => V::MessageType(MessageType(u16_exact(v)?)),
             1 => {
-                let (msg, result) = be_u16::<_, E>(v).map_err(|_| "Result Code shorter than 2 octets")?;
+                let (msg, result) =
+                    be_u16::<_, E>(v).map_err(|_| "Result Code shorter than 2 octets")?;
                 let rc = match msg.len() {
-                    0 => ResultCode { result, error: None, message: None },
+                    0 => ResultCode {
+                        result,
+                        error: None,
+                        message: None,
+                    },
                     1 => return Err("Result Code of 3 octets"),
                     _ => {
-                        let (msg, error) = be_u16::<_, E>(msg).map_err(|_| "Result Code truncated")?;
+                        let (msg, error) =
+                            be_u16::<_, E>(msg).map_err(|_| "Result Code truncated")?;
                         ResultCode {
                             result,
                             error: Some(error),
@@ -408,7 +445,11 @@ impl AvpValue {
                 let (_, (cause, msg, advisory)) = (be_u16::<_, E>, be_u8, rest)
                     .parse(v)
                     .map_err(|_| "Q.931 Cause Code shorter than 3 octets")?;
-                V::Q931CauseCode { cause, msg, advisory: advisory.to_vec() }
+                V::Q931CauseCode {
+                    cause,
+                    msg,
+                    advisory: advisory.to_vec(),
+                }
             }
             13 => V::ChallengeResponse(<[u8; 16]>::try_from(v).map_err(|_| "expected 16 octets")?),
             14 => V::AssignedSessionId(SessionId(u16_exact(v)?)),
@@ -447,9 +488,10 @@ impl AvpValue {
                 })
             }
             35 => {
-                let (_, (_, send, receive)) = all_consuming((take::<_, _, E>(2usize), be_u32, be_u32))
-                    .parse(v)
-                    .map_err(|_| "expected 10 octets")?;
+                let (_, (_, send, receive)) =
+                    all_consuming((take::<_, _, E>(2usize), be_u32, be_u32))
+                        .parse(v)
+                        .map_err(|_| "expected 10 octets")?;
                 V::Accm { send, receive }
             }
             36 => V::RandomVector(bytes()),
@@ -461,7 +503,11 @@ impl AvpValue {
                 }
                 V::SequencingRequired
             }
-            _ => V::Unknown { vendor_id: 0, attribute, value: bytes() },
+            _ => V::Unknown {
+                vendor_id: 0,
+                attribute,
+                value: bytes(),
+            },
         })
     }
 }

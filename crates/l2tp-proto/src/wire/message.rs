@@ -331,7 +331,12 @@ fn allowed(t: MessageType) -> &'static [AttributeType] {
             A::SUB_ADDRESS,
         ],
         MessageType::OCRP => &[A::ASSIGNED_SESSION_ID, A::PHYSICAL_CHANNEL_ID],
-        MessageType::OCCN => &[A::TX_CONNECT_SPEED, A::FRAMING_TYPE, A::RX_CONNECT_SPEED, A::SEQUENCING_REQUIRED],
+        MessageType::OCCN => &[
+            A::TX_CONNECT_SPEED,
+            A::FRAMING_TYPE,
+            A::RX_CONNECT_SPEED,
+            A::SEQUENCING_REQUIRED,
+        ],
         MessageType::CDN => &[A::RESULT_CODE, A::ASSIGNED_SESSION_ID, A::Q931_CAUSE_CODE],
         MessageType::WEN => &[A::CALL_ERRORS],
         MessageType::SLI => &[A::ACCM],
@@ -375,10 +380,15 @@ struct Slots {
 
 impl Slots {
     fn take(&mut self, attribute: AttributeType) -> Option<AvpValue> {
-        self.values.get_mut(usize::from(attribute.0)).and_then(Option::take)
+        self.values
+            .get_mut(usize::from(attribute.0))
+            .and_then(Option::take)
     }
     fn missing(&self, attribute: AttributeType) -> MessageError {
-        MessageError::MissingAvp { message: self.message, attribute }
+        MessageError::MissingAvp {
+            message: self.message,
+            attribute,
+        }
     }
 }
 
@@ -423,10 +433,16 @@ impl Message {
             _ => return Err(MessageError::FirstAvpNotMessageType),
         };
         if !message.is_known() {
-            return Err(MessageError::UnknownMessageType { message_type: message, mandatory: first.mandatory });
+            return Err(MessageError::UnknownMessageType {
+                message_type: message,
+                mandatory: first.mandatory,
+            });
         }
         let allowed = allowed(message);
-        let mut slots = Slots { message, values: vec![None; 40] };
+        let mut slots = Slots {
+            message,
+            values: vec![None; 40],
+        };
         let mut other = Vec::new();
         for avp in rest {
             let attribute = avp.attribute();
@@ -437,19 +453,27 @@ impl Message {
                 }
                 AvpValue::Unknown { vendor_id, .. } | AvpValue::ReservedBits { vendor_id, .. } => {
                     if avp.mandatory {
-                        return Err(MessageError::UnknownMandatoryAvp { message, vendor_id: *vendor_id, attribute });
+                        return Err(MessageError::UnknownMandatoryAvp {
+                            message,
+                            vendor_id: *vendor_id,
+                            attribute,
+                        });
                     }
                     other.push(avp.clone());
                 }
                 value if allowed.contains(&attribute) => {
                     let slot = slots.values.get_mut(usize::from(attribute.0));
                     match slot {
-                        Some(Some(_)) => return Err(MessageError::DuplicateAvp { message, attribute }),
+                        Some(Some(_)) => {
+                            return Err(MessageError::DuplicateAvp { message, attribute });
+                        }
                         Some(s) => *s = Some(value.clone()),
                         None => other.push(avp.clone()),
                     }
                 }
-                _ if avp.mandatory => return Err(MessageError::UnexpectedAvp { message, attribute }),
+                _ if avp.mandatory => {
+                    return Err(MessageError::UnexpectedAvp { message, attribute });
+                }
                 _ => other.push(avp.clone()),
             }
         }
@@ -519,7 +543,8 @@ impl Message {
                 proxy_authen_response: take!(s, PROXY_AUTHEN_RESPONSE, V::ProxyAuthenResponse(x) => x),
                 private_group_id: take!(s, PRIVATE_GROUP_ID, V::PrivateGroupId(x) => x),
                 rx_connect_speed: take!(s, RX_CONNECT_SPEED, V::RxConnectSpeed(x) => x),
-                sequencing_required: take!(s, SEQUENCING_REQUIRED, V::SequencingRequired => ()).is_some(),
+                sequencing_required: take!(s, SEQUENCING_REQUIRED, V::SequencingRequired => ())
+                    .is_some(),
                 other,
             }),
             MessageType::OCRQ => Message::Ocrq(Ocrq {
@@ -542,7 +567,8 @@ impl Message {
                 tx_connect_speed: need!(s, TX_CONNECT_SPEED, V::TxConnectSpeed(x) => x),
                 framing_type: need!(s, FRAMING_TYPE, V::FramingType(x) => x),
                 rx_connect_speed: take!(s, RX_CONNECT_SPEED, V::RxConnectSpeed(x) => x),
-                sequencing_required: take!(s, SEQUENCING_REQUIRED, V::SequencingRequired => ()).is_some(),
+                sequencing_required: take!(s, SEQUENCING_REQUIRED, V::SequencingRequired => ())
+                    .is_some(),
                 other,
             }),
             MessageType::CDN => Message::Cdn(Cdn {
@@ -559,7 +585,12 @@ impl Message {
                 accm: need!(s, ACCM, V::Accm { send, receive } => (send, receive)),
                 other,
             }),
-            _ => return Err(MessageError::UnknownMessageType { message_type: message, mandatory: first.mandatory }),
+            _ => {
+                return Err(MessageError::UnknownMessageType {
+                    message_type: message,
+                    mandatory: first.mandatory,
+                });
+            }
         })
     }
 
@@ -630,7 +661,10 @@ impl Message {
         }
         match self {
             Message::Sccrq(m) => {
-                v.push(V::ProtocolVersion { version: m.protocol_version.0, revision: m.protocol_version.1 });
+                v.push(V::ProtocolVersion {
+                    version: m.protocol_version.0,
+                    revision: m.protocol_version.1,
+                });
                 v.push(V::HostName(m.host_name.clone()));
                 v.push(V::FramingCapabilities(m.framing_capabilities));
                 v.push(V::AssignedTunnelId(m.assigned_tunnel_id));
@@ -642,7 +676,10 @@ impl Message {
                 opt(&mut v, &m.vendor_name, V::VendorName);
             }
             Message::Sccrp(m) => {
-                v.push(V::ProtocolVersion { version: m.protocol_version.0, revision: m.protocol_version.1 });
+                v.push(V::ProtocolVersion {
+                    version: m.protocol_version.0,
+                    revision: m.protocol_version.1,
+                });
                 v.push(V::FramingCapabilities(m.framing_capabilities));
                 v.push(V::HostName(m.host_name.clone()));
                 v.push(V::AssignedTunnelId(m.assigned_tunnel_id));
@@ -672,9 +709,17 @@ impl Message {
             Message::Iccn(m) => {
                 v.push(V::TxConnectSpeed(m.tx_connect_speed));
                 v.push(V::FramingType(m.framing_type));
-                opt(&mut v, &m.initial_received_lcp_confreq, V::InitialReceivedLcpConfreq);
+                opt(
+                    &mut v,
+                    &m.initial_received_lcp_confreq,
+                    V::InitialReceivedLcpConfreq,
+                );
                 opt(&mut v, &m.last_sent_lcp_confreq, V::LastSentLcpConfreq);
-                opt(&mut v, &m.last_received_lcp_confreq, V::LastReceivedLcpConfreq);
+                opt(
+                    &mut v,
+                    &m.last_received_lcp_confreq,
+                    V::LastReceivedLcpConfreq,
+                );
                 opt(&mut v, &m.proxy_authen_type, V::ProxyAuthenType);
                 opt(&mut v, &m.proxy_authen_name, V::ProxyAuthenName);
                 opt(&mut v, &m.proxy_authen_challenge, V::ProxyAuthenChallenge);
@@ -718,7 +763,10 @@ impl Message {
                 });
             }
             Message::Wen(m) => v.push(V::CallErrors(m.call_errors)),
-            Message::Sli(m) => v.push(V::Accm { send: m.accm.0, receive: m.accm.1 }),
+            Message::Sli(m) => v.push(V::Accm {
+                send: m.accm.0,
+                receive: m.accm.1,
+            }),
         }
         let may_hide = !matches!(self, Message::Sccrq(_));
         let mut avps: Vec<Avp> = v
@@ -736,7 +784,10 @@ impl Message {
 
     /// A [`ControlMessage`] with `header` and [`to_avps`](Self::to_avps).
     pub fn to_control(&self, header: ControlHeader) -> ControlMessage {
-        ControlMessage { header, avps: self.to_avps() }
+        ControlMessage {
+            header,
+            avps: self.to_avps(),
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 //!
 //! Nothing here panics on any input; all peer data is bounds-checked.
 
+#![warn(missing_docs)]
+
 mod avp;
 mod control;
 mod error;
@@ -27,7 +29,9 @@ mod types;
 pub use avp::{AVP_HEADER_LEN, AVP_MAX_LEN, Avp, AvpValue};
 pub use control::{ControlMessage, RANDOM_VECTOR_LEN};
 pub use error::{DecodeError, EncodeError, MessageError};
-pub use header::{CONTROL_HEADER_LEN, ControlHeader, Header, L2TP_VERSION, PacketKind, decode_header};
+pub use header::{
+    CONTROL_HEADER_LEN, ControlHeader, Header, L2TP_VERSION, PacketKind, decode_header,
+};
 pub use message::{
     Cdn, Iccn, Icrp, Icrq, Message, Occn, Ocrp, Ocrq, Scccn, Sccrp, Sccrq, Sli, StopCcn, Wen,
     mandatory_avps, optional_avps,

@@ -450,12 +450,20 @@ pub struct ResultCode {
 impl ResultCode {
     /// A StopCCN result code without error code.
     pub fn stop_ccn(result: StopCcnResult) -> Self {
-        ResultCode { result: result.0, error: None, message: None }
+        ResultCode {
+            result: result.0,
+            error: None,
+            message: None,
+        }
     }
 
     /// A CDN result code without error code.
     pub fn cdn(result: CdnResult) -> Self {
-        ResultCode { result: result.0, error: None, message: None }
+        ResultCode {
+            result: result.0,
+            error: None,
+            message: None,
+        }
     }
 
     /// Adds a general error code and an optional error message.
