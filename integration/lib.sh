@@ -54,6 +54,7 @@ DAEMON_LOGS=()   # log files shown by dump_state
 NAMESPACES=()    # namespaces to delete on exit
 CAPTURE_PID=""
 CAPTURE_RAW=""
+CAPTURE_LOG=""
 CAPTURE_FILE=""  # set by capture_stop: the pcap inside $RESULT_DIR
 LAST_PID=""      # set by start_l2tpd / start_xl2tpd
 _T0=$EPOCHREALTIME
@@ -347,17 +348,17 @@ l2tp_session_count() { nsx "$1" ip l2tp show session 2>/dev/null | grep -c '^Ses
 # ---------------------------------------------------------------------------
 # Captures
 
-# capture_start NS IFACE [NAME]: dumpcap on IFACE in NS (udp port 1701).
+# capture_start NS IFACE [NAME]: dumpcap on IFACE in NS (udp port 1701),
+# written to $WORK (guest tmpfs) until capture_stop copies it to $RESULT_DIR.
 capture_start() {
     local ns=$1 iface=$2 name=${3:-capture-$1}
     CAPTURE_RAW=$WORK/$name.pcapng
-    local clog=$WORK/$name.dumpcap.log
-    ip netns exec "$ns" dumpcap -q -i "$iface" -f "udp port 1701" -w "$CAPTURE_RAW" >"$clog" 2>&1 </dev/null &
+    CAPTURE_LOG=$WORK/$name.dumpcap.log
+    ip netns exec "$ns" dumpcap -q -i "$iface" -f "udp port 1701" -w "$CAPTURE_RAW" \
+        >"$CAPTURE_LOG" 2>&1 </dev/null &
     CAPTURE_PID=$!
     BG_PIDS+=("$CAPTURE_PID")
-    # dumpcap creates the file once it is capturing.
-    wait_for "test -s $CAPTURE_RAW" 10 "dumpcap capturing on $ns/$iface"
-    sleep 0.3
+    wait_for "grep -q 'Capturing on' $CAPTURE_LOG" 15 "dumpcap capturing on $ns/$iface"
 }
 
 # capture_stop: stop dumpcap, copy the capture to $RESULT_DIR, set CAPTURE_FILE.
@@ -373,6 +374,10 @@ capture_stop() {
     kill -KILL "$CAPTURE_PID" 2>/dev/null || true
     wait "$CAPTURE_PID" 2>/dev/null || true
     CAPTURE_PID=""
+    [[ -s $CAPTURE_RAW ]] || {
+        sed 's/^/    | /' "$CAPTURE_LOG"
+        fail "dumpcap wrote no capture file"
+    }
     CAPTURE_FILE=$RESULT_DIR/$(basename "$CAPTURE_RAW")
     cp "$CAPTURE_RAW" "$CAPTURE_FILE"
     log "capture saved: $CAPTURE_FILE"
@@ -388,44 +393,54 @@ declare -A L2TP_MSGNAME=()
 for _n in "${!L2TP_MSGTYPE[@]}"; do L2TP_MSGNAME[${L2TP_MSGTYPE[$_n]}]=$_n; done
 unset _n
 
-# tshark_msgtypes PCAP [DISPLAY_FILTER]: message names in capture order, one
-# line each ("SCCRQ 192.0.2.1->192.0.2.2"); ZLBs (no message type) skipped.
-tshark_msgtypes() {
-    local pcap=$1 filter=${2:-}
-    local y="l2tp.avp.message_type"
-    [[ -n $filter ]] && y="$y && ($filter)"
-    tshark -n -r "$pcap" -Y "$y" -T fields -e l2tp.avp.message_type -e ip.src -e ip.dst 2>/dev/null |
-        while read -r t src dst; do
-            t=${t%%,*}
-            echo "${L2TP_MSGNAME[$t]:-type$t} $src->$dst"
-        done
+# _tshark ARGS...: tshark using the tmpfs copy of its libraries that
+# run-in-vm.sh prepared (each start from the 9p root costs 10-30 s under TCG).
+_tshark() {
+    LD_LIBRARY_PATH=${L2TP_TSHARK_LIBDIR:-} tshark "$@"
 }
 
-# assert_tshark_msgtypes PCAP "SCCRQ SCCRP ..." [DISPLAY_FILTER]: the listed
-# control messages appear in the capture in this order (other messages may
-# come in between). Extra filter e.g. "ip.src == 192.0.2.1".
+# tshark_msgtypes PCAP: the L2TP control messages of a capture in order, one
+# per line: "NAME SRC DST TUNNEL SESSION" (NAME is ZLB for an empty control
+# message). Decoded once per capture (tshark is slow in the VM) and kept next
+# to it as PCAP.l2tp.txt.
+tshark_msgtypes() {
+    local pcap=$1 txt=$1.l2tp.txt
+    if [[ ! -s $txt || $txt -ot $pcap ]]; then
+        _tshark -n -r "$pcap" -Y "l2tp.type == 1" -T fields -E occurrence=f \
+            -e l2tp.avp.message_type -e ip.src -e ip.dst -e l2tp.tunnel -e l2tp.session 2>"$txt.err" |
+            awk -F'\t' -v names="$(for n in "${!L2TP_MSGTYPE[@]}"; do printf '%s=%s ' "${L2TP_MSGTYPE[$n]}" "$n"; done)" '
+                BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); name[kv[1]] = kv[2] } }
+                { t = $1 == "" ? "ZLB" : (($1 in name) ? name[$1] : "type" $1); print t, $2, $3, $4, $5 }' >"$txt" ||
+            fail "tshark could not read $pcap: $(cat "$txt.err")"
+    fi
+    cat "$txt"
+}
+
+# assert_tshark_msgtypes PCAP "SCCRQ SCCRP ..." [FROM_ADDR]: the listed
+# control messages appear in the capture in this order (others may come in
+# between); with FROM_ADDR only messages sent from that IPv4 address count.
 assert_tshark_msgtypes() {
-    local pcap=$1 want=$2 filter=${3:-}
+    local pcap=$1 want=$2 from=${3:-}
     local seen w idx=0
     local -a want_arr got_arr
     read -r -a want_arr <<<"$want"
     for w in "${want_arr[@]}"; do
         [[ -n ${L2TP_MSGTYPE[$w]:-} ]] || fail "assert_tshark_msgtypes: unknown message name '$w'"
     done
-    seen=$(tshark_msgtypes "$pcap" "$filter")
-    mapfile -t got_arr < <(awk '{ print $1 }' <<<"$seen")
+    seen=$(tshark_msgtypes "$pcap")
+    mapfile -t got_arr < <(awk -v from="$from" 'from == "" || $2 == from { print $1 }' <<<"$seen")
     for w in "${got_arr[@]}"; do
         if ((idx < ${#want_arr[@]})) && [[ $w == "${want_arr[$idx]}" ]]; then
             idx=$((idx + 1))
         fi
     done
     if ((idx < ${#want_arr[@]})); then
-        echo "expected control messages (in order): $want${filter:+ (filter: $filter)}"
-        echo "missing from '${want_arr[$idx]}' on; capture $pcap has:"
+        echo "expected control messages in this order${from:+ from $from}: $want"
+        echo "missing from '${want_arr[$idx]}' on; $pcap has (name src dst tunnel session):"
         printf '%s\n' "${seen:-<no L2TP control messages>}" | sed 's/^/    | /'
-        fail "capture lacks expected L2TP messages: $want"
+        fail "capture lacks expected L2TP messages${from:+ from $from}: $want"
     fi
-    log "ok: capture has $want${filter:+ ($filter)}"
+    log "ok: capture has $want${from:+ (from $from)}"
 }
 
 # ---------------------------------------------------------------------------
@@ -476,7 +491,7 @@ dump_state() {
         nsx "$ns" ss -uanp 2>&1 || true
     done
     section "pppd / l2tpd / xl2tpd processes (pid netns cmdline)"
-    for p in $(pgrep -x 'pppd|xl2tpd|l2tpd' || true); do
+    for p in $(pgrep -x pppd) $(pgrep -x xl2tpd) $(pgrep -x l2tpd); do
         printf '%s %s %s\n' "$p" "$(ip netns identify "$p" 2>/dev/null || echo '?')" \
             "$(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)"
     done

@@ -36,4 +36,4 @@ xl2tpd_control xl2tpd-lac "d lac1"
 wait_for "! ip netns exec $LAC_NS ip l2tp show tunnel | grep -q '^Tunnel'" 15 "tunnel gone in $LAC_NS after hangup"
 capture_stop
 assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCRP SCCCN ICRQ ICRP ICCN"
-assert_tshark_msgtypes "$CAPTURE_FILE" "StopCCN" "ip.src == $LAC_IP"
+assert_tshark_msgtypes "$CAPTURE_FILE" "StopCCN" "$LAC_IP"

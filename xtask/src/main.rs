@@ -1,1 +1,57 @@
-fn main() {}
+//! `cargo xtask`: development tasks for l2tpd that need more than cargo.
+//!
+//! One module per subcommand (the rust-analyzer / aya layout):
+//!
+//! - `vm`: boot a stock Debian kernel under virtme-ng and run a command in it;
+//! - `integration`: build, boot one VM and run the namespace scenarios in
+//!   `integration/scenarios/`;
+//! - `test`: `cargo test --workspace`, then `integration`;
+//! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching.
+//!
+//! `prereq` installs the host packages the VM needs, `kernel` fetches and
+//! caches the guest kernel. See `/work/shared/docs/kernel-vm.md` for why the
+//! VM is booted the way it is.
+
+mod demo;
+mod integration;
+mod kernel;
+mod prereq;
+mod test;
+mod util;
+mod vm;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "l2tpd development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Vm(vm::Args),
+    Integration(integration::Args),
+    Test(test::Args),
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Vm(args) => vm::run(args),
+        Command::Integration(args) => integration::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -91,7 +91,8 @@ pub struct ConfigErrors {
 impl ConfigErrors {
     pub(crate) fn new(mut errors: Vec<ConfigError>) -> ConfigErrors {
         errors.sort_by(|a, b| {
-            (&a.file, a.position, &a.key, &a.message).cmp(&(&b.file, b.position, &b.key, &b.message))
+            (&a.file, a.position, &a.key, &a.message)
+                .cmp(&(&b.file, b.position, &b.key, &b.message))
         });
         errors.dedup();
         ConfigErrors { errors }
@@ -189,8 +190,7 @@ pub(crate) fn key_path<S: AsRef<str>>(segments: &[S]) -> String {
 
 pub(crate) fn quote_key(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         s.to_owned()

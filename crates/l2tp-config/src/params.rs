@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::values::{
-    AuthMode, BearerCaps, BearerType, ConfigDuration, DataPlane, FramingCaps, FramingType, IpPool,
-    IpPrefix, LacLns, Secret,
+    AuthMode, BearerCaps, BearerType, ConfigDuration, DataPlaneKind, FramingCaps, FramingType,
+    IpPool, IpPrefix, LacLns, Secret,
 };
 
 /// A violated constraint on resolved parameters: the keys involved (the
@@ -48,8 +48,12 @@ macro_rules! field_ty {
 }
 
 macro_rules! raw_ty {
-    ($t:ty) => { $t };
-    ($t:ty, $raw:ty) => { $raw };
+    ($t:ty) => {
+        $t
+    };
+    ($t:ty, $raw:ty) => {
+        $raw
+    };
 }
 
 macro_rules! put_field {
@@ -175,7 +179,7 @@ params! {
         /// UDP port to listen on. Default 1701 (0: an ephemeral port, for tests).
         udp_port: val u16 = 1701;
         /// Kernel data plane: `netlink` (default), `legacy` or `null`.
-        data_plane: val DataPlane = DataPlane::Netlink;
+        data_plane: val DataPlaneKind = DataPlaneKind::Netlink;
         /// pppd binary. Default `/usr/sbin/pppd`.
         pppd_path: val PathBuf = PathBuf::from("/usr/sbin/pppd");
         /// Refuse tunnels set up by peers (no LNS role). Default false.
@@ -410,7 +414,10 @@ fn nul_check(
 ) {
     if let Some(v) = value {
         if v.contains('\0') {
-            out.push(problem(keys, format!("{what} must not contain a NUL character")));
+            out.push(problem(
+                keys,
+                format!("{what} must not contain a NUL character"),
+            ));
         }
     }
 }
@@ -419,7 +426,10 @@ impl SystemConfig {
     pub(crate) fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.listen_addr.is_multicast() {
-            out.push(problem(&["listen_addr"], "listen_addr must not be a multicast address"));
+            out.push(problem(
+                &["listen_addr"],
+                "listen_addr must not be a multicast address",
+            ));
         }
         if self.pppd_path.as_os_str().is_empty() {
             out.push(problem(&["pppd_path"], "pppd_path must not be empty"));
@@ -428,7 +438,10 @@ impl SystemConfig {
             out.push(problem(&["tunnel_establish_timeout"], "must be above zero"));
         }
         if self.session_establish_timeout.is_zero() {
-            out.push(problem(&["session_establish_timeout"], "must be above zero"));
+            out.push(problem(
+                &["session_establish_timeout"],
+                "must be above zero",
+            ));
         }
         out
     }
@@ -456,7 +469,10 @@ impl TunnelParams {
             ));
         }
         if self.retry_timeout.is_zero() {
-            out.push(problem(&["retry_timeout"], "retry_timeout must be above zero"));
+            out.push(problem(
+                &["retry_timeout"],
+                "retry_timeout must be above zero",
+            ));
         }
         if self.retry_max_timeout < self.retry_timeout {
             out.push(problem(
@@ -472,10 +488,16 @@ impl TunnelParams {
             out.push(problem(&["max_retries"], "max_retries must be at least 1"));
         }
         if self.rx_window_size == 0 {
-            out.push(problem(&["rx_window_size"], "rx_window_size must be at least 1"));
+            out.push(problem(
+                &["rx_window_size"],
+                "rx_window_size must be at least 1",
+            ));
         }
         if self.tx_window_size == 0 {
-            out.push(problem(&["tx_window_size"], "tx_window_size must be at least 1"));
+            out.push(problem(
+                &["tx_window_size"],
+                "tx_window_size must be at least 1",
+            ));
         }
         if self.mtu < 68 {
             out.push(problem(&["mtu"], "mtu must be at least 68"));
@@ -507,10 +529,16 @@ impl PppParams {
     pub(crate) fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.mtu < 128 {
-            out.push(problem(&["mtu"], "mtu must be at least 128 (pppd's minimum)"));
+            out.push(problem(
+                &["mtu"],
+                "mtu must be at least 128 (pppd's minimum)",
+            ));
         }
         if self.mru < 128 {
-            out.push(problem(&["mru"], "mru must be at least 128 (pppd's minimum)"));
+            out.push(problem(
+                &["mru"],
+                "mru must be at least 128 (pppd's minimum)",
+            ));
         }
         for (key, d) in [
             (&["lcp_echo_interval"], self.lcp_echo_interval),
@@ -519,7 +547,10 @@ impl PppParams {
         ] as [(&'static [&'static str], Duration); 3]
         {
             if d.subsec_nanos() != 0 {
-                out.push(problem(key, "must be a whole number of seconds (pppd's unit)"));
+                out.push(problem(
+                    key,
+                    "must be a whole number of seconds (pppd's unit)",
+                ));
             }
         }
         if self.auth_peer
@@ -551,13 +582,31 @@ impl PppParams {
         }
         if let Some(file) = &self.options_file {
             if !file.is_absolute() {
-                out.push(problem(&["options_file"], "options_file must be an absolute path"));
+                out.push(problem(
+                    &["options_file"],
+                    "options_file must be an absolute path",
+                ));
             }
             nul_check(&mut out, &["options_file"], "options_file", file.to_str());
         }
-        nul_check(&mut out, &["local_name"], "local_name", self.local_name.as_deref());
-        nul_check(&mut out, &["remote_name"], "remote_name", self.remote_name.as_deref());
-        nul_check(&mut out, &["user_name"], "user_name", self.user_name.as_deref());
+        nul_check(
+            &mut out,
+            &["local_name"],
+            "local_name",
+            self.local_name.as_deref(),
+        );
+        nul_check(
+            &mut out,
+            &["remote_name"],
+            "remote_name",
+            self.remote_name.as_deref(),
+        );
+        nul_check(
+            &mut out,
+            &["user_name"],
+            "user_name",
+            self.user_name.as_deref(),
+        );
         nul_check(
             &mut out,
             &["user_password"],
@@ -566,9 +615,17 @@ impl PppParams {
         );
         for opt in &self.pppd_options {
             if opt.is_empty() {
-                out.push(problem(&["pppd_options"], "pppd_options entries must not be empty"));
+                out.push(problem(
+                    &["pppd_options"],
+                    "pppd_options entries must not be empty",
+                ));
             }
-            nul_check(&mut out, &["pppd_options"], "pppd_options entries", Some(opt));
+            nul_check(
+                &mut out,
+                &["pppd_options"],
+                "pppd_options entries",
+                Some(opt),
+            );
         }
         out
     }
@@ -616,7 +673,10 @@ impl PppParams {
         if !lns {
             push(&mut a, &["ipcp-accept-local", "ipcp-accept-remote"]);
         }
-        for dns in [self.dns_ipaddr_pri, self.dns_ipaddr_sec].into_iter().flatten() {
+        for dns in [self.dns_ipaddr_pri, self.dns_ipaddr_sec]
+            .into_iter()
+            .flatten()
+        {
             push(&mut a, &["ms-dns", &dns.to_string()]);
         }
         for wins in [self.wins_ipaddr_pri, self.wins_ipaddr_sec]
@@ -648,7 +708,10 @@ impl PppParams {
         if !self.lcp_echo_interval.is_zero() {
             push(
                 &mut a,
-                &["lcp-echo-interval", &self.lcp_echo_interval.as_secs().to_string()],
+                &[
+                    "lcp-echo-interval",
+                    &self.lcp_echo_interval.as_secs().to_string(),
+                ],
             );
         }
         if self.lcp_echo_fail_count != 0 {

@@ -18,7 +18,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::{ConfigError, ErrorKind, LineIndex, Origin, key_path};
-use crate::params::{PeerSettings, PppSettings, SessionSettings, SettingsTable, SystemSettings, TunnelSettings};
+use crate::params::{
+    PeerSettings, PppSettings, SessionSettings, SettingsTable, SystemSettings, TunnelSettings,
+};
 use crate::values::SessionType;
 
 /// One table of the configuration as written, with where each key was.
@@ -48,17 +50,7 @@ impl<S: Default> Located<S> {
     }
 }
 
-impl<S: SettingsTable> Located<S> {
-    /// Merges a later definition of the same table: its keys win.
-    pub fn merge(&mut self, later: Located<S>) {
-        self.settings.overlay_from(&later.settings);
-        self.origins.extend(later.origins);
-        self.failed.extend(later.failed);
-        if self.header.is_none() {
-            self.header = later.header;
-        }
-    }
-
+impl<S> Located<S> {
     /// Dotted path of `key` in this table.
     pub fn key(&self, key: &str) -> String {
         let mut segs = self.path.clone();
@@ -69,6 +61,18 @@ impl<S: SettingsTable> Located<S> {
     /// Dotted path of this table.
     pub fn name(&self) -> String {
         key_path(&self.path)
+    }
+}
+
+impl<S: SettingsTable> Located<S> {
+    /// Merges a later definition of the same table: its keys win.
+    pub fn merge(&mut self, later: Located<S>) {
+        self.settings.overlay_from(&later.settings);
+        self.origins.extend(later.origins);
+        self.failed.extend(later.failed);
+        if self.header.is_none() {
+            self.header = later.header;
+        }
     }
 }
 
@@ -123,7 +127,8 @@ impl SettingsTable for SessionOwn {
             self.session_type = h.session_type;
         }
         if h.session_profile_name.is_some() {
-            self.session_profile_name.clone_from(&h.session_profile_name);
+            self.session_profile_name
+                .clone_from(&h.session_profile_name);
         }
     }
 }
@@ -198,8 +203,16 @@ impl RawDoc {
     /// replace ours (drop-in semantics).
     pub fn merge(&mut self, later: RawDoc) {
         self.system.merge(later.system);
-        merge_map(&mut self.tunnel_profiles, later.tunnel_profiles, Located::merge);
-        merge_map(&mut self.session_profiles, later.session_profiles, Located::merge);
+        merge_map(
+            &mut self.tunnel_profiles,
+            later.tunnel_profiles,
+            Located::merge,
+        );
+        merge_map(
+            &mut self.session_profiles,
+            later.session_profiles,
+            Located::merge,
+        );
         merge_map(&mut self.ppp_profiles, later.ppp_profiles, Located::merge);
         merge_map(&mut self.peer_profiles, later.peer_profiles, Located::merge);
         merge_map(&mut self.tunnels, later.tunnels, RawTunnel::merge);
@@ -263,7 +276,10 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate to `word`, if close enough to be a likely typo.
-pub(crate) fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn suggest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
@@ -274,7 +290,8 @@ pub(crate) fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c s
 }
 
 fn did_you_mean(s: Option<&str>) -> String {
-    s.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    s.map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 /// Makes serde's wording of integer ranges readable.
@@ -331,7 +348,13 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn error(&mut self, span: Option<&Range<usize>>, key: Option<String>, kind: ErrorKind, message: String) {
+    fn error(
+        &mut self,
+        span: Option<&Range<usize>>,
+        key: Option<String>,
+        kind: ErrorKind,
+        message: String,
+    ) {
         self.errors.push(ConfigError {
             file: self.file.to_path_buf(),
             position: span.map(|s| self.lines.position(s.start)),
@@ -347,7 +370,12 @@ impl<'t> Parser<'t> {
         let (root, syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
             for e in syntax {
-                self.error(e.span().as_ref(), None, ErrorKind::Syntax, clean_message(e.message()));
+                self.error(
+                    e.span().as_ref(),
+                    None,
+                    ErrorKind::Syntax,
+                    clean_message(e.message()),
+                );
             }
             return (doc, self.errors);
         }
@@ -396,10 +424,7 @@ impl<'t> Parser<'t> {
                         Some(&key.span()),
                         Some(key_path(&[&name])),
                         ErrorKind::UnknownKey,
-                        format!(
-                            "unknown table{hint}; known: {}",
-                            TOP_LEVEL.join(", ")
-                        ),
+                        format!("unknown table{hint}; known: {}", TOP_LEVEL.join(", ")),
                     );
                 }
             }
@@ -407,7 +432,11 @@ impl<'t> Parser<'t> {
         (doc, self.errors)
     }
 
-    fn expect_table(&mut self, path: &[String], value: Spanned<DeValue<'t>>) -> Option<(Table<'t>, Range<usize>)> {
+    fn expect_table(
+        &mut self,
+        path: &[String],
+        value: Spanned<DeValue<'t>>,
+    ) -> Option<(Table<'t>, Range<usize>)> {
         let span = value.span();
         match value.into_inner() {
             DeValue::Table(t) => Some((t, span)),
@@ -428,7 +457,12 @@ impl<'t> Parser<'t> {
         &mut self,
         path: &[&str],
         value: Spanned<DeValue<'t>>,
-    ) -> Vec<(String, Spanned<toml::de::DeString<'t>>, Table<'t>, Range<usize>)> {
+    ) -> Vec<(
+        String,
+        Spanned<toml::de::DeString<'t>>,
+        Table<'t>,
+        Range<usize>,
+    )> {
         let owned: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
         let Some((table, _)) = self.expect_table(&owned, value) else {
             return Vec::new();
@@ -503,9 +537,13 @@ impl<'t> Parser<'t> {
                 format!("unknown key{hint}"),
             );
         }
-        table.retain(|k, _| fields.contains(&k));
+        table = table
+            .into_iter()
+            .filter(|(k, _)| fields.contains(&k.get_ref().as_ref()))
+            .collect();
         for k in table.keys() {
-            loc.origins.insert(k.get_ref().to_string(), self.origin(&k.span()));
+            loc.origins
+                .insert(k.get_ref().to_string(), self.origin(&k.span()));
         }
 
         loop {
@@ -522,15 +560,31 @@ impl<'t> Parser<'t> {
                             .iter()
                             .find(|(k, v)| {
                                 let (ks, vs) = (k.span(), v.span());
-                                ks.contains(&es.start) || vs.contains(&es.start) || ks.start == es.start
+                                ks.contains(&es.start)
+                                    || vs.contains(&es.start)
+                                    || ks.start == es.start
                             })
                             .map(|(k, _)| k.get_ref().to_string())
                     });
-                    let msg = clean_message(e.message());
+                    let mut msg = clean_message(e.message());
+                    if msg.ends_with("address syntax") {
+                        // std's address errors do not repeat the value.
+                        if let Some(src) = espan.as_ref().and_then(|r| self.text.get(r.clone())) {
+                            msg = format!("{msg}: {src}");
+                        }
+                    }
                     match hit {
                         Some(k) => {
-                            self.error(espan.as_ref(), Some(loc.key(&k)), ErrorKind::InvalidValue, msg);
-                            table.retain(|key, _| key != k);
+                            self.error(
+                                espan.as_ref(),
+                                Some(loc.key(&k)),
+                                ErrorKind::InvalidValue,
+                                msg,
+                            );
+                            table = table
+                                .into_iter()
+                                .filter(|(key, _)| key.get_ref().as_ref() != k)
+                                .collect();
                             loc.failed.insert(k);
                         }
                         None => {
@@ -579,9 +633,19 @@ impl<'t> Parser<'t> {
         let header = Some(name_key.span());
         let mut extra: Vec<&str> = own_fields.to_vec();
         extra.push("session");
-        let params = self.located_with::<TunnelSettings>(path.clone(), header.clone(), params, span.clone(), &extra);
+        let params = self.located_with::<TunnelSettings>(
+            path.clone(),
+            header.clone(),
+            params,
+            span.clone(),
+            &extra,
+        );
         let own = self.located_with::<TunnelOwn>(path, header, own, span, &[]);
-        RawTunnel { own, params, sessions }
+        RawTunnel {
+            own,
+            params,
+            sessions,
+        }
     }
 
     /// A `[tunnel.T.session.NAME]` table with its optional `ppp` sub-table.
@@ -629,7 +693,13 @@ impl<'t> Parser<'t> {
         let header = Some(name_key.span());
         let mut extra: Vec<&str> = own_fields.to_vec();
         extra.push("ppp");
-        let params = self.located_with::<SessionSettings>(path.clone(), header.clone(), params, span.clone(), &extra);
+        let params = self.located_with::<SessionSettings>(
+            path.clone(),
+            header.clone(),
+            params,
+            span.clone(),
+            &extra,
+        );
         let own = self.located_with::<SessionOwn>(path, header, own, span, &[]);
         RawSession { own, params, ppp }
     }
@@ -644,14 +714,23 @@ mod tests {
         let f = struct_fields::<TunnelOwn>();
         assert_eq!(
             f,
-            &["peer_addr", "our_addr", "tunnel_profile_name", "peer_profile_name", "persist"]
+            &[
+                "peer_addr",
+                "our_addr",
+                "tunnel_profile_name",
+                "peer_profile_name",
+                "persist"
+            ]
         );
         assert!(struct_fields::<TunnelSettings>().contains(&"hello_timeout"));
     }
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("hello_timout", ["hello_timeout", "mtu"]), Some("hello_timeout"));
+        assert_eq!(
+            suggest("hello_timout", ["hello_timeout", "mtu"]),
+            Some("hello_timeout")
+        );
         assert_eq!(suggest("xyz", ["hello_timeout", "mtu"]), None);
     }
 }

@@ -69,6 +69,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let number: u64 = s[start..i]
             .parse()
             .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
         let ustart = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -501,7 +504,7 @@ cap_set!(
 /// Which kernel data plane the daemon programs (`system.data_plane`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DataPlane {
+pub enum DataPlaneKind {
     /// The genetlink `l2tp` family (L2TP_CMD_TUNNEL_CREATE ...), the default.
     #[default]
     Netlink,
@@ -599,6 +602,42 @@ impl SessionType {
     }
 }
 
+/// `as_str` (the configuration spelling) and `Display` for the enums.
+macro_rules! enum_names {
+    ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {
+        $(
+            impl $ty {
+                /// The value as written in the configuration file.
+                pub fn as_str(self) -> &'static str {
+                    match self {
+                        $($ty::$variant => $name,)*
+                    }
+                }
+            }
+
+            impl fmt::Display for $ty {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        )*
+    };
+}
+
+enum_names! {
+    DataPlaneKind { Netlink => "netlink", Legacy => "legacy", Null => "null" }
+    AuthMode { None => "none", Simple => "simple", Challenge => "challenge" }
+    FramingType { Sync => "sync", Async => "async", Any => "any" }
+    BearerType { Digital => "digital", Analog => "analog", Any => "any" }
+    LacLns { Lac => "lac", Lns => "lns", LacLns => "lac_lns" }
+    SessionType {
+        LacIncoming => "lac_incoming",
+        LacOutgoing => "lac_outgoing",
+        LnsIncoming => "lns_incoming",
+        LnsOutgoing => "lns_outgoing",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +648,8 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h 5m"), Ok(Duration::from_secs(3900)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("1 5m").is_err());
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5 parsecs").is_err());
@@ -616,6 +657,16 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(60)), "60s");
+    }
+
+    #[test]
+    fn enum_names_match_serde() {
+        for v in [SessionType::LacIncoming, SessionType::LnsOutgoing] {
+            let via_serde = toml::Value::try_from(v).unwrap();
+            assert_eq!(via_serde.as_str(), Some(v.as_str()));
+        }
+        assert_eq!(DataPlaneKind::Null.to_string(), "null");
+        assert_eq!(LacLns::LacLns.to_string(), "lac_lns");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use neli::FromBytesWithInput;
 use neli::consts::nl::NlmF;
 use neli::consts::socket::NlFamily;
 use neli::err::SocketError;
@@ -16,7 +17,8 @@ use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
 use neli::socket::synchronous::NlSocketHandle;
 use neli::types::{Buffer, GenlBuffer};
 use neli::utils::Groups;
-use neli::{FromBytesWithInput, Size, ToBytes};
+#[cfg(test)]
+use neli::{Size, ToBytes};
 
 use crate::error::Error;
 use crate::uapi::{self, attr, cmd};
@@ -101,6 +103,7 @@ fn build_message(
 }
 
 /// Serializes a request exactly as it is written to the netlink socket.
+#[cfg(test)]
 pub(crate) fn encode_request(
     nl_type: u16,
     dump: bool,
@@ -426,7 +429,10 @@ impl GenlL2tp {
             for m in iter {
                 let m = m.map_err(|e| socket_error(op, e))?;
                 if *m.nl_seq() != seq {
-                    tracing::trace!(seq = *m.nl_seq(), "ignoring netlink message of another request");
+                    tracing::trace!(
+                        seq = *m.nl_seq(),
+                        "ignoring netlink message of another request"
+                    );
                     continue;
                 }
                 match m.nl_payload() {
@@ -542,10 +548,110 @@ impl GenlL2tp {
 mod tests {
     use super::*;
 
+    /// Appends one `struct nlattr` as the uapi dictates: u16 nla_len (header 4 +
+    /// payload, unpadded), u16 nla_type, payload, zero padding to 4 bytes.
+    fn nla(out: &mut Vec<u8>, t: u16, payload: &[u8]) {
+        out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        out.extend_from_slice(&t.to_ne_bytes());
+        out.extend_from_slice(payload);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    }
+
+    /// `struct nlmsghdr` (16 bytes) + `struct genlmsghdr` (4 bytes) + attributes.
+    fn message(family: u16, flags: u16, seq: u32, command: u8, attrs: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((16 + 4 + attrs.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&family.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid
+        out.extend_from_slice(&[command, uapi::L2TP_GENL_VERSION, 0, 0]);
+        out.extend_from_slice(attrs);
+        out
+    }
+
+    #[test]
+    fn tunnel_create_encoding_matches_uapi() {
+        let attrs = Attrs::new()
+            .u32(attr::CONN_ID, 100)
+            .u32(attr::PEER_CONN_ID, 200)
+            .u8(attr::PROTO_VERSION, 2)
+            .u16(attr::ENCAP_TYPE, uapi::ENCAPTYPE_UDP)
+            .u32(attr::FD, 7);
+        let got = encode_request(0x1c, false, 1, 0, cmd::TUNNEL_CREATE, 1, &attrs).unwrap();
+
+        let mut a = Vec::new();
+        nla(&mut a, 9, &100u32.to_ne_bytes()); // L2TP_ATTR_CONN_ID
+        nla(&mut a, 10, &200u32.to_ne_bytes()); // L2TP_ATTR_PEER_CONN_ID
+        nla(&mut a, 7, &[2]); // L2TP_ATTR_PROTO_VERSION (u8, nla_len 5, padded to 8)
+        nla(&mut a, 2, &0u16.to_ne_bytes()); // L2TP_ATTR_ENCAP_TYPE (u16, nla_len 6)
+        nla(&mut a, 23, &7u32.to_ne_bytes()); // L2TP_ATTR_FD
+        // NLM_F_REQUEST (1) | NLM_F_ACK (4); L2TP_CMD_TUNNEL_CREATE = 1
+        let want = message(0x1c, 0x0005, 1, 1, &a);
+        assert_eq!(got.len(), 60);
+        assert_eq!(got, want);
+        // Spot-check raw bytes on this (little-endian) build host.
+        if cfg!(target_endian = "little") {
+            assert_eq!(&got[0..4], &[60, 0, 0, 0]);
+            assert_eq!(&got[16..20], &[1, 1, 0, 0]);
+            assert_eq!(&got[20..28], &[8, 0, 9, 0, 100, 0, 0, 0]);
+            assert_eq!(&got[36..44], &[5, 0, 7, 0, 2, 0, 0, 0]);
+            assert_eq!(&got[44..52], &[6, 0, 2, 0, 0, 0, 0, 0]);
+            assert_eq!(&got[52..60], &[8, 0, 23, 0, 7, 0, 0, 0]);
+        }
+    }
+
+    #[test]
+    fn session_create_and_dump_encoding() {
+        let attrs = Attrs::new()
+            .u32(attr::CONN_ID, 100)
+            .u32(attr::SESSION_ID, 1000)
+            .u16(attr::PW_TYPE, uapi::pwtype::PPP)
+            .u8(attr::LNS_MODE, 1)
+            .u64(attr::RECV_TIMEOUT, 250);
+        let got = encode_request(0x1c, false, 9, 0, cmd::SESSION_CREATE, 1, &attrs).unwrap();
+        let mut a = Vec::new();
+        nla(&mut a, 9, &100u32.to_ne_bytes());
+        nla(&mut a, 11, &1000u32.to_ne_bytes()); // L2TP_ATTR_SESSION_ID
+        nla(&mut a, 1, &7u16.to_ne_bytes()); // L2TP_ATTR_PW_TYPE = L2TP_PWTYPE_PPP
+        nla(&mut a, 20, &[1]); // L2TP_ATTR_LNS_MODE
+        nla(&mut a, 22, &250u64.to_ne_bytes()); // L2TP_ATTR_RECV_TIMEOUT (NLA_MSECS, u64)
+        assert_eq!(got, message(0x1c, 0x0005, 9, 5, &a));
+
+        // Dumps: NLM_F_REQUEST | NLM_F_DUMP (0x300), no ACK; L2TP_CMD_SESSION_GET = 8.
+        let got = encode_request(0x1c, true, 2, 0, cmd::SESSION_GET, 1, &Attrs::new()).unwrap();
+        assert_eq!(got, message(0x1c, 0x0301, 2, 8, &[]));
+    }
+
+    #[test]
+    fn getfamily_encoding() {
+        let attrs = Attrs::new().string(uapi::CTRL_ATTR_FAMILY_NAME, "l2tp");
+        let got = encode_request(
+            uapi::GENL_ID_CTRL,
+            false,
+            1,
+            0,
+            uapi::CTRL_CMD_GETFAMILY,
+            1,
+            &attrs,
+        )
+        .unwrap();
+        let mut a = Vec::new();
+        nla(&mut a, 2, b"l2tp\0");
+        let mut want = message(0x10, 0x0005, 1, 3, &a);
+        want[17] = 1; // CTRL version
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn nested_attr_parsing_and_stats() {
         let mut b = Vec::new();
-        for (t, v) in [(uapi::stats::TX_PACKETS, 5u64), (uapi::stats::RX_BYTES, 1234)] {
+        for (t, v) in [
+            (uapi::stats::TX_PACKETS, 5u64),
+            (uapi::stats::RX_BYTES, 1234),
+        ] {
             b.extend_from_slice(&12u16.to_ne_bytes());
             b.extend_from_slice(&t.to_ne_bytes());
             b.extend_from_slice(&v.to_ne_bytes());

@@ -8,9 +8,9 @@
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::Stats;
 use crate::error::Error;
 use crate::uapi;
-use crate::Stats;
 
 /// Size of `struct sockaddr_pppol2tp` (L2TPv2, IPv4 peer).
 pub(crate) const SOCKADDR_PPPOL2TP_LEN: usize = 38;
@@ -51,6 +51,7 @@ pub(crate) struct SockaddrBuf {
 }
 
 impl SockaddrBuf {
+    #[cfg(test)]
     pub fn as_slice(&self) -> &[u8] {
         &self.bytes[..self.len]
     }

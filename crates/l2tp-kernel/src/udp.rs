@@ -18,17 +18,19 @@
 //! local ports.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrLike, SockaddrStorage, bind, connect,
-    getpeername, getsockname, setsockopt, socket, sockopt,
+    AddressFamily, SockFlag, SockType, SockaddrLike, SockaddrStorage, bind, connect, getpeername,
+    getsockname, setsockopt, socket, sockopt,
 };
 
 use crate::error::Error;
 
 /// `UDP_NO_CHECK6_TX` (include/uapi/linux/udp.h).
 const UDP_NO_CHECK6_TX: libc::c_int = 101;
+/// `UDP_NO_CHECK6_RX` (include/uapi/linux/udp.h).
+const UDP_NO_CHECK6_RX: libc::c_int = 102;
 
 fn new_udp(addr: &SocketAddr, what: &str) -> Result<OwnedFd, Error> {
     let family = match addr {
@@ -67,8 +69,12 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
         )));
     }
     let fd = new_udp(&local, "tunnel socket")?;
-    connect(fd.as_raw_fd(), &SockaddrStorage::from(peer))
-        .map_err(|e| Error::io(format!("connect(tunnel socket {local} -> {peer})"), e.into()))?;
+    connect(fd.as_raw_fd(), &SockaddrStorage::from(peer)).map_err(|e| {
+        Error::io(
+            format!("connect(tunnel socket {local} -> {peer})"),
+            e.into(),
+        )
+    })?;
     Ok(UdpSocket::from(fd))
 }
 
@@ -90,8 +96,8 @@ fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
 
 /// The peer address of a connected socket (`getpeername`).
 pub(crate) fn peer_addr(fd: RawFd) -> Result<SocketAddr, Error> {
-    let s: SockaddrStorage = getpeername(fd)
-        .map_err(|e| Error::io("getpeername(tunnel socket)", e.into()))?;
+    let s: SockaddrStorage =
+        getpeername(fd).map_err(|e| Error::io("getpeername(tunnel socket)", e.into()))?;
     storage_to_std(&s).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "tunnel socket has a non-IP peer address (family {:?})",
@@ -100,15 +106,20 @@ pub(crate) fn peer_addr(fd: RawFd) -> Result<SocketAddr, Error> {
     })
 }
 
-/// Sets or clears UDP transmit checksums on a UDP socket: `SO_NO_CHECK` for IPv4,
-/// `UDP_NO_CHECK6_TX` for IPv6 (the kernel reports them in `L2TP_ATTR_UDP_CSUM` /
-/// `L2TP_ATTR_UDP_ZERO_CSUM6_TX`).
+/// Sets or clears UDP checksums on a UDP socket. IPv4: `SO_NO_CHECK` (transmit only;
+/// IPv4 receivers always accept a zero checksum). IPv6: `UDP_NO_CHECK6_TX` and
+/// `UDP_NO_CHECK6_RX` together, since an IPv6 receiver drops zero-checksum datagrams
+/// unless told otherwise (RFC 6936): both ends must agree. The kernel reports the
+/// state in `L2TP_ATTR_UDP_CSUM` / `L2TP_ATTR_UDP_ZERO_CSUM6_TX|RX`.
 pub(crate) fn set_udp_checksum(fd: RawFd, enabled: bool) -> Result<(), Error> {
     let s: SockaddrStorage =
         getsockname(fd).map_err(|e| Error::io("getsockname(tunnel socket)", e.into()))?;
-    let (level, name, opname) = match s.family() {
-        Some(AddressFamily::Inet) => (libc::SOL_SOCKET, libc::SO_NO_CHECK, "SO_NO_CHECK"),
-        Some(AddressFamily::Inet6) => (libc::SOL_UDP, UDP_NO_CHECK6_TX, "UDP_NO_CHECK6_TX"),
+    let opts: &[(libc::c_int, libc::c_int, &str)] = match s.family() {
+        Some(AddressFamily::Inet) => &[(libc::SOL_SOCKET, libc::SO_NO_CHECK, "SO_NO_CHECK")],
+        Some(AddressFamily::Inet6) => &[
+            (libc::SOL_UDP, UDP_NO_CHECK6_TX, "UDP_NO_CHECK6_TX"),
+            (libc::SOL_UDP, UDP_NO_CHECK6_RX, "UDP_NO_CHECK6_RX"),
+        ],
         other => {
             return Err(Error::InvalidArgument(format!(
                 "tunnel socket is not an IP socket (family {other:?})"
@@ -116,30 +127,31 @@ pub(crate) fn set_udp_checksum(fd: RawFd, enabled: bool) -> Result<(), Error> {
         }
     };
     let value: libc::c_int = i32::from(!enabled);
-    // SAFETY: passes a pointer to a live local int and its exact size; `fd` is only
-    // used for this call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast::<libc::c_void>(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(Error::io(
-            format!("setsockopt(tunnel socket, {opname}, {value})"),
-            std::io::Error::last_os_error(),
-        ));
+    for &(level, name, opname) in opts {
+        // SAFETY: passes a pointer to a live local int and its exact size; `fd` is only
+        // used for this call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast::<libc::c_void>(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io(
+                format!("setsockopt(tunnel socket, {opname}, {value})"),
+                std::io::Error::last_os_error(),
+            ));
+        }
     }
     Ok(())
 }
 
-/// Used by tests: is this fd a socket at all?
-#[cfg(test)]
-pub(crate) fn local_addr_of(fd: &impl AsFd) -> Option<SocketAddr> {
-    let s: SockaddrStorage = getsockname(fd.as_fd().as_raw_fd()).ok()?;
+/// The local address of an IP socket (`getsockname`), if it is one.
+pub(crate) fn local_addr(fd: RawFd) -> Option<SocketAddr> {
+    let s: SockaddrStorage = getsockname(fd).ok()?;
     storage_to_std(&s)
 }
 
@@ -176,7 +188,7 @@ mod tests {
             let tunnel = tunnel_socket(local, peer_a.local_addr().unwrap()).unwrap();
             assert_eq!(tunnel.local_addr().unwrap(), local);
             assert_eq!(tunnel.peer_addr().unwrap(), peer_a.local_addr().unwrap());
-            assert_eq!(local_addr_of(&tunnel), Some(local));
+            assert_eq!(local_addr(tunnel.as_raw_fd()), Some(local));
 
             peer_a.send_to(b"to-tunnel", local).unwrap();
             peer_b.send_to(b"to-listener", local).unwrap();
@@ -206,7 +218,11 @@ mod tests {
         let local = plain.local_addr().unwrap();
         let err = tunnel_socket(local, "127.0.0.1:9".parse().unwrap()).unwrap_err();
         assert_eq!(err.errno(), Some(libc::EADDRINUSE), "{err}");
-        assert!(err.to_string().starts_with("bind(tunnel socket, 127.0.0.1:"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("bind(tunnel socket, 127.0.0.1:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -224,13 +240,7 @@ mod tests {
         );
         let l = listen_socket("127.0.0.1:0".parse().unwrap()).unwrap();
         assert!(peer_addr(l.as_raw_fd()).is_err());
-        assert!(
-            tunnel_socket(
-                "127.0.0.1:0".parse().unwrap(),
-                "[::1]:9".parse().unwrap()
-            )
-            .is_err()
-        );
+        assert!(tunnel_socket("127.0.0.1:0".parse().unwrap(), "[::1]:9".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::event::{
     ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
 };
 use crate::session::CallType;
-use crate::tunnel::{alloc_id, Tunnel};
+use crate::tunnel::{alloc_id, result_code, Tunnel};
 use crate::wire::{
     decode_header, ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId,
 };
@@ -304,7 +304,7 @@ impl Endpoint {
             Command::CloseTunnel { tunnel, result, message } => {
                 let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
                 let reason = CloseReason::Local { result, error: None, message: message.clone() };
-                t.close(now, rng, result, None, message, reason, true, &mut self.out);
+                t.close(now, rng, result_code(result, None, message.map(String::into_bytes)), reason, true, &mut self.out);
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
@@ -316,7 +316,7 @@ impl Endpoint {
                         let result = StopCcnResult::SHUTTING_DOWN.0;
                         let message = Some("l2tpd shutting down".to_string());
                         let reason = CloseReason::Local { result, error: None, message: message.clone() };
-                        t.close(now, rng, result, None, message, reason, true, &mut self.out);
+                        t.close(now, rng, result_code(result, None, message.map(String::into_bytes)), reason, true, &mut self.out);
                     }
                     self.reap(id);
                 }

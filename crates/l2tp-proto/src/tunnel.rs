@@ -168,7 +168,7 @@ fn proxy_info(m: &Iccn) -> Vec<(u16, Vec<u8>)> {
 
 /// A Result Code AVP value; an error message needs an Error Code in front of
 /// it (RFC 2661 §4.4.2), so "no general error" (0) is supplied when absent.
-fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u8>>) -> ResultCode {
+pub(crate) fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u8>>) -> ResultCode {
     let error = if message.is_some() { Some(error.unwrap_or(0)) } else { error };
     ResultCode { result, error, message }
 }
@@ -459,7 +459,7 @@ impl Tunnel {
         self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
         if let Some(text) = self.refusal.take() {
             let reason = CloseReason::Local { result: StopCcnResult::NOT_AUTHORIZED.0, error: None, message: Some(text.clone()) };
-            self.close(now, rng, StopCcnResult::NOT_AUTHORIZED.0, None, Some(text), reason, false, out);
+            self.close(now, rng, result_code(StopCcnResult::NOT_AUTHORIZED.0, None, Some(text.into_bytes())), reason, false, out);
             return;
         }
         if m.protocol_version != (1, 0) {
@@ -619,9 +619,7 @@ impl Tunnel {
         &mut self,
         now: Instant,
         rng: &mut dyn RngCore,
-        result: u16,
-        error: Option<u16>,
-        message: Option<String>,
+        result: ResultCode,
         reason: CloseReason,
         clear_calls: bool,
         out: &mut VecDeque<Output>,
@@ -637,7 +635,7 @@ impl Tunnel {
         }
         let stop = StopCcn {
             assigned_tunnel_id: self.id,
-            result_code: result_code(result, error, message.map(String::into_bytes)),
+            result_code: result,
             other: Vec::new(),
         };
         self.send(now, rng, SessionId(0), Message::StopCcn(stop));
@@ -657,7 +655,7 @@ impl Tunnel {
     ) {
         tracing::warn!(tunnel = %self.id, peer = %self.peer, "{message}: sending StopCCN result {}", result.0);
         let reason = CloseReason::ProtocolError { result: result.0, error: error.map(|e| e.0), message: message.clone() };
-        self.close(now, rng, result.0, error.map(|e| e.0), Some(message), reason, false, out);
+        self.close(now, rng, result_code(result.0, error.map(|e| e.0), Some(message.into_bytes())), reason, false, out);
     }
 
     /// Fire expired timers.
@@ -674,7 +672,7 @@ impl Tunnel {
         match self.state {
             TunnelState::WaitCtlReply | TunnelState::WaitCtlConn => {
                 if self.setup_deadline.is_some_and(|d| d <= now) {
-                    self.close(now, rng, StopCcnResult::GENERAL_ERROR.0, None, Some("establishment timed out".into()), CloseReason::SetupTimeout, false, out);
+                    self.close(now, rng, result_code(StopCcnResult::GENERAL_ERROR.0, None, Some(b"establishment timed out".to_vec())), CloseReason::SetupTimeout, false, out);
                 }
             }
             TunnelState::Established => {
@@ -1042,7 +1040,7 @@ impl Tunnel {
             Err(e) => {
                 self.kernel = None;
                 let reason = CloseReason::DataPlane(e.clone());
-                self.close(now, rng, StopCcnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e), reason, true, out);
+                self.close(now, rng, result_code(StopCcnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e.into_bytes())), reason, true, out);
             }
         }
         self.after_input(out);

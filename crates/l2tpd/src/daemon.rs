@@ -68,7 +68,6 @@ pub struct Daemon {
     /// Null data plane: no kernel objects, no pppd.
     null_dp: bool,
     local: SocketAddr,
-    listener: Arc<UdpSocket>,
     sockets: HashMap<TunnelId, TunnelSocket>,
     tunnels: HashMap<TunnelId, TunnelCtx>,
     sessions: HashMap<(u16, u16), SessionCtx>,
@@ -129,7 +128,6 @@ impl Daemon {
             dp,
             null_dp,
             local,
-            listener,
             sockets: HashMap::new(),
             tunnels: HashMap::new(),
             sessions: HashMap::new(),
@@ -423,22 +421,24 @@ impl Daemon {
         };
         // The LNS assigns the peer's address: from the profile's pool, else its fixed remote address.
         let mut pool_addr = None;
-        let remote = if call_type.is_lns() {
-            match ppp.ip_pool {
-                Some(pool) => {
-                    let range = Range { start: pool.start, end: pool.end };
-                    match self.pools.allocate(range) {
-                        Some(a) => {
-                            pool_addr = Some((range, a));
-                            Some(a)
-                        }
-                        None => return Err(format!("IP pool {}-{} exhausted", pool.start, pool.end)),
+        // remote_ipaddr, when set, takes precedence over ip_pool (l2tp-config's rule).
+        let remote = match (call_type.is_lns(), ppp.remote_ipaddr, &ppp.ip_pool) {
+            (false, _, _) => None,
+            (true, Some(a), _) => Some(a),
+            (true, None, Some(pool)) => {
+                let range = Range { start: IpAddr::V4(pool.start()), end: IpAddr::V4(pool.end()) };
+                match self.pools.allocate(range) {
+                    Some(IpAddr::V4(a)) => {
+                        pool_addr = Some((range, IpAddr::V4(a)));
+                        Some(a)
+                    }
+                    _ => {
+                        tracing::warn!(tunnel_id = tunnel.0, session_id = session.0, "IP pool {pool} exhausted: refusing the call");
+                        return Err(format!("IP pool {pool} exhausted"));
                     }
                 }
-                None => ppp.remote_ipaddr,
             }
-        } else {
-            None
+            (true, None, None) => None,
         };
         let seq = sequencing || session_params.as_ref().is_some_and(|s| s.use_sequence_numbers);
         let spec = SessionSpec {
@@ -454,7 +454,13 @@ impl Daemon {
             peer_addr: peer,
         };
         let ppp_session = match self.dp.create_session(&spec) {
-            Ok(s) => s,
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                if let Some((r, a)) = pool_addr {
+                    self.pools.release(r, a);
+                }
+                return Err("the data plane returned no PPPoL2TP socket for a PPP session".into());
+            }
             Err(e) => {
                 if let Some((r, a)) = pool_addr {
                     self.pools.release(r, a);

@@ -60,6 +60,7 @@ impl Pools {
     }
 
     /// Addresses of `range` in use.
+    #[cfg(test)]
     pub fn in_use(&self, range: Range) -> usize {
         self.used.get(&range).map_or(0, BTreeSet::len)
     }

@@ -1,0 +1,167 @@
+//! Two real `l2tpd` processes over UDP on loopback with the null data plane:
+//! the whole control plane (sockets, timers, signals) without kernel L2TP.
+//! Needs no root. Each test uses its own UDP port.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &std::path::Path, name: &str, config: &str) -> Daemon {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log")
+            .arg("debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start l2tpd");
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(&self.log).unwrap().read_to_string(&mut s).unwrap();
+        s
+    }
+
+    /// Wait (bounded) until the log contains `needle` `count` times.
+    fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().matches(needle).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Wait (bounded) for the process to exit; its exit status.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("l2tpd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn lns_config(port: u16) -> String {
+    format!(
+        r#"
+[system]
+listen_addr = "127.0.0.1"
+udp_port = {port}
+data_plane = "null"
+[tunnel_profile.default]
+host_name = "lns"
+"#
+    )
+}
+
+fn lac_config(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[system]
+listen_addr = "127.0.0.2"
+udp_port = {port}
+data_plane = "null"
+deny_remote_tunnel_creates = true
+[tunnel_profile.default]
+host_name = "lac"
+{extra}
+[tunnel.lac1]
+peer_addr = "127.0.0.1"
+peer_udp_port = {port}
+[tunnel.lac1.session.s1]
+[tunnel.lac1.session.s2]
+"#
+    )
+}
+
+#[test]
+fn lac_and_lns_bring_up_two_sessions_and_tear_down_on_sigterm() {
+    let dir = tempdir("up");
+    let port = 17011;
+    let lns = Daemon::start(&dir, "lns", &lns_config(port));
+    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)), "LNS did not start:\n{}", lns.log());
+    let mut lac = Daemon::start(&dir, "lac", &lac_config(port, ""));
+    assert!(lac.wait_for("session up", 2, Duration::from_secs(10)), "LAC sessions not up:\n{}\n--- LNS ---\n{}", lac.log(), lns.log());
+    assert!(lns.wait_for("session up", 2, Duration::from_secs(5)), "LNS sessions not up:\n{}", lns.log());
+    assert!(lac.log().contains("call_type=lac-incoming"));
+    assert!(lns.log().contains("call_type=lns-incoming"));
+
+    lac.signal(nix::sys::signal::Signal::SIGTERM);
+    let st = lac.wait_exit(Duration::from_secs(5)).expect("LAC did not exit within 5 s of SIGTERM");
+    assert!(st.success(), "LAC exit status {st:?}:\n{}", lac.log());
+    // The LNS received both CDNs and the StopCCN (result 6, shutting down).
+    assert!(lns.wait_for("recv CDN", 2, Duration::from_secs(5)), "{}", lns.log());
+    assert!(lns.wait_for("recv StopCCN", 1, Duration::from_secs(5)), "{}", lns.log());
+    assert!(lns.log().contains("tunnel down: closed by peer, result 6"), "{}", lns.log());
+    // The LAC freed the tunnel after the StopCCN was acknowledged, not by timeout.
+    assert!(lac.log().contains("tunnel freed"), "{}", lac.log());
+}
+
+#[test]
+fn lac_clears_tunnel_when_lns_vanishes() {
+    let dir = tempdir("loss");
+    let port = 17012;
+    let mut lns = Daemon::start(&dir, "lns", &lns_config(port));
+    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
+    let timers = "hello_timeout = \"1s\"\nretry_timeout = \"100ms\"\nretry_max_timeout = \"200ms\"\nmax_retries = 3";
+    let lac = Daemon::start(&dir, "lac", &lac_config(port, timers));
+    assert!(lac.wait_for("session up", 2, Duration::from_secs(10)), "{}", lac.log());
+    // Let the LNS acknowledge the ICCNs, so that what goes unanswered is the HELLO.
+    assert!(lns.wait_for("session up", 2, Duration::from_secs(5)), "{}", lns.log());
+    std::thread::sleep(Duration::from_millis(500));
+    lns.signal(nix::sys::signal::Signal::SIGKILL);
+    lns.wait_exit(Duration::from_secs(5)).expect("LNS killed");
+    // HELLO after 1 s of silence, 3 retransmissions (100, 200, 200 ms) then give up.
+    assert!(lac.wait_for("tunnel down: peer unreachable", 1, Duration::from_secs(10)), "{}", lac.log());
+    assert!(lac.log().contains("send HELLO"), "{}", lac.log());
+    assert_eq!(lac.log().matches("session cleaned up").count(), 2, "{}", lac.log());
+}
+
+#[test]
+fn config_error_names_file_line_and_key() {
+    let dir = tempdir("badcfg");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "[system]\nudp_port = 1701\nlisten_adr = \"127.0.0.1\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_l2tpd")).arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:3"), "{err}");
+    assert!(err.contains("listen_adr"), "{err}");
+}

@@ -1,0 +1,334 @@
+//! `cargo xtask integration [--filter NAME] [--keep]`: build the workspace
+//! binaries, boot ONE VM that runs `integration/run-in-vm.sh` over the
+//! scenarios in `integration/scenarios/`, then summarise.
+//!
+//! Results go to `target/integration/<timestamp>/` (`latest` points at the
+//! newest run): `results.tsv` (one line per scenario, written by the guest),
+//! `<scenario>/scenario.log`, daemon and pppd logs, captures.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{self, shell_join};
+use crate::vm::{Boot, Vm, VmOpts};
+
+/// How many timestamped result directories to keep.
+const KEEP_RUNS: usize = 10;
+
+#[derive(clap::Args)]
+/// Run the VM integration scenarios (real kernel L2TP, pppd, xl2tpd).
+pub struct Args {
+    /// Run only scenarios whose name contains NAME (e.g. "10", "teardown"); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub filter: Vec<String>,
+    /// Keep every scenario's scratch files (configs, raw captures) in the
+    /// results, not only those of failing scenarios.
+    #[arg(long)]
+    pub keep: bool,
+    /// Per-scenario time limit in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+    /// Do not run `cargo build --workspace --bins` first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// List the scenarios that would run and exit.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub vm: VmOpts,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            filter: Vec::new(),
+            keep: false,
+            timeout: 120,
+            no_build: false,
+            list: false,
+            vm: VmOpts { memory: "2G".into(), cpus: 2 },
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let scenarios = select(&list_scenarios()?, &args.filter)?;
+    if args.list {
+        for s in &scenarios {
+            println!("{s}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.no_build {
+        build()?;
+    }
+    let vm = Vm::prepare(&args.vm)?;
+    let results_dir = new_results_dir("integration")?;
+    let l2tpd = util::target_dir().join("debug").join("l2tpd");
+    if !l2tpd.exists() {
+        eprintln!("xtask: warning: {} does not exist; l2tpd scenarios will fail", l2tpd.display());
+    }
+
+    let script = util::project_root().join("integration").join("run-in-vm.sh");
+    let mut words = vec![
+        "env".to_string(),
+        format!("L2TP_RESULTS={}", results_dir.display()),
+        format!("L2TPD_BIN={}", l2tpd.display()),
+        format!("L2TP_SCENARIO_TIMEOUT={}", args.timeout),
+        format!("L2TP_KEEP={}", u8::from(args.keep)),
+        "bash".into(),
+        script.display().to_string(),
+    ];
+    words.extend(scenarios.iter().cloned());
+    util::banner(&format!(
+        "running {} scenario(s) in one VM; results in {}",
+        scenarios.len(),
+        results_dir.display()
+    ));
+    let vm_timeout = Duration::from_secs(scenarios.len() as u64 * (args.timeout + 15) + 180);
+    let outcome = vm.boot(
+        &shell_join(&words),
+        std::slice::from_ref(&results_dir),
+        Boot { interactive: false, timeout: Some(vm_timeout) },
+    )?;
+
+    let tsv = fs::read_to_string(results_dir.join("results.tsv")).unwrap_or_default();
+    let results = summarize(&scenarios, &parse_results(&tsv));
+
+    // Why the VM itself failed, if it did.
+    let mut vm_problems = Vec::new();
+    if outcome.timed_out {
+        vm_problems.push(format!("the VM was killed after {vm_timeout:?}"));
+    }
+    if let Ok(err) = fs::read_to_string(results_dir.join("setup-error")) {
+        vm_problems.push(err.trim().to_string());
+    }
+    if !matches!(outcome.exit_code, 0 | 1) {
+        vm_problems.push(format!(
+            "vng exited with {} (255: no exit code from the guest: kernel panic or lost console)",
+            outcome.exit_code
+        ));
+    }
+    if !results_dir.join("done").exists() {
+        vm_problems.push("the guest harness did not finish (no `done` marker)".into());
+    }
+
+    for r in results.iter().filter(|r| r.status != Status::Pass) {
+        let log = results_dir.join(&r.name).join("scenario.log");
+        eprintln!("\n----- {} {}: {} -----", r.name, r.status, log.display());
+        match fs::read_to_string(&log) {
+            Ok(text) => eprint!("{text}"),
+            Err(_) => eprintln!("(no log)"),
+        }
+        eprintln!("----- end of {} -----", r.name);
+    }
+
+    let boot = fs::read_to_string(results_dir.join("guest-uptime-at-start"))
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok());
+    println!();
+    print!("{}", render_table(&results));
+    println!(
+        "VM: {:.1} s in all{}; results: {}",
+        outcome.elapsed.as_secs_f64(),
+        boot.map(|b| format!(", guest booted in {b:.1} s")).unwrap_or_default(),
+        results_dir.display()
+    );
+    for p in &vm_problems {
+        println!("VM FAILURE: {p}");
+    }
+    let passed = results.iter().filter(|r| r.status == Status::Pass).count();
+    let failed = results.len() - passed;
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 && vm_problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `cargo build --workspace --bins` (debug: the guest runs target/debug/l2tpd).
+pub fn build() -> Result<()> {
+    util::banner("building workspace binaries");
+    util::run(util::cargo().args(["build", "--workspace", "--bins"]))
+}
+
+/// A fresh `target/<kind>/<timestamp>/` with `latest` pointing at it; old
+/// runs beyond the last few are removed.
+pub fn new_results_dir(kind: &str) -> Result<PathBuf> {
+    let base = util::target_dir().join(kind);
+    fs::create_dir_all(&base)?;
+    let mut name = util::timestamp();
+    let mut n = 1;
+    while base.join(&name).exists() {
+        n += 1;
+        name = format!("{}-{n}", util::timestamp());
+    }
+    let dir = base.join(&name);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let latest = base.join("latest");
+    let _ = fs::remove_file(&latest);
+    std::os::unix::fs::symlink(&name, &latest)
+        .with_context(|| format!("cannot create {}", latest.display()))?;
+    prune(&base)?;
+    Ok(dir)
+}
+
+fn prune(base: &Path) -> Result<()> {
+    let mut runs: Vec<PathBuf> = fs::read_dir(base)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(|c: char| c.is_ascii_digit())))
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(KEEP_RUNS);
+    for old in &runs[..excess] {
+        fs::remove_dir_all(old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// Scenario names (file stems of `integration/scenarios/*.sh`), sorted.
+fn list_scenarios() -> Result<Vec<String>> {
+    let dir = util::project_root().join("integration").join("scenarios");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".sh")).map(String::from))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {
+    let chosen: Vec<String> = all
+        .iter()
+        .filter(|name| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        bail!("no scenario matches {filters:?}; there are: {}", all.join(", "));
+    }
+    Ok(chosen)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pass,
+    Fail,
+    Timeout,
+    /// No result line: the VM died or the harness stopped before it.
+    NotRun,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Timeout => "TIMEOUT",
+            Status::NotRun => "NOT RUN",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct ScenarioResult {
+    name: String,
+    status: Status,
+    seconds: Option<f64>,
+}
+
+/// Lines of `results.tsv`: `NAME\tPASS|FAIL|TIMEOUT\tSECONDS\tEXIT_STATUS`.
+/// Malformed lines are skipped; an unknown status counts as a failure.
+fn parse_results(tsv: &str) -> Vec<ScenarioResult> {
+    tsv.lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let name = f.next()?.trim();
+            let status = match f.next()?.trim() {
+                "PASS" => Status::Pass,
+                "TIMEOUT" => Status::Timeout,
+                _ => Status::Fail,
+            };
+            let seconds = f.next().and_then(|s| s.trim().parse().ok());
+            (!name.is_empty()).then(|| ScenarioResult { name: name.to_string(), status, seconds })
+        })
+        .collect()
+}
+
+/// One result per expected scenario, in order; missing ones are NotRun.
+fn summarize(expected: &[String], parsed: &[ScenarioResult]) -> Vec<ScenarioResult> {
+    expected
+        .iter()
+        .map(|name| {
+            parsed.iter().rev().find(|r| &r.name == name).cloned().unwrap_or(ScenarioResult {
+                name: name.clone(),
+                status: Status::NotRun,
+                seconds: None,
+            })
+        })
+        .collect()
+}
+
+fn render_table(results: &[ScenarioResult]) -> String {
+    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("scenario".len());
+    let mut out = String::new();
+    let _ = writeln!(out, "{:width$}  {:7}  {:>7}", "scenario", "result", "seconds");
+    let _ = writeln!(out, "{}", "-".repeat(width + 18));
+    for r in results {
+        let secs = r.seconds.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "{:width$}  {:7}  {secs:>7}", r.name, r.status);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn results_parsing_and_summary() {
+        let tsv = "10-a\tPASS\t12.5\t0\n20-b\tFAIL\t3.0\t1\ngarbage\n30-c\tTIMEOUT\t120.1\t124\n\n";
+        let parsed = parse_results(tsv);
+        assert_eq!(parsed.len(), 3, "a line without a status is skipped");
+        let expected = names(&["10-a", "20-b", "30-c", "40-d"]);
+        let s = summarize(&expected, &parsed);
+        assert_eq!(
+            s.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [Status::Pass, Status::Fail, Status::Timeout, Status::NotRun]
+        );
+        assert_eq!(s[0].seconds, Some(12.5));
+        assert_eq!(s[3].seconds, None);
+        let table = render_table(&s);
+        assert!(table.contains("10-a      PASS        12.5"), "{table}");
+        assert!(table.contains("40-d      NOT RUN        -"), "{table}");
+    }
+
+    #[test]
+    fn filtering() {
+        let all = names(&["10-xl2tpd-pair", "20-l2tpd-lac-xl2tpd-lns", "50-teardown"]);
+        assert_eq!(select(&all, &[]).unwrap(), all);
+        assert_eq!(select(&all, &names(&["teardown"])).unwrap(), names(&["50-teardown"]));
+        assert_eq!(select(&all, &names(&["10", "50"])).unwrap(), names(&["10-xl2tpd-pair", "50-teardown"]));
+        assert!(select(&all, &names(&["nope"])).is_err());
+    }
+
+    #[test]
+    fn scenarios_on_disk_are_runnable() {
+        let all = list_scenarios().unwrap();
+        assert!(all.iter().any(|s| s == "10-xl2tpd-pair"), "{all:?}");
+        for name in &all {
+            assert!(
+                name.len() > 3 && name[..2].bytes().all(|b| b.is_ascii_digit()) && &name[2..3] == "-",
+                "scenario {name} is not named NN-name.sh"
+            );
+        }
+    }
+}
