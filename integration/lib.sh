@@ -332,18 +332,108 @@ ppp_ifaces() {
     nsx "$1" ip -o -4 addr show 2>/dev/null | awk '$2 ~ /^ppp/ { print $2 }' | sort -u
 }
 
-# ppp_peer NS IFACE: "local peer" IPv4 addresses of a ppp interface.
+# ppp_addrs NS IFACE: "LOCAL PEER" IPv4 addresses of a ppp interface.
 ppp_addrs() {
     nsx "$1" ip -o -4 addr show dev "$2" 2>/dev/null |
         awk '{ for (i = 1; i <= NF; i++) if ($i == "inet") l = $(i+1); else if ($i == "peer") p = $(i+1) }
              END { sub("/.*", "", l); sub("/.*", "", p); if (l != "") print l, p }'
 }
 
-# l2tp_tunnel_ids NS: kernel tunnel ids ("Tunnel N, encap UDP").
-l2tp_tunnel_ids() { nsx "$1" ip l2tp show tunnel 2>/dev/null | awk '/^Tunnel/ { sub(",", "", $2); print $2 }'; }
+# l2tp_tunnels NS: one line per kernel tunnel in NS, from `ip l2tp show
+# tunnel`: "TUNNEL_ID PEER_TUNNEL_ID LOCAL_ADDR PEER_ADDR SPORT DPORT".
+l2tp_tunnels() {
+    nsx "$1" ip l2tp show tunnel 2>/dev/null | awk '
+        function flush() { if (t != "") print t, p, la, pa, sp, dp; t = p = la = pa = sp = dp = "" }
+        /^Tunnel/ { flush(); t = $2; sub(",", "", t) }
+        /^ *From/ { la = $2; pa = $4 }
+        /^ *Peer tunnel/ { p = $3 }
+        /^ *UDP source/ { split($NF, a, "/"); sp = a[1]; dp = a[2] }
+        END { flush() }'
+}
+
+# l2tp_sessions NS: one line per kernel session in NS, from `ip l2tp show
+# session`: "SESSION_ID TUNNEL_ID PEER_SESSION_ID PEER_TUNNEL_ID".
+l2tp_sessions() {
+    nsx "$1" ip l2tp show session 2>/dev/null | awk '
+        /^Session/ { s = $2; t = $5 }
+        /^ *Peer session/ { ps = $3; sub(",", "", ps); print s, t, ps, $5 }'
+}
+
+# l2tp_tunnel_ids NS: kernel tunnel ids in NS.
+l2tp_tunnel_ids() { l2tp_tunnels "$1" | awk '{ print $1 }'; }
 
 # l2tp_session_count NS
-l2tp_session_count() { nsx "$1" ip l2tp show session 2>/dev/null | grep -c '^Session' || true; }
+l2tp_session_count() { l2tp_sessions "$1" | wc -l; }
+
+# assert_l2tp_mirror NTUNNELS NSESSIONS: the kernels of both namespaces hold
+# NTUNNELS tunnels and NSESSIONS sessions, and each side's ids are the
+# other's peer ids (LAC tunnel T peer P <=> LNS tunnel P peer T, likewise for
+# sessions), between 192.0.2.1:1701 and 192.0.2.2:1701. Sets LAC_TID and
+# LNS_TID (of the first tunnel).
+assert_l2tp_mirror() {
+    local want_t=$1 want_s=$2 lac_t lns_t lac_s lns_s
+    lac_t=$(l2tp_tunnels "$LAC_NS")
+    lns_t=$(l2tp_tunnels "$LNS_NS")
+    lac_s=$(l2tp_sessions "$LAC_NS")
+    lns_s=$(l2tp_sessions "$LNS_NS")
+    _show_l2tp() {
+        echo "LAC tunnels (id peer local peer sport dport):"; printf '    %s\n' "$lac_t"
+        echo "LNS tunnels:"; printf '    %s\n' "$lns_t"
+        echo "LAC sessions (id tunnel peer_session peer_tunnel):"; printf '    %s\n' "$lac_s"
+        echo "LNS sessions:"; printf '    %s\n' "$lns_s"
+    }
+    local n
+    for n in "$(grep -c . <<<"$lac_t" || true)" "$(grep -c . <<<"$lns_t" || true)"; do
+        ((n == want_t)) || { _show_l2tp; fail "expected $want_t kernel tunnel(s) on each side"; }
+    done
+    for n in "$(grep -c . <<<"$lac_s" || true)" "$(grep -c . <<<"$lns_s" || true)"; do
+        ((n == want_s)) || { _show_l2tp; fail "expected $want_s kernel session(s) on each side"; }
+    done
+    while read -r t p la pa sp dp; do
+        [[ -n $t ]] || continue
+        grep -q "^$p $t $LNS_IP $LAC_IP 1701 1701\$" <<<"$lns_t" || {
+            _show_l2tp
+            fail "LAC tunnel $t (peer $p) has no mirror 'tunnel $p peer $t $LNS_IP->$LAC_IP 1701/1701' in $LNS_NS"
+        }
+        [[ "$la $pa $sp $dp" == "$LAC_IP $LNS_IP 1701 1701" ]] || {
+            _show_l2tp
+            fail "LAC tunnel $t is $la:$sp -> $pa:$dp, expected $LAC_IP:1701 -> $LNS_IP:1701"
+        }
+    done <<<"$lac_t"
+    while read -r s t ps pt; do
+        [[ -n $s ]] || continue
+        grep -q "^$ps $pt $s $t\$" <<<"$lns_s" || {
+            _show_l2tp
+            fail "LAC session $s in tunnel $t (peer $ps/$pt) has no mirror in $LNS_NS"
+        }
+    done <<<"$lac_s"
+    LAC_TID=$(head -n1 <<<"$lac_t" | awk '{ print $1 }')
+    LNS_TID=$(head -n1 <<<"$lac_t" | awk '{ print $2 }')
+    log "ok: kernel state mirrors: $want_t tunnel(s), $want_s session(s); LAC tunnel $LAC_TID <-> LNS tunnel $LNS_TID"
+}
+
+# l2tpd_logged_tunnel LOG: "TUNNEL_ID PEER_TUNNEL_ID" from the daemon's first
+# log line containing "tunnel up" (fields tunnel_id=N peer_tunnel_id=M).
+l2tpd_logged_tunnel() {
+    local line t p
+    line=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -m1 'tunnel up') || return 1
+    t=$(grep -oE '(^|[^_[:alnum:]])tunnel_id=[^0-9 ]*[0-9]+' <<<"$line" | head -n1 | grep -oE '[0-9]+$')
+    p=$(grep -oE 'peer_tunnel_id=[^0-9 ]*[0-9]+' <<<"$line" | head -n1 | grep -oE '[0-9]+$')
+    [[ -n $t && -n $p ]] || return 1
+    echo "$t $p"
+}
+
+# assert_logged_tunnel LOG TUNNEL_ID PEER_TUNNEL_ID: l2tpd logged "tunnel up"
+# with exactly these ids (the kernel's, e.g. from assert_l2tp_mirror).
+assert_logged_tunnel() {
+    local logf=$1 ids
+    wait_for "grep -q 'tunnel up' $logf" 10 "'tunnel up' logged in $(basename "$logf")"
+    ids=$(l2tpd_logged_tunnel "$logf") ||
+        fail "no 'tunnel_id=N peer_tunnel_id=M' in the 'tunnel up' line of $logf: $(grep -m1 'tunnel up' "$logf")"
+    [[ $ids == "$2 $3" ]] ||
+        fail "$(basename "$logf") logged tunnel_id/peer_tunnel_id '$ids', the kernel has '$2 $3'"
+    log "ok: $(basename "$logf") logged tunnel up with tunnel_id=$2 peer_tunnel_id=$3"
+}
 
 # ---------------------------------------------------------------------------
 # Captures
@@ -400,18 +490,19 @@ _tshark() {
 }
 
 # tshark_msgtypes PCAP: the L2TP control messages of a capture in order, one
-# per line: "NAME SRC DST TUNNEL SESSION" (NAME is ZLB for an empty control
+# per line: "NAME SRC DST TUNNEL SESSION NS NR" (NAME is ZLB for an empty control
 # message). Decoded once per capture (tshark is slow in the VM) and kept next
 # to it as PCAP.l2tp.txt.
 tshark_msgtypes() {
     local pcap=$1 txt=$1.l2tp.txt
     if [[ ! -s $txt || $txt -ot $pcap ]]; then
         _tshark -n -r "$pcap" -Y "l2tp.type == 1" -T fields -E occurrence=f \
-            -e l2tp.avp.message_type -e ip.src -e ip.dst -e l2tp.tunnel -e l2tp.session 2>"$txt.err" |
+            -e l2tp.avp.message_type -e ip.src -e ip.dst -e l2tp.tunnel -e l2tp.session \
+            -e l2tp.Ns -e l2tp.Nr 2>"$WORK/tshark.err" |
             awk -F'\t' -v names="$(for n in "${!L2TP_MSGTYPE[@]}"; do printf '%s=%s ' "${L2TP_MSGTYPE[$n]}" "$n"; done)" '
                 BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); name[kv[1]] = kv[2] } }
-                { t = $1 == "" ? "ZLB" : (($1 in name) ? name[$1] : "type" $1); print t, $2, $3, $4, $5 }' >"$txt" ||
-            fail "tshark could not read $pcap: $(cat "$txt.err")"
+                { t = $1 == "" ? "ZLB" : (($1 in name) ? name[$1] : "type" $1); print t, $2, $3, $4, $5, $6, $7 }' >"$txt" ||
+            fail "tshark could not read $pcap: $(cat "$WORK/tshark.err")"
     fi
     cat "$txt"
 }
@@ -436,7 +527,7 @@ assert_tshark_msgtypes() {
     done
     if ((idx < ${#want_arr[@]})); then
         echo "expected control messages in this order${from:+ from $from}: $want"
-        echo "missing from '${want_arr[$idx]}' on; $pcap has (name src dst tunnel session):"
+        echo "missing from '${want_arr[$idx]}' on; $pcap has (name src dst tunnel session Ns Nr):"
         printf '%s\n' "${seen:-<no L2TP control messages>}" | sed 's/^/    | /'
         fail "capture lacks expected L2TP messages${from:+ from $from}: $want"
     fi

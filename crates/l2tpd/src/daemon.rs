@@ -1,7 +1,7 @@
 //! The tokio driver around the sans-IO protocol core: UDP sockets, timers,
 //! the data plane, pppd supervision and signals.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -27,8 +27,9 @@ use crate::ppp::{self, PppEvent, PppLaunch};
 
 /// How long shutdown waits for StopCCN acknowledgements before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// How long to wait for pppd processes to exit after SIGTERM before SIGKILL.
-const PPPD_GRACE: Duration = Duration::from_secs(3);
+/// How long a pppd may take to exit after SIGTERM (LCP Terminate over the
+/// still-working link) before it is killed and its kernel session deleted anyway.
+const PPPD_GRACE: Duration = Duration::from_millis(1500);
 /// Largest datagram we read (L2TP control messages are far smaller).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -76,8 +77,18 @@ pub struct Daemon {
     ppp_tx: mpsc::UnboundedSender<PppEvent>,
     ppp_rx: mpsc::UnboundedReceiver<PppEvent>,
     pools: Pools,
-    /// pppd processes sent SIGTERM whose exit we have not seen yet.
-    pppd_pids_terminated: Vec<u32>,
+    /// Sessions whose pppd was sent SIGTERM: the kernel session is deleted
+    /// when pppd exits or at the deadline (deleting it first would leave pppd
+    /// running on a dead channel).
+    stopping: HashMap<(u16, u16), Stopping>,
+    /// Kernel tunnels to delete once their stopping sessions are gone.
+    tunnels_to_delete: HashSet<TunnelId>,
+}
+
+struct Stopping {
+    pid: u32,
+    ctx: SessionCtx,
+    deadline: Instant,
 }
 
 fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
@@ -136,7 +147,8 @@ impl Daemon {
             ppp_tx,
             ppp_rx,
             pools: Pools::default(),
-            pppd_pids_terminated: Vec::new(),
+            stopping: HashMap::new(),
+            tunnels_to_delete: HashSet::new(),
         };
         tracing::info!(listen = %d.local, data_plane = %d.config.system.data_plane, "l2tpd started");
         d.start_local_tunnels();
@@ -192,11 +204,12 @@ impl Daemon {
         loop {
             self.process_outputs().await;
             if let Some(d) = shutdown_deadline
-                && (self.ep.is_idle() || Instant::now() >= d)
+                && ((self.ep.is_idle() && self.stopping.is_empty()) || Instant::now() >= d)
             {
                 break;
             }
-            let next = [self.ep.poll_timeout(), shutdown_deadline].into_iter().flatten().min();
+            let next_stop = self.stopping.values().map(|s| s.deadline).min();
+            let next = [self.ep.poll_timeout(), shutdown_deadline, next_stop].into_iter().flatten().min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -208,7 +221,9 @@ impl Daemon {
                     self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
                 }
                 () = sleep => {
-                    self.ep.handle_timeout(Instant::now(), &mut self.rng);
+                    let now = Instant::now();
+                    self.ep.handle_timeout(now, &mut self.rng);
+                    self.expire_stopping(now);
                 }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
                 _ = sigterm.recv() => {
@@ -241,32 +256,35 @@ impl Daemon {
         for (t, s) in keys {
             self.delete_session(TunnelId(t), SessionId(s));
         }
-        let tunnels: Vec<TunnelId> = self.sockets.keys().copied().collect();
+        // Wait (bounded) for every pppd to exit, then kill the stragglers.
+        let deadline = tokio::time::Instant::now() + PPPD_GRACE;
+        while !self.stopping.is_empty() {
+            match tokio::time::timeout_at(deadline, self.ppp_rx.recv()).await {
+                Ok(Some(ev)) => self.on_ppp_event(ev),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.expire_stopping(Instant::now() + PPPD_GRACE);
+        let tunnels: HashSet<TunnelId> = self.sockets.keys().copied().chain(self.tunnels_to_delete.drain()).collect();
         for t in tunnels {
             if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
                 tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
             }
         }
-        self.wait_for_pppd().await;
         for (_, s) in self.sockets.drain() {
             s.reader.abort();
         }
     }
 
-    /// Wait (bounded) for every pppd we started to exit; SIGKILL the stragglers.
-    async fn wait_for_pppd(&mut self) {
-        let deadline = tokio::time::Instant::now() + PPPD_GRACE;
-        let mut pending: Vec<u32> = self.pppd_pids_terminated.drain(..).collect();
-        while !pending.is_empty() {
-            match tokio::time::timeout_at(deadline, self.ppp_rx.recv()).await {
-                Ok(Some(PppEvent::Exited { pid, .. })) => pending.retain(|p| *p != pid),
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
+    /// Kill pppds that did not exit within their grace period and delete their sessions.
+    fn expire_stopping(&mut self, now: Instant) {
+        let expired: Vec<(u16, u16)> = self.stopping.iter().filter(|(_, s)| s.deadline <= now).map(|(k, _)| *k).collect();
+        for key in expired {
+            if let Some(st) = self.stopping.remove(&key) {
+                tracing::warn!(tunnel_id = key.0, session_id = key.1, pid = st.pid, "pppd did not exit after SIGTERM; sending SIGKILL");
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid as i32), nix::sys::signal::Signal::SIGKILL);
+                self.finish_session(key, st.ctx);
             }
-        }
-        for pid in pending {
-            tracing::warn!(pid, "pppd did not exit after SIGTERM; sending SIGKILL");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
         }
     }
 
@@ -372,9 +390,8 @@ impl Daemon {
                 self.ep.handle_action_result(now, &mut self.rng, ActionResult::Tunnel { tunnel, result });
             }
             Action::DeleteTunnel { tunnel } => {
-                if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0))) {
-                    tracing::warn!(tunnel_id = tunnel.0, "kernel tunnel delete: {e}");
-                }
+                self.tunnels_to_delete.insert(tunnel);
+                self.maybe_delete_tunnel(tunnel);
             }
             Action::CreateSession { tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer } => {
                 let result = self.create_session(tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer);
@@ -507,21 +524,43 @@ impl Daemon {
         }
     }
 
+    /// Stop a session's pppd (SIGTERM); its kernel session goes when pppd has exited.
     fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) {
-        let Some(ctx) = self.sessions.remove(&(tunnel.0, session.0)) else { return };
-        if let Some(pid) = ctx.pppd_pid {
-            ppp::terminate(pid);
-            self.pppd_pids_terminated.push(pid);
+        let key = (tunnel.0, session.0);
+        let Some(ctx) = self.sessions.remove(&key) else { return };
+        match ctx.pppd_pid {
+            Some(pid) => {
+                ppp::terminate(pid);
+                self.stopping.insert(key, Stopping { pid, ctx, deadline: Instant::now() + PPPD_GRACE });
+            }
+            None => self.finish_session(key, ctx),
         }
+    }
+
+    /// Delete the kernel session and return the pool address.
+    fn finish_session(&mut self, key: (u16, u16), ctx: SessionCtx) {
         if ctx.kernel
-            && let Err(e) = self.dp.delete_session(l2tp_kernel::TunnelId(u32::from(tunnel.0)), l2tp_kernel::SessionId(u32::from(session.0)))
+            && let Err(e) = self.dp.delete_session(l2tp_kernel::TunnelId(u32::from(key.0)), l2tp_kernel::SessionId(u32::from(key.1)))
         {
-            tracing::debug!(tunnel_id = tunnel.0, session_id = session.0, "kernel session delete: {e}");
+            tracing::warn!(tunnel_id = key.0, session_id = key.1, "kernel session delete: {e}");
         }
         if let Some((r, a)) = ctx.pool_addr {
             self.pools.release(r, a);
         }
-        tracing::debug!(tunnel_id = tunnel.0, session_id = session.0, ifname = ctx.ifname.as_deref().unwrap_or(""), "session cleaned up");
+        tracing::debug!(tunnel_id = key.0, session_id = key.1, ifname = ctx.ifname.as_deref().unwrap_or(""), "session cleaned up");
+        self.maybe_delete_tunnel(TunnelId(key.0));
+    }
+
+    /// Delete a kernel tunnel the protocol gave up on, once none of its sessions is stopping.
+    fn maybe_delete_tunnel(&mut self, tunnel: TunnelId) {
+        if !self.tunnels_to_delete.contains(&tunnel) || self.stopping.keys().any(|k| k.0 == tunnel.0) {
+            return;
+        }
+        self.tunnels_to_delete.remove(&tunnel);
+        match self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0))) {
+            Ok(()) => tracing::debug!(tunnel_id = tunnel.0, "kernel tunnel deleted"),
+            Err(e) => tracing::warn!(tunnel_id = tunnel.0, "kernel tunnel delete: {e}"),
+        }
     }
 
     fn on_ppp_event(&mut self, ev: PppEvent) {
@@ -533,7 +572,13 @@ impl Daemon {
                 }
             }
             PppEvent::Exited { key, pid, code, signal } => {
-                self.pppd_pids_terminated.retain(|p| *p != pid);
+                if self.stopping.get(&key).is_some_and(|s| s.pid == pid) {
+                    if let Some(st) = self.stopping.remove(&key) {
+                        tracing::debug!(tunnel_id = key.0, session_id = key.1, pid, "pppd exited after SIGTERM");
+                        self.finish_session(key, st.ctx);
+                    }
+                    return;
+                }
                 let Some(c) = self.sessions.get_mut(&key) else { return };
                 if c.pppd_pid != Some(pid) {
                     return;
