@@ -173,7 +173,7 @@ start_l2tpd() {
     [[ -x $L2TPD ]] || fail "l2tpd binary not found at $L2TPD (run: cargo build --workspace --bins)"
     cp "$conf" "$RESULT_DIR/" 2>/dev/null || true
     log "starting l2tpd in $ns: $L2TPD --config $conf (log: $logf)"
-    _start_bg "$ns" "$logf" env L2TPD_LOG="$L2TPD_LOG" RUST_BACKTRACE=1 "$L2TPD" --config "$conf"
+    _start_bg "$ns" "$logf" env L2TPD_LOG="$L2TPD_LOG" NO_COLOR=1 RUST_BACKTRACE=1 "$L2TPD" --config "$conf"
     _check_alive "$LAST_PID" "l2tpd ($ns)" "$logf"
 }
 
@@ -267,14 +267,29 @@ length bit = yes
 EOF
 }
 
-# write_l2tpd_conf FILE ROLE(lac|lns) [EXTRA_TUNNEL_PROFILE_TOML]: an l2tpd
-# config. The LAC dials tunnel "lac1" with one session "s1" (scenarios append
-# more [tunnel.lac1.session.*] tables); the LNS accepts incoming tunnels and
-# hands out PPP addresses from the pool.
+# write_l2tpd_conf FILE ROLE(lac|lns) [OPTIONS]: an l2tpd config (TOML).
+#   --sessions "s1 s2"   LAC: sessions placed in tunnel "lac1" (default "s1")
+#   --pool               LNS: hand out peer addresses from ip_pool
+#                        ($PPP_POOL) instead of remote_ipaddr ($PPP_POOL_START)
+#   --timers "TOML"      lines replacing the [tunnel_profile.default] timers
+# The LAC dials tunnel "lac1" to $LNS_IP; the LNS accepts incoming tunnels.
 write_l2tpd_conf() {
-    local file=$1 role=$2 profile_extra=${3:-}
-    local listen ppp_log
-    if [[ $role == lac ]]; then listen=$LAC_IP; else listen=$LNS_IP; fi
+    local file=$1 role=$2
+    shift 2
+    local sessions="s1" pool=0 listen deny ppp_log sess
+    local timers='hello_timeout = "60s"
+retry_timeout = "1s"
+retry_max_timeout = "8s"
+max_retries = 5'
+    while (($#)); do
+        case $1 in
+        --sessions) sessions=$2; shift 2 ;;
+        --pool) pool=1; shift ;;
+        --timers) timers=$2; shift 2 ;;
+        *) fail "write_l2tpd_conf: unknown option $1" ;;
+        esac
+    done
+    if [[ $role == lac ]]; then listen=$LAC_IP deny=true; else listen=$LNS_IP deny=false; fi
     ppp_log=$RESULT_DIR/pppd-l2tpd-$role.log
     DAEMON_LOGS+=("$ppp_log")
     cat >"$file" <<EOF
@@ -284,21 +299,21 @@ listen_addr = "$listen"
 udp_port = 1701
 data_plane = "netlink"
 pppd_path = "$PPPD"
-deny_remote_tunnel_creates = $([[ $role == lac ]] && echo true || echo false)
+deny_remote_tunnel_creates = $deny
 
 [tunnel_profile.default]
-hello_timeout = "60s"
-retry_timeout = "1s"
-retry_max_timeout = "8s"
-max_retries = 5
-$profile_extra
+$timers
 
 [ppp_profile.default]
 EOF
     if [[ $role == lns ]]; then
+        echo "local_ipaddr = \"$LNS_PPP_IP\"" >>"$file"
+        if ((pool)); then
+            echo "ip_pool = \"$PPP_POOL\"" >>"$file"
+        else
+            echo "remote_ipaddr = \"$PPP_POOL_START\"" >>"$file"
+        fi
         cat >>"$file" <<EOF
-local_ipaddr = "$LNS_PPP_IP"
-ip_pool = "$PPP_POOL"
 pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug", "logfile", "$ppp_log"]
 EOF
     else
@@ -308,9 +323,10 @@ pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400
 [tunnel.lac1]
 peer_addr = "$LNS_IP"
 peer_udp_port = 1701
-
-[tunnel.lac1.session.s1]
 EOF
+        for sess in $sessions; do
+            printf '\n[tunnel.lac1.session.%s]\n' "$sess" >>"$file"
+        done
     fi
 }
 
@@ -486,7 +502,24 @@ unset _n
 # _tshark ARGS...: tshark using the tmpfs copy of its libraries that
 # run-in-vm.sh prepared (each start from the 9p root costs 10-30 s under TCG).
 _tshark() {
-    LD_LIBRARY_PATH=${L2TP_TSHARK_LIBDIR:-} tshark "$@"
+    if [[ -z ${L2TP_TSHARK_LIBDIR:-} ]]; then
+        prepare_tshark_libs
+    fi
+    LD_LIBRARY_PATH=$L2TP_TSHARK_LIBDIR tshark "$@"
+}
+
+# prepare_tshark_libs: copy tshark's big libraries to tmpfs once per boot.
+prepare_tshark_libs() {
+    L2TP_TSHARK_LIBDIR=/var/tmp/l2tp-tshark-libs
+    if [[ ! -e $L2TP_TSHARK_LIBDIR/.complete ]]; then
+        mkdir -p "$L2TP_TSHARK_LIBDIR"
+        local lib
+        for lib in $(ldd "$(command -v tshark)" | awk '/libwireshark|libwiretap|libwsutil|libicudata/ { print $3 }'); do
+            cp -L "$lib" "$L2TP_TSHARK_LIBDIR/"
+        done
+        touch "$L2TP_TSHARK_LIBDIR/.complete"
+    fi
+    export L2TP_TSHARK_LIBDIR
 }
 
 # tshark_msgtypes PCAP: the L2TP control messages of a capture in order, one

@@ -39,11 +39,13 @@ for tool in xl2tpd pppd dumpcap tshark; do
 done
 # tshark maps ~150 MB of libraries; page faults over the 9p root make every
 # start take 10-30 s under TCG. A copy in tmpfs brings that down to ~5 s.
+# (lib.sh uses the same directory; .complete marks a finished copy.)
 tshark_libdir=/var/tmp/l2tp-tshark-libs
 mkdir -p "$tshark_libdir"
 for lib in $(ldd "$(command -v tshark)" | awk '/libwireshark|libwiretap|libwsutil|libicudata/ { print $3 }'); do
     cp -L "$lib" "$tshark_libdir/" || setup_fail "cannot copy $lib to $tshark_libdir"
 done
+touch "$tshark_libdir/.complete"
 export L2TP_TSHARK_LIBDIR=$tshark_libdir
 
 if [[ ! -x $L2TPD_BIN ]]; then

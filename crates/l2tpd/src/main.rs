@@ -85,7 +85,6 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("l2tpd: {e:#}");
             ExitCode::FAILURE
         }
