@@ -28,8 +28,10 @@ SCENARIO=$(basename "$0" .sh)
 # The daemon under test (built on the host; the guest sees the host FS).
 L2TPD=${L2TPD_BIN:-$REPO_ROOT/target/debug/l2tpd}
 L2TPD_LOG=${L2TPD_LOG:-debug}
-XL2TPD=${XL2TPD:-$(command -v xl2tpd || echo /usr/sbin/xl2tpd)}
-PPPD=${PPPD:-$(command -v pppd || echo /usr/sbin/pppd)}
+XL2TPD=${XL2TPD:-/usr/sbin/xl2tpd}
+[[ -x $XL2TPD ]] || XL2TPD=$(command -v xl2tpd || echo "$XL2TPD")
+PPPD=${PPPD:-/usr/sbin/pppd}
+[[ -x $PPPD ]] || PPPD=$(command -v pppd || echo "$PPPD")
 
 # Per-scenario results (logs, captures) are written back to the host; the
 # scratch dir (configs, fifos, pid files, raw captures) is guest-local.
@@ -59,6 +61,7 @@ CAPTURE_FILE=""  # set by capture_stop: the pcap inside $RESULT_DIR
 LAST_PID=""      # set by start_l2tpd / start_xl2tpd
 _T0=$EPOCHREALTIME
 _STATE_DUMPED=0
+_WAITING_FOR=""
 
 # ---------------------------------------------------------------------------
 # Output helpers
@@ -68,6 +71,9 @@ _elapsed() { awk -v a="$_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%6.1f", b - 
 log() { printf '[%ss] %s\n' "$(_elapsed)" "$*"; }
 
 section() { printf '\n===== %s =====\n' "$*"; }
+
+# indent: prefix stdin's lines with four spaces.
+indent() { sed 's/^/    /'; }
 
 # fail MSG: end the scenario with a clear reason (the EXIT trap dumps state).
 fail() {
@@ -86,15 +92,18 @@ nsx() {
 # Bounded waiting
 
 # wait_for CMD TIMEOUT [DESCRIPTION]: poll the shell command CMD (a string,
-# evaluated with bash) every 0.2 s until it succeeds; after TIMEOUT seconds
-# print the last output of CMD and fail the scenario.
+# eval'ed in a subshell, so lib.sh functions work; without errexit and
+# pipefail, so `cmd | grep -q` is safe) every 0.2 s until it succeeds; after
+# TIMEOUT seconds print the last output of CMD and fail the scenario.
 wait_for() {
     local cmd=$1 timeout=$2 desc=${3:-$1}
     local deadline out
     deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%.3f", t + d }')
+    _WAITING_FOR=$desc
     while :; do
-        if out=$(bash -c "$cmd" 2>&1); then
+        if out=$(_try "$cmd" 2>&1); then
             log "ok: $desc"
+            _WAITING_FOR=""
             return 0
         fi
         if awk -v t="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(t >= d) }'; then
@@ -107,11 +116,17 @@ wait_for() {
     done
 }
 
+_try() (
+    set +e +u
+    set +o pipefail
+    eval "$1"
+)
+
 # poll CMD TIMEOUT: like wait_for but returns 1 on timeout instead of failing.
 poll() {
     local cmd=$1 timeout=$2 deadline
     deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%.3f", t + d }')
-    until bash -c "$cmd" >/dev/null 2>&1; do
+    until _try "$cmd" >/dev/null 2>&1; do
         awk -v t="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(t >= d) }' && return 1
         sleep 0.2
     done
@@ -197,6 +212,7 @@ start_xl2tpd() {
 xl2tpd_control() {
     local name=$1 cmd=$2
     log "xl2tpd $name control: $cmd"
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
     timeout 5 bash -c 'echo "$1" > "$2"' _ "$cmd" "$WORK/$name-control" ||
         fail "could not write '$cmd' to xl2tpd $name control fifo"
 }
@@ -333,8 +349,8 @@ EOF
 # ---------------------------------------------------------------------------
 # State queries
 
-# pppd_pids NS: pids of pppd processes whose network namespace is NS.
-pppd_pids() {
+# pppd_pids_in NS: pids of pppd processes whose network namespace is NS.
+pppd_pids_in() {
     local ns=$1 p
     for p in $(pgrep -x pppd || true); do
         if [[ $(ip netns identify "$p" 2>/dev/null) == "$ns" ]]; then
@@ -368,11 +384,13 @@ l2tp_tunnels() {
 }
 
 # l2tp_sessions NS: one line per kernel session in NS, from `ip l2tp show
-# session`: "SESSION_ID TUNNEL_ID PEER_SESSION_ID PEER_TUNNEL_ID".
+# session`: "SESSION_ID TUNNEL_ID PEER_SESSION_ID PEER_TUNNEL_ID". Session 0
+# is left out: it is the tunnel management socket of the legacy PPPoL2TP API
+# (xl2tpd connects one per tunnel), not a session.
 l2tp_sessions() {
     nsx "$1" ip l2tp show session 2>/dev/null | awk '
         /^Session/ { s = $2; t = $5 }
-        /^ *Peer session/ { ps = $3; sub(",", "", ps); print s, t, ps, $5 }'
+        /^ *Peer session/ { ps = $3; sub(",", "", ps); if (s != 0) print s, t, ps, $5 }'
 }
 
 # l2tp_tunnel_ids NS: kernel tunnel ids in NS.
@@ -393,10 +411,10 @@ assert_l2tp_mirror() {
     lac_s=$(l2tp_sessions "$LAC_NS")
     lns_s=$(l2tp_sessions "$LNS_NS")
     _show_l2tp() {
-        echo "LAC tunnels (id peer local peer sport dport):"; printf '    %s\n' "$lac_t"
-        echo "LNS tunnels:"; printf '    %s\n' "$lns_t"
-        echo "LAC sessions (id tunnel peer_session peer_tunnel):"; printf '    %s\n' "$lac_s"
-        echo "LNS sessions:"; printf '    %s\n' "$lns_s"
+        echo "LAC tunnels (id peer local peer sport dport):"; indent <<<"$lac_t"
+        echo "LNS tunnels:"; indent <<<"$lns_t"
+        echo "LAC sessions (id tunnel peer_session peer_tunnel):"; indent <<<"$lac_s"
+        echo "LNS sessions:"; indent <<<"$lns_s"
     }
     local n
     for n in "$(grep -c . <<<"$lac_t" || true)" "$(grep -c . <<<"$lns_t" || true)"; do
@@ -472,8 +490,7 @@ capture_stop() {
     [[ -n $CAPTURE_PID ]] || fail "capture_stop without capture_start"
     sleep 0.5 # let the last packets reach the file
     kill -INT "$CAPTURE_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         kill -0 "$CAPTURE_PID" 2>/dev/null || break
         sleep 0.1
     done
@@ -495,9 +512,6 @@ declare -A L2TP_MSGTYPE=(
     [OCRQ]=7 [OCRP]=8 [OCCN]=9 [ICRQ]=10 [ICRP]=11 [ICCN]=12
     [CDN]=14 [WEN]=15 [SLI]=16
 )
-declare -A L2TP_MSGNAME=()
-for _n in "${!L2TP_MSGTYPE[@]}"; do L2TP_MSGNAME[${L2TP_MSGTYPE[$_n]}]=$_n; done
-unset _n
 
 # _tshark ARGS...: tshark using the tmpfs copy of its libraries that
 # run-in-vm.sh prepared (each start from the 9p root costs 10-30 s under TCG).
@@ -567,6 +581,19 @@ assert_tshark_msgtypes() {
     log "ok: capture has $want${from:+ (from $from)}"
 }
 
+# assert_msg_count PCAP NAME COUNT [FROM_ADDR]: the capture holds exactly
+# COUNT distinct NAME messages (retransmissions, same tunnel and Ns, count once).
+assert_msg_count() {
+    local pcap=$1 name=$2 want=$3 from=${4:-} got
+    got=$(tshark_msgtypes "$pcap" | awk -v n="$name" -v from="$from" \
+        '$1 == n && (from == "" || $2 == from) && !seen[$4 " " $6]++' | wc -l)
+    if ((got != want)); then
+        tshark_msgtypes "$pcap" | sed 's/^/    | /'
+        fail "expected $want $name message(s)${from:+ from $from} in the capture, found $got"
+    fi
+    log "ok: capture has $want $name${from:+ from $from}"
+}
+
 # ---------------------------------------------------------------------------
 # Checks used by several scenarios
 
@@ -623,9 +650,9 @@ dump_state() {
 }
 
 _kill_all() {
-    local p ns i alive
+    local p ns alive
     for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 30); do
+    for _ in $(seq 30); do
         alive=0
         for p in "${BG_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
         ((alive)) || break
@@ -642,7 +669,10 @@ _kill_all() {
 
 _on_exit() {
     local rc=$?
-    trap - EXIT INT TERM
+    # `timeout` signals the whole process group, possibly more than once:
+    # ignore further signals so the state dump and cleanup run to the end.
+    trap - EXIT
+    trap '' INT TERM
     set +e
     if ((rc != 0)) && ((!_STATE_DUMPED)); then
         _STATE_DUMPED=1
@@ -663,7 +693,7 @@ _on_exit() {
     exit "$rc"
 }
 trap _on_exit EXIT
-trap 'echo "interrupted (SIGTERM, probably the per-scenario timeout)"; exit 124' TERM
+trap 'echo "interrupted (SIGTERM, probably the per-scenario timeout)${_WAITING_FOR:+ while waiting for: $_WAITING_FOR}"; exit 124' TERM
 trap 'echo "interrupted (SIGINT)"; exit 130' INT
 
 log "scenario $SCENARIO: results in $RESULT_DIR, scratch in $WORK"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # xl2tpd LAC -> xl2tpd LNS: the verified reference pair (kernel-vm.md).
 # Proves the harness itself: namespaces, modules, pppd, captures.
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 setup_netns
@@ -23,17 +24,12 @@ wait_ppp_up "$LAC_NS" ppp0 "$PPP_POOL_START" "$LNS_PPP_IP" 30
 ping_ok "$LAC_NS" "$LNS_PPP_IP"
 ping_ok "$LNS_NS" "$PPP_POOL_START"
 
-# The tunnel ids the two kernels hold must mirror each other.
-lac_tid=$(l2tp_tunnel_ids "$LAC_NS")
-lns_tid=$(l2tp_tunnel_ids "$LNS_NS")
-nsx "$LAC_NS" ip l2tp show tunnel | grep -q "Peer tunnel $lns_tid\$" ||
-    fail "LAC tunnel $lac_tid does not name LNS tunnel $lns_tid as peer"
-nsx "$LNS_NS" ip l2tp show tunnel | grep -q "Peer tunnel $lac_tid\$" ||
-    fail "LNS tunnel $lns_tid does not name LAC tunnel $lac_tid as peer"
-log "ok: tunnel ids LAC=$lac_tid LNS=$lns_tid mirror each other"
+# The ids the two kernels hold must mirror each other.
+assert_l2tp_mirror 1 1
 
 xl2tpd_control xl2tpd-lac "d lac1"
 wait_for "! ip netns exec $LAC_NS ip l2tp show tunnel | grep -q '^Tunnel'" 15 "tunnel gone in $LAC_NS after hangup"
 capture_stop
 assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCRP SCCCN ICRQ ICRP ICCN"
 assert_tshark_msgtypes "$CAPTURE_FILE" "StopCCN" "$LAC_IP"
+wait_for "test -z \"\$(pppd_pids_in $LAC_NS)\"" 10 "no pppd left in $LAC_NS"

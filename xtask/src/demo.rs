@@ -2,6 +2,7 @@
 //! `integration/demo.sh`: a LAC and an LNS in two namespaces, tunnel, session
 //! and PPP up, ping across, the kernel's view of it all, then teardown.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -49,16 +50,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cmd = shell_join([
         "env".to_string(),
         format!("RESULT_DIR={}", results.display()),
-        format!("L2TPD_BIN={}", util::target_dir().join("debug").join("l2tpd").display()),
+        format!(
+            "L2TPD_BIN={}",
+            util::target_dir().join("debug").join("l2tpd").display()
+        ),
         format!("DEMO_LAC={}", args.lac.name()),
         format!("DEMO_LNS={}", args.lns.name()),
+        format!("DEMO_COLOR={}", u8::from(std::io::stdout().is_terminal())),
         "bash".into(),
         script.display().to_string(),
     ]);
     let outcome = vm.boot(
         &cmd,
         std::slice::from_ref(&results),
-        Boot { interactive: false, timeout: Some(std::time::Duration::from_secs(600)) },
+        Boot {
+            interactive: false,
+            timeout: Some(std::time::Duration::from_secs(600)),
+        },
     )?;
     println!("demo logs and capture: {}", results.display());
     Ok(outcome.exit())

@@ -43,19 +43,6 @@ pub struct Args {
     pub vm: VmOpts,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Args {
-            filter: Vec::new(),
-            keep: false,
-            timeout: 120,
-            no_build: false,
-            list: false,
-            vm: VmOpts { memory: "2G".into(), cpus: 2 },
-        }
-    }
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let scenarios = select(&list_scenarios()?, &args.filter)?;
     if args.list {
@@ -71,10 +58,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let results_dir = new_results_dir("integration")?;
     let l2tpd = util::target_dir().join("debug").join("l2tpd");
     if !l2tpd.exists() {
-        eprintln!("xtask: warning: {} does not exist; l2tpd scenarios will fail", l2tpd.display());
+        eprintln!(
+            "xtask: warning: {} does not exist; l2tpd scenarios will fail",
+            l2tpd.display()
+        );
     }
 
-    let script = util::project_root().join("integration").join("run-in-vm.sh");
+    let script = util::project_root()
+        .join("integration")
+        .join("run-in-vm.sh");
     let mut words = vec![
         "env".to_string(),
         format!("L2TP_RESULTS={}", results_dir.display()),
@@ -94,7 +86,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let outcome = vm.boot(
         &shell_join(&words),
         std::slice::from_ref(&results_dir),
-        Boot { interactive: false, timeout: Some(vm_timeout) },
+        Boot {
+            interactive: false,
+            timeout: Some(vm_timeout),
+        },
     )?;
 
     let tsv = fs::read_to_string(results_dir.join("results.tsv")).unwrap_or_default();
@@ -136,7 +131,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!(
         "VM: {:.1} s in all{}; results: {}",
         outcome.elapsed.as_secs_f64(),
-        boot.map(|b| format!(", guest booted in {b:.1} s")).unwrap_or_default(),
+        boot.map(|b| format!(", guest booted in {b:.1} s"))
+            .unwrap_or_default(),
         results_dir.display()
     );
     for p in &vm_problems {
@@ -145,7 +141,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let passed = results.iter().filter(|r| r.status == Status::Pass).count();
     let failed = results.len() - passed;
     println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 && vm_problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 && vm_problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `cargo build --workspace --bins` (debug: the guest runs target/debug/l2tpd).
@@ -180,7 +180,12 @@ fn prune(base: &Path) -> Result<()> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(|c: char| c.is_ascii_digit())))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .starts_with(|c: char| c.is_ascii_digit())
+            })
+        })
         .collect();
     runs.sort();
     let excess = runs.len().saturating_sub(KEEP_RUNS);
@@ -196,7 +201,12 @@ fn list_scenarios() -> Result<Vec<String>> {
     let mut names: Vec<String> = fs::read_dir(&dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".sh")).map(String::from))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".sh"))
+                .map(String::from)
+        })
         .collect();
     names.sort();
     Ok(names)
@@ -209,7 +219,10 @@ fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {
         .cloned()
         .collect();
     if chosen.is_empty() {
-        bail!("no scenario matches {filters:?}; there are: {}", all.join(", "));
+        bail!(
+            "no scenario matches {filters:?}; there are: {}",
+            all.join(", ")
+        );
     }
     Ok(chosen)
 }
@@ -254,7 +267,11 @@ fn parse_results(tsv: &str) -> Vec<ScenarioResult> {
                 _ => Status::Fail,
             };
             let seconds = f.next().and_then(|s| s.trim().parse().ok());
-            (!name.is_empty()).then(|| ScenarioResult { name: name.to_string(), status, seconds })
+            (!name.is_empty()).then(|| ScenarioResult {
+                name: name.to_string(),
+                status,
+                seconds,
+            })
         })
         .collect()
 }
@@ -264,22 +281,39 @@ fn summarize(expected: &[String], parsed: &[ScenarioResult]) -> Vec<ScenarioResu
     expected
         .iter()
         .map(|name| {
-            parsed.iter().rev().find(|r| &r.name == name).cloned().unwrap_or(ScenarioResult {
-                name: name.clone(),
-                status: Status::NotRun,
-                seconds: None,
-            })
+            parsed
+                .iter()
+                .rev()
+                .find(|r| &r.name == name)
+                .cloned()
+                .unwrap_or(ScenarioResult {
+                    name: name.clone(),
+                    status: Status::NotRun,
+                    seconds: None,
+                })
         })
         .collect()
 }
 
 fn render_table(results: &[ScenarioResult]) -> String {
-    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("scenario".len());
+    let width = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("scenario".len());
     let mut out = String::new();
-    let _ = writeln!(out, "{:width$}  {:7}  {:>7}", "scenario", "result", "seconds");
+    let _ = writeln!(
+        out,
+        "{:width$}  {:7}  {:>7}",
+        "scenario", "result", "seconds"
+    );
     let _ = writeln!(out, "{}", "-".repeat(width + 18));
     for r in results {
-        let secs = r.seconds.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into());
+        let secs = r
+            .seconds
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_else(|| "-".into());
         let _ = writeln!(out, "{:width$}  {:7}  {secs:>7}", r.name, r.status);
     }
     out
@@ -315,8 +349,14 @@ mod tests {
     fn filtering() {
         let all = names(&["10-xl2tpd-pair", "20-l2tpd-lac-xl2tpd-lns", "50-teardown"]);
         assert_eq!(select(&all, &[]).unwrap(), all);
-        assert_eq!(select(&all, &names(&["teardown"])).unwrap(), names(&["50-teardown"]));
-        assert_eq!(select(&all, &names(&["10", "50"])).unwrap(), names(&["10-xl2tpd-pair", "50-teardown"]));
+        assert_eq!(
+            select(&all, &names(&["teardown"])).unwrap(),
+            names(&["50-teardown"])
+        );
+        assert_eq!(
+            select(&all, &names(&["10", "50"])).unwrap(),
+            names(&["10-xl2tpd-pair", "50-teardown"])
+        );
         assert!(select(&all, &names(&["nope"])).is_err());
     }
 
@@ -326,7 +366,9 @@ mod tests {
         assert!(all.iter().any(|s| s == "10-xl2tpd-pair"), "{all:?}");
         for name in &all {
             assert!(
-                name.len() > 3 && name[..2].bytes().all(|b| b.is_ascii_digit()) && &name[2..3] == "-",
+                name.len() > 3
+                    && name[..2].bytes().all(|b| b.is_ascii_digit())
+                    && &name[2..3] == "-",
                 "scenario {name} is not named NN-name.sh"
             );
         }

@@ -43,14 +43,19 @@ pub fn ensure(apt: &mut Apt) -> Result<PathBuf> {
     if dir.join(COMPLETE_MARKER).exists() {
         return vmlinuz_in(&dir);
     }
-    util::banner(&format!("fetching guest kernel {package} (unpacked into {})", dir.display()));
+    util::banner(&format!(
+        "fetching guest kernel {package} (unpacked into {})",
+        dir.display()
+    ));
     let download = root.join("download");
     fs::create_dir_all(&download)?;
     let deb = match find_deb(&download, &package)? {
         Some(deb) => deb,
         None => {
-            run(Command::new("apt-get").args(["download", &package]).current_dir(&download))
-                .with_context(|| format!("apt-get download {package} failed"))?;
+            run(Command::new("apt-get")
+                .args(["-o", "APT::Sandbox::User=root", "download", &package])
+                .current_dir(&download))
+            .with_context(|| format!("apt-get download {package} failed"))?;
             find_deb(&download, &package)?
                 .with_context(|| format!("apt-get download left no {package}_*.deb"))?
         }
@@ -61,7 +66,10 @@ pub fn ensure(apt: &mut Apt) -> Result<PathBuf> {
     }
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&partial))
         .with_context(|| format!("cannot unpack {}", deb.display()))?;
-    fs::write(partial.join(COMPLETE_MARKER), format!("{}\n", deb.display()))?;
+    fs::write(
+        partial.join(COMPLETE_MARKER),
+        format!("{}\n", deb.display()),
+    )?;
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
@@ -81,7 +89,8 @@ fn resolve_package(apt: &mut Apt) -> Result<String> {
         return Ok(p);
     }
     apt.update_once()?;
-    query().with_context(|| format!("`apt-cache depends {METAPACKAGE}` names no linux-image package"))
+    query()
+        .with_context(|| format!("`apt-cache depends {METAPACKAGE}` names no linux-image package"))
 }
 
 /// The first `Depends: linux-image-…` line of `apt-cache depends` output.
@@ -120,7 +129,10 @@ fn vmlinuz_in(dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("{} has no boot/ directory", dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
         .collect();
     found.sort();
     match found.pop() {
@@ -136,8 +148,14 @@ mod tests {
     #[test]
     fn depends_parsing() {
         let out = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n  Recommends: x\n";
-        assert_eq!(parse_depends(out).as_deref(), Some("linux-image-6.1.0-56-amd64"));
-        assert_eq!(parse_depends("linux-image-amd64\n  Depends: <linux-image>\n"), None);
+        assert_eq!(
+            parse_depends(out).as_deref(),
+            Some("linux-image-6.1.0-56-amd64")
+        );
+        assert_eq!(
+            parse_depends("linux-image-amd64\n  Depends: <linux-image>\n"),
+            None
+        );
         assert_eq!(parse_depends(""), None);
     }
 }

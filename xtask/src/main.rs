@@ -25,7 +25,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "l2tpd development tasks")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "l2tpd development tasks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,5 +57,38 @@ fn main() -> ExitCode {
             eprintln!("xtask: error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_parses_each_subcommand() {
+        use clap::Parser;
+        let parse = |args: &[&str]| super::Cli::try_parse_from(args).map(|_| ());
+        parse(&[
+            "xtask", "vm", "--rwdir", "/tmp/x", "--", "ip", "l2tp", "show", "tunnel",
+        ])
+        .unwrap();
+        parse(&[
+            "xtask",
+            "integration",
+            "--filter",
+            "10",
+            "--filter",
+            "teardown",
+            "--keep",
+        ])
+        .unwrap();
+        parse(&["xtask", "test", "--filter", "10"]).unwrap();
+        parse(&["xtask", "demo", "--lac", "xl2tpd"]).unwrap();
+        assert!(parse(&["xtask", "vm"]).is_err(), "vm needs a command");
     }
 }

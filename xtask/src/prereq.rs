@@ -16,8 +16,14 @@ use crate::util::{self, probe, run};
 const DEB_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86", "qemu-system-x86_64 runs the VM"),
     ("kmod", "modprobe in the guest"),
-    ("udev", "the guest finds vng's virtio-serial ports (else no output, exit 255)"),
-    ("busybox-static", "vng builds an initramfs with it (the kernel's 9p is a module)"),
+    (
+        "udev",
+        "the guest finds vng's virtio-serial ports (else no output, exit 255)",
+    ),
+    (
+        "busybox-static",
+        "vng builds an initramfs with it (the kernel's 9p is a module)",
+    ),
     ("ppp", "pppd and pppol2tp.so"),
     ("xl2tpd", "the reference peer"),
     ("iproute2", "ip netns, ip l2tp"),
@@ -53,7 +59,10 @@ impl Apt {
         }
         require_root(&format!("apt-get install {}", packages.join(" ")))?;
         self.update_once()?;
-        if packages.iter().any(|p| *p == "tshark" || *p == "wireshark-common") {
+        if packages
+            .iter()
+            .any(|p| *p == "tshark" || *p == "wireshark-common")
+        {
             // tshark asks whether non-root users may capture; never block on it.
             preseed(TSHARK_PRESEED)?;
         }
@@ -71,7 +80,11 @@ fn preseed(selections: &str) -> Result<()> {
         .stdin(Stdio::piped())
         .spawn()
         .context("cannot run debconf-set-selections")?;
-    child.stdin.take().expect("piped").write_all(selections.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(selections.as_bytes())?;
     let status = child.wait()?;
     if !status.success() {
         bail!("debconf-set-selections failed ({status})");
@@ -98,7 +111,10 @@ pub fn missing_debs<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
         .stderr(Stdio::null())
         .output()
         .context("cannot run dpkg-query")?;
-    Ok(parse_missing(packages, &String::from_utf8_lossy(&out.stdout)))
+    Ok(parse_missing(
+        packages,
+        &String::from_utf8_lossy(&out.stdout),
+    ))
 }
 
 /// `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n'` output: a package
@@ -110,7 +126,11 @@ fn parse_missing<'a>(packages: &[&'a str], dpkg_output: &str) -> Vec<&'a str> {
         .filter(|(_, status)| status.starts_with("ii"))
         .map(|(name, _)| name.split(':').next().unwrap_or(name))
         .collect();
-    packages.iter().copied().filter(|p| !installed.contains(p)).collect()
+    packages
+        .iter()
+        .copied()
+        .filter(|p| !installed.contains(p))
+        .collect()
 }
 
 /// Tools found or installed for booting the VM.
@@ -121,7 +141,10 @@ pub struct Tools {
 /// Make sure every host prerequisite of the VM is present.
 pub fn ensure(apt: &mut Apt) -> Result<Tools> {
     if std::env::consts::ARCH != "x86_64" {
-        bail!("the VM harness boots an amd64 Debian kernel; this host is {}", std::env::consts::ARCH);
+        bail!(
+            "the VM harness boots an amd64 Debian kernel; this host is {}",
+            std::env::consts::ARCH
+        );
     }
     let names: Vec<&str> = DEB_PACKAGES.iter().map(|(p, _)| *p).collect();
     let missing = missing_debs(&names)?;
@@ -175,7 +198,10 @@ fn find_vng() -> Option<PathBuf> {
         "-c",
         "import sysconfig; print(sysconfig.get_path('scripts'))",
     ]))?;
-    let candidates = [PathBuf::from(scripts.trim()).join("vng"), PathBuf::from("/usr/local/bin/vng")];
+    let candidates = [
+        PathBuf::from(scripts.trim()).join("vng"),
+        PathBuf::from("/usr/local/bin/vng"),
+    ];
     candidates.into_iter().find(works)
 }
 

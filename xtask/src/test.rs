@@ -9,6 +9,7 @@ use crate::integration;
 use crate::util;
 
 #[derive(clap::Args)]
+#[group(skip)] // it flattens integration::Args, whose group is also "Args"
 /// Run the unit tests, then the VM integration scenarios.
 pub struct Args {
     #[command(flatten)]
@@ -26,10 +27,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
-    println!(
-        "cargo test --workspace: {}; integration: {}",
+    eprintln!(
+        "xtask test: cargo test --workspace: {}; integration: {}",
         verdict(unit.success()),
         verdict(integ)
     );
-    Ok(if unit.success() && integ { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if unit.success() && integ {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -23,7 +23,9 @@ pub fn target_dir() -> PathBuf {
             if dir.is_absolute() {
                 dir
             } else {
-                std::env::current_dir().map(|cwd| cwd.join(&dir)).unwrap_or(dir)
+                std::env::current_dir()
+                    .map(|cwd| cwd.join(&dir))
+                    .unwrap_or(dir)
             }
         }
         _ => project_root().join("target"),
@@ -59,14 +61,21 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 /// Run `cmd` with inherited stdio, echoing it first; return its exit status.
 pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
     eprintln!("$ {}", display(cmd));
-    cmd.status().with_context(|| format!("cannot run `{}`", display(cmd)))
+    cmd.status()
+        .with_context(|| format!("cannot run `{}`", display(cmd)))
 }
 
 /// Run `cmd` quietly and return its stdout if it succeeds, `None` otherwise
 /// (including when the program does not exist).
 pub fn probe(cmd: &mut Command) -> Option<String> {
-    let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether `program` is found on `$PATH` (or is an existing path).
@@ -88,7 +97,9 @@ pub fn which(program: &str) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// Whether we run as root (apt-get and the VM's namespaces need it).
@@ -99,8 +110,13 @@ pub fn is_root() -> bool {
 /// Quote `s` for a POSIX shell (unchanged when it is plainly safe).
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
-    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Join words into one shell command line, each quoted as needed.
@@ -118,7 +134,10 @@ where
 
 /// `YYYYmmdd-HHMMSS` (UTC) for result directory names.
 pub fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     format_timestamp(secs)
 }
 

@@ -47,10 +47,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --rwdir {}", dir.display()))?;
     }
-    let rwdirs: Vec<PathBuf> =
-        args.rwdir.iter().map(|d| d.canonicalize()).collect::<Result<_, _>>()?;
-    let cmd = if args.cmd.len() == 1 { args.cmd[0].clone() } else { shell_join(&args.cmd) };
-    let outcome = vm.boot(&cmd, &rwdirs, Boot { interactive: true, timeout: None })?;
+    let rwdirs: Vec<PathBuf> = args
+        .rwdir
+        .iter()
+        .map(|d| d.canonicalize())
+        .collect::<Result<_, _>>()?;
+    let cmd = if args.cmd.len() == 1 {
+        args.cmd[0].clone()
+    } else {
+        shell_join(&args.cmd)
+    };
+    let outcome = vm.boot(
+        &cmd,
+        &rwdirs,
+        Boot {
+            interactive: true,
+            timeout: None,
+        },
+    )?;
     Ok(outcome.exit())
 }
 
@@ -97,7 +111,11 @@ impl Vm {
                 "xtask: warning: not root; the guest runs as your user and cannot create namespaces"
             );
         }
-        Ok(Vm { vng: tools.vng, vmlinuz, opts: opts.clone() })
+        Ok(Vm {
+            vng: tools.vng,
+            vmlinuz,
+            opts: opts.clone(),
+        })
     }
 
     /// Boot, run `cmd` (a shell command line) in the guest from the workspace
@@ -126,14 +144,25 @@ impl Vm {
         }
         util::banner(&format!(
             "booting {} (TCG, no KVM: expect ~20 s to boot)",
-            self.vmlinuz.file_name().unwrap_or_default().to_string_lossy()
+            self.vmlinuz
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
         ));
         eprintln!("$ {}", display(&vng));
         let start = Instant::now();
-        let mut child = vng.spawn().with_context(|| format!("cannot run {}", self.vng.display()))?;
+        let mut child = vng
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.vng.display()))?;
         let relays = [
-            child.stdout.take().map(|out| relay_thread(out, std::io::stdout)),
-            child.stderr.take().map(|err| relay_thread(err, std::io::stderr)),
+            child
+                .stdout
+                .take()
+                .map(|out| relay_thread(out, std::io::stdout)),
+            child
+                .stderr
+                .take()
+                .map(|err| relay_thread(err, std::io::stderr)),
         ];
         let mut timed_out = false;
         let status = loop {
@@ -157,8 +186,15 @@ impl Vm {
         }
         let elapsed = start.elapsed();
         let exit_code = status.code().unwrap_or(-1);
-        eprintln!("xtask: VM exited with {status} after {:.1} s", elapsed.as_secs_f64());
-        Ok(Outcome { exit_code, elapsed, timed_out })
+        eprintln!(
+            "xtask: VM exited with {status} after {:.1} s",
+            elapsed.as_secs_f64()
+        );
+        Ok(Outcome {
+            exit_code,
+            elapsed,
+            timed_out,
+        })
     }
 }
 
@@ -190,8 +226,12 @@ fn kill_tree(pid: u32) {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
             // "pid (comm) state ppid ...": comm may contain spaces and ')'.
             if let Some(ppid) = stat
                 .rsplit_once(')')
@@ -206,7 +246,12 @@ fn kill_tree(pid: u32) {
     let mut i = 0;
     while i < victims.len() {
         let parent = victims[i];
-        victims.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        victims.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     let _ = Command::new("kill")
