@@ -95,6 +95,14 @@ nsx() {
 # eval'ed in a subshell, so lib.sh functions work; without errexit and
 # pipefail, so `cmd | grep -q` is safe) every 0.2 s until it succeeds; after
 # TIMEOUT seconds print the last output of CMD and fail the scenario.
+# The daemon reports the PPP link it found through rtnetlink:
+# assert_ppp_link_logged LOG IFNAME LOCAL PEER
+assert_ppp_link_logged() {
+    local logf=$1 ifname=$2 local_ip=$3 peer_ip=$4
+    wait_for "grep -q 'ppp link up.*ifname=$ifname.*$local_ip peer $peer_ip/32' '$logf'" 10 \
+        "l2tpd logs 'ppp link up' for $ifname with $local_ip peer $peer_ip (rtnetlink)"
+}
+
 wait_for() {
     local cmd=$1 timeout=$2 desc=${3:-$1}
     local deadline out
@@ -330,11 +338,11 @@ EOF
             echo "remote_ipaddr = \"$PPP_POOL_START\"" >>"$file"
         fi
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug", "logfile", "$ppp_log"]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug"]
 EOF
     else
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug", "logfile", "$ppp_log"]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug"]
 
 [tunnel.lac1]
 peer_addr = "$LNS_IP"

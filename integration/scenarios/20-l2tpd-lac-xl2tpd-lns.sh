@@ -27,6 +27,7 @@ nsx "$LAC_NS" ip l2tp show tunnel
 nsx "$LAC_NS" ip l2tp show session
 assert_l2tp_mirror 1 1
 assert_logged_tunnel "$RESULT_DIR/l2tpd-lac.log" "$LAC_TID" "$LNS_TID"
+assert_ppp_link_logged "$RESULT_DIR/l2tpd-lac.log" ppp0 "$PPP_POOL_START" "$LNS_PPP_IP"
 
 capture_stop
 assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN" "$LAC_IP"

@@ -20,6 +20,7 @@ wait_ppp_up "$LNS_NS" ppp0 "$LNS_PPP_IP" "$PPP_POOL_START" 30
 wait_ppp_up "$LAC_NS" ppp0 "$PPP_POOL_START" "$LNS_PPP_IP" 30
 ping_ok "$LAC_NS" "$LNS_PPP_IP"
 ping_ok "$LNS_NS" "$PPP_POOL_START"
+assert_ppp_link_logged "$RESULT_DIR/l2tpd-lns.log" ppp0 "$LNS_PPP_IP" "$PPP_POOL_START"
 
 section "ip l2tp show tunnel / session ($LNS_NS)"
 nsx "$LNS_NS" ip l2tp show tunnel

@@ -16,9 +16,9 @@ use crate::event::{
     ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
 };
 use crate::session::CallType;
-use crate::tunnel::{alloc_id, result_code, Tunnel};
+use crate::tunnel::{Tunnel, alloc_id, result_code};
 use crate::wire::{
-    decode_header, ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId,
+    ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId, decode_header,
 };
 
 /// Decides whether to accept an incoming tunnel (an SCCRQ from `peer` whose Host
@@ -127,7 +127,13 @@ impl Endpoint {
 
     /// Feed a datagram received from `from` on any of the driver's sockets.
     /// Malformed input is counted and dropped; it never panics.
-    pub fn handle_datagram(&mut self, now: Instant, rng: &mut dyn RngCore, from: SocketAddr, data: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
         let header = match decode_header(data) {
             Ok((h, _)) => h,
             Err(e) => {
@@ -171,7 +177,13 @@ impl Endpoint {
         self.reap(tid);
     }
 
-    fn handle_new_tunnel(&mut self, now: Instant, rng: &mut dyn RngCore, from: SocketAddr, data: &[u8]) {
+    fn handle_new_tunnel(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
         let msg = match ControlMessage::decode(data, None) {
             Ok(m) => m,
             Err(e) => {
@@ -208,7 +220,8 @@ impl Endpoint {
         } else {
             self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name))
         };
-        let Some(id) = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId) else {
+        let Some(id) = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId)
+        else {
             tracing::warn!(%from, "no free tunnel id for incoming SCCRQ");
             return;
         };
@@ -250,7 +263,12 @@ impl Endpoint {
     }
 
     /// Execute a command.
-    pub fn handle_command(&mut self, now: Instant, rng: &mut dyn RngCore, cmd: Command) -> Result<CommandOutcome, CommandError> {
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
         match cmd {
             Command::OpenTunnel { peer, config } => {
                 if self.shutting_down {
@@ -264,18 +282,26 @@ impl Endpoint {
                 self.tunnels.insert(id, t);
                 Ok(CommandOutcome::Tunnel(id))
             }
-            Command::PlaceCall { tunnel, call_type, params } => {
+            Command::PlaceCall {
+                tunnel,
+                call_type,
+                params,
+            } => {
                 if self.shutting_down {
                     return Err(CommandError::ShuttingDown);
                 }
                 if !matches!(call_type, CallType::LacIncoming | CallType::LnsOutgoing) {
                     return Err(CommandError::BadCallType(call_type));
                 }
-                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                let t = self
+                    .tunnels
+                    .get_mut(&tunnel)
+                    .ok_or(CommandError::NoSuchTunnel(tunnel))?;
                 if !t.is_open() {
                     return Err(CommandError::TunnelClosing(tunnel));
                 }
-                if t.config.max_sessions != 0 && t.session_count() >= t.config.max_sessions as usize {
+                if t.config.max_sessions != 0 && t.session_count() >= t.config.max_sessions as usize
+                {
                     return Err(CommandError::TooManySessions(tunnel));
                 }
                 let id = t
@@ -283,8 +309,16 @@ impl Endpoint {
                     .ok_or(CommandError::IdsExhausted("session"))?;
                 Ok(CommandOutcome::Session(id))
             }
-            Command::CloseSession { tunnel, session, result, message } => {
-                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
+            Command::CloseSession {
+                tunnel,
+                session,
+                result,
+                message,
+            } => {
+                let t = self
+                    .tunnels
+                    .get_mut(&tunnel)
+                    .ok_or(CommandError::NoSuchTunnel(tunnel))?;
                 if !t.sessions.contains_key(&session) {
                     return Err(CommandError::NoSuchSession { tunnel, session });
                 }
@@ -301,10 +335,28 @@ impl Endpoint {
                 t.flush(&mut self.out);
                 Ok(CommandOutcome::Done)
             }
-            Command::CloseTunnel { tunnel, result, message } => {
-                let t = self.tunnels.get_mut(&tunnel).ok_or(CommandError::NoSuchTunnel(tunnel))?;
-                let reason = CloseReason::Local { result, error: None, message: message.clone() };
-                t.close(now, rng, result_code(result, None, message.map(String::into_bytes)), reason, true, &mut self.out);
+            Command::CloseTunnel {
+                tunnel,
+                result,
+                message,
+            } => {
+                let t = self
+                    .tunnels
+                    .get_mut(&tunnel)
+                    .ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                let reason = CloseReason::Local {
+                    result,
+                    error: None,
+                    message: message.clone(),
+                };
+                t.close(
+                    now,
+                    rng,
+                    result_code(result, None, message.map(String::into_bytes)),
+                    reason,
+                    true,
+                    &mut self.out,
+                );
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
@@ -315,8 +367,19 @@ impl Endpoint {
                     if let Some(t) = self.tunnels.get_mut(&id) {
                         let result = StopCcnResult::SHUTTING_DOWN.0;
                         let message = Some("l2tpd shutting down".to_string());
-                        let reason = CloseReason::Local { result, error: None, message: message.clone() };
-                        t.close(now, rng, result_code(result, None, message.map(String::into_bytes)), reason, true, &mut self.out);
+                        let reason = CloseReason::Local {
+                            result,
+                            error: None,
+                            message: message.clone(),
+                        };
+                        t.close(
+                            now,
+                            rng,
+                            result_code(result, None, message.map(String::into_bytes)),
+                            reason,
+                            true,
+                            &mut self.out,
+                        );
                     }
                     self.reap(id);
                 }
@@ -326,7 +389,12 @@ impl Endpoint {
     }
 
     /// The driver's report on an action.
-    pub fn handle_action_result(&mut self, now: Instant, rng: &mut dyn RngCore, result: ActionResult) {
+    pub fn handle_action_result(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        result: ActionResult,
+    ) {
         match result {
             ActionResult::Tunnel { tunnel, result } => {
                 if let Some(t) = self.tunnels.get_mut(&tunnel) {
@@ -334,7 +402,11 @@ impl Endpoint {
                 }
                 self.reap(tunnel);
             }
-            ActionResult::Session { tunnel, session, result } => {
+            ActionResult::Session {
+                tunnel,
+                session,
+                result,
+            } => {
                 if let Some(t) = self.tunnels.get_mut(&tunnel) {
                     t.session_created(now, rng, session, result, &mut self.out);
                 }

@@ -138,7 +138,12 @@ pub enum CloseReason {
 
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn rc(f: &mut std::fmt::Formatter<'_>, r: u16, e: &Option<u16>, m: &Option<String>) -> std::fmt::Result {
+        fn rc(
+            f: &mut std::fmt::Formatter<'_>,
+            r: u16,
+            e: &Option<u16>,
+            m: &Option<String>,
+        ) -> std::fmt::Result {
             write!(f, "result {r}")?;
             if let Some(e) = e {
                 write!(f, " error {e}")?;
@@ -149,18 +154,32 @@ impl std::fmt::Display for CloseReason {
             Ok(())
         }
         match self {
-            CloseReason::Local { result, error, message } => {
+            CloseReason::Local {
+                result,
+                error,
+                message,
+            } => {
                 f.write_str("closed locally, ")?;
                 rc(f, *result, error, message)
             }
-            CloseReason::Peer { result, error, message } => {
+            CloseReason::Peer {
+                result,
+                error,
+                message,
+            } => {
                 f.write_str("closed by peer, ")?;
                 rc(f, *result, error, message)
             }
-            CloseReason::PeerUnreachable => f.write_str("peer unreachable: retransmissions exhausted"),
+            CloseReason::PeerUnreachable => {
+                f.write_str("peer unreachable: retransmissions exhausted")
+            }
             CloseReason::SetupTimeout => f.write_str("establishment timed out"),
             CloseReason::TunnelClosed => f.write_str("tunnel closed"),
-            CloseReason::ProtocolError { result, error, message } => {
+            CloseReason::ProtocolError {
+                result,
+                error,
+                message,
+            } => {
                 write!(f, "protocol error: {message} (sent ")?;
                 rc(f, *result, error, &None)?;
                 f.write_str(")")

@@ -15,9 +15,9 @@
 //! - [`tunnel`] and [`session`]: the control-connection and call state machines.
 //! - [`endpoint`]: many tunnels behind one driver-facing API.
 
-pub mod wire;
 pub mod endpoint;
 pub mod event;
 pub mod reliable;
 pub mod session;
 pub mod tunnel;
+pub mod wire;

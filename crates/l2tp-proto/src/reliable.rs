@@ -205,7 +205,11 @@ impl ReliableChannel {
     }
 
     fn send_window(&self) -> usize {
-        usize::from(self.cwnd.min(self.peer_rws).min(self.config.tx_window_max.max(1)))
+        usize::from(
+            self.cwnd
+                .min(self.peer_rws)
+                .min(self.config.tx_window_max.max(1)),
+        )
     }
 
     /// Queue an encoded control message (12-octet header, Ns and Nr to be filled in).

@@ -173,8 +173,12 @@ impl Session {
             SessionState::WaitTunnel => "wait-tunnel",
             SessionState::WaitReply => "wait-reply",
             SessionState::WaitConnect => "wait-connect",
-            SessionState::Established { kernel: KernelState::Pending } => "established-pending",
-            SessionState::Established { kernel: KernelState::Created } => "established",
+            SessionState::Established {
+                kernel: KernelState::Pending,
+            } => "established-pending",
+            SessionState::Established {
+                kernel: KernelState::Created,
+            } => "established",
         }
     }
 }

@@ -151,7 +151,10 @@ fn proxy_info(m: &Iccn) -> Vec<(u16, Vec<u8>)> {
             v.push((a.0, x.clone()));
         }
     };
-    push(A::INITIAL_RECEIVED_LCP_CONFREQ, &m.initial_received_lcp_confreq);
+    push(
+        A::INITIAL_RECEIVED_LCP_CONFREQ,
+        &m.initial_received_lcp_confreq,
+    );
     push(A::LAST_SENT_LCP_CONFREQ, &m.last_sent_lcp_confreq);
     push(A::LAST_RECEIVED_LCP_CONFREQ, &m.last_received_lcp_confreq);
     push(A::PROXY_AUTHEN_NAME, &m.proxy_authen_name);
@@ -169,8 +172,16 @@ fn proxy_info(m: &Iccn) -> Vec<(u16, Vec<u8>)> {
 /// A Result Code AVP value; an error message needs an Error Code in front of
 /// it (RFC 2661 §4.4.2), so "no general error" (0) is supplied when absent.
 pub(crate) fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u8>>) -> ResultCode {
-    let error = if message.is_some() { Some(error.unwrap_or(0)) } else { error };
-    ResultCode { result, error, message }
+    let error = if message.is_some() {
+        Some(error.unwrap_or(0))
+    } else {
+        error
+    };
+    ResultCode {
+        result,
+        error,
+        message,
+    }
 }
 
 fn lossy(v: &[u8]) -> String {
@@ -182,7 +193,13 @@ fn type_index(t: MessageType) -> usize {
 }
 
 impl Tunnel {
-    fn new(id: TunnelId, peer: SocketAddr, initiator: bool, config: TunnelConfig, now: Instant) -> Self {
+    fn new(
+        id: TunnelId,
+        peer: SocketAddr,
+        initiator: bool,
+        config: TunnelConfig,
+        now: Instant,
+    ) -> Self {
         let channel = ReliableChannel::new(config.channel.clone());
         let setup_deadline = Some(now + config.establish_timeout);
         Tunnel {
@@ -190,7 +207,11 @@ impl Tunnel {
             peer_id: TunnelId(0),
             peer,
             initiator,
-            state: if initiator { TunnelState::WaitCtlReply } else { TunnelState::WaitCtlConn },
+            state: if initiator {
+                TunnelState::WaitCtlReply
+            } else {
+                TunnelState::WaitCtlConn
+            },
             config,
             channel,
             sessions: BTreeMap::new(),
@@ -231,7 +252,8 @@ impl Tunnel {
             host_name: t.config.host_name.clone(),
             framing_capabilities: FramingCaps(t.config.framing_caps),
             assigned_tunnel_id: id,
-            bearer_capabilities: (t.config.bearer_caps != 0).then_some(BearerCaps(t.config.bearer_caps)),
+            bearer_capabilities: (t.config.bearer_caps != 0)
+                .then_some(BearerCaps(t.config.bearer_caps)),
             receive_window_size: Some(t.config.channel.rx_window),
             challenge: t.our_challenge.clone(),
             tie_breaker,
@@ -247,7 +269,13 @@ impl Tunnel {
     /// through [`Tunnel::receive`] so that the channel numbers it. With
     /// `refusal`, the SCCRQ is answered with StopCCN result 4 (not authorized)
     /// carrying that text instead of SCCRP.
-    pub(crate) fn accept(id: TunnelId, peer: SocketAddr, config: TunnelConfig, now: Instant, refusal: Option<String>) -> Self {
+    pub(crate) fn accept(
+        id: TunnelId,
+        peer: SocketAddr,
+        config: TunnelConfig,
+        now: Instant,
+        refusal: Option<String>,
+    ) -> Self {
         let mut t = Tunnel::new(id, peer, false, config, now);
         t.refusal = refusal;
         t
@@ -287,7 +315,12 @@ impl Tunnel {
         let hide = self.hide_for(mt);
         let avps = msg.to_avps_hiding(|_| hide);
         let cm = ControlMessage {
-            header: ControlHeader { tunnel_id: self.peer_id, session_id: session, ns: 0, nr: 0 },
+            header: ControlHeader {
+                tunnel_id: self.peer_id,
+                session_id: session,
+                ns: 0,
+                nr: 0,
+            },
             avps,
         };
         let secret = self.config.secret.clone();
@@ -311,7 +344,11 @@ impl Tunnel {
     /// Move datagrams from the channel to the output queue.
     pub(crate) fn flush(&mut self, out: &mut VecDeque<Output>) {
         while let Some(data) = self.channel.poll_transmit() {
-            out.push_back(Output::Transmit(Transmit { tunnel: self.id, peer: self.peer, data }));
+            out.push_back(Output::Transmit(Transmit {
+                tunnel: self.id,
+                peer: self.peer,
+                data,
+            }));
         }
     }
 
@@ -381,11 +418,20 @@ impl Tunnel {
     }
 
     /// Handle one in-sequence message.
-    fn process(&mut self, now: Instant, rng: &mut dyn RngCore, msg: ControlMessage, out: &mut VecDeque<Output>) {
+    fn process(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        msg: ControlMessage,
+        out: &mut VecDeque<Output>,
+    ) {
         let Some(mt) = msg.message_type() else { return };
         self.counters.rx_by_type[type_index(mt)] += 1;
         tracing::debug!(tunnel = %self.id, session = %msg.header.session_id, "recv {mt}");
-        if matches!(self.state, TunnelState::Closing | TunnelState::Lingering { .. }) {
+        if matches!(
+            self.state,
+            TunnelState::Closing | TunnelState::Lingering { .. }
+        ) {
             // Only acknowledgements matter now (done by the channel).
             return;
         }
@@ -393,17 +439,40 @@ impl Tunnel {
         let header_session = msg.header.session_id;
         let is_call_message = !matches!(
             mt,
-            MessageType::SCCRQ | MessageType::SCCRP | MessageType::SCCCN | MessageType::STOPCCN | MessageType::HELLO
+            MessageType::SCCRQ
+                | MessageType::SCCRP
+                | MessageType::SCCCN
+                | MessageType::STOPCCN
+                | MessageType::HELLO
         );
         if let Some(avp) = msg.unknown_mandatory() {
             let text = format!("unknown mandatory AVP {avp:?} in {mt}");
             // RFC 2661 §4.1: an unrecognised AVP with the M bit set ends the
             // session it belongs to, or the tunnel for a tunnel message.
-            if is_call_message && header_session.0 != 0 && self.sessions.contains_key(&header_session) {
+            if is_call_message
+                && header_session.0 != 0
+                && self.sessions.contains_key(&header_session)
+            {
                 self.counters.illegal_messages += 1;
-                self.clear_session(now, rng, header_session, CdnResult::GENERAL_ERROR, Some(ErrorCode::UNKNOWN_MANDATORY_AVP), text, true, out);
+                self.clear_session(
+                    now,
+                    rng,
+                    header_session,
+                    CdnResult::GENERAL_ERROR,
+                    Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
+                    text,
+                    true,
+                    out,
+                );
             } else {
-                self.protocol_error(now, rng, StopCcnResult::GENERAL_ERROR, Some(ErrorCode::UNKNOWN_MANDATORY_AVP), text, out);
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::GENERAL_ERROR,
+                    Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
+                    text,
+                    out,
+                );
             }
             return;
         }
@@ -420,9 +489,25 @@ impl Tunnel {
                 }
                 let text = format!("malformed {mt}: {e}");
                 if is_call_message && self.sessions.contains_key(&header_session) {
-                    self.clear_session(now, rng, header_session, CdnResult::GENERAL_ERROR, Some(ErrorCode::VALUE_OUT_OF_RANGE), text, true, out);
+                    self.clear_session(
+                        now,
+                        rng,
+                        header_session,
+                        CdnResult::GENERAL_ERROR,
+                        Some(ErrorCode::VALUE_OUT_OF_RANGE),
+                        text,
+                        true,
+                        out,
+                    );
                 } else {
-                    self.protocol_error(now, rng, StopCcnResult::GENERAL_ERROR, Some(ErrorCode::VALUE_OUT_OF_RANGE), text, out);
+                    self.protocol_error(
+                        now,
+                        rng,
+                        StopCcnResult::GENERAL_ERROR,
+                        Some(ErrorCode::VALUE_OUT_OF_RANGE),
+                        text,
+                        out,
+                    );
                 }
                 return;
             }
@@ -445,40 +530,93 @@ impl Tunnel {
         }
     }
 
-    fn on_sccrq(&mut self, now: Instant, rng: &mut dyn RngCore, m: Sccrq, out: &mut VecDeque<Output>) {
+    fn on_sccrq(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        m: Sccrq,
+        out: &mut VecDeque<Output>,
+    ) {
         if self.initiator || self.state != TunnelState::WaitCtlConn || self.peer_id.0 != 0 {
             self.counters.illegal_messages += 1;
-            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCRQ".into(), out);
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::FSM_ERROR,
+                None,
+                "unexpected SCCRQ".into(),
+                out,
+            );
             return;
         }
         self.peer_id = m.assigned_tunnel_id;
-        self.channel.set_peer(m.assigned_tunnel_id, m.receive_window_size);
+        self.channel
+            .set_peer(m.assigned_tunnel_id, m.receive_window_size);
         self.peer_host_name = m.host_name.clone();
         self.peer_vendor_name = m.vendor_name.clone();
         self.peer_framing_caps = m.framing_capabilities.0;
         self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
         if let Some(text) = self.refusal.take() {
-            let reason = CloseReason::Local { result: StopCcnResult::NOT_AUTHORIZED.0, error: None, message: Some(text.clone()) };
-            self.close(now, rng, result_code(StopCcnResult::NOT_AUTHORIZED.0, None, Some(text.into_bytes())), reason, false, out);
+            let reason = CloseReason::Local {
+                result: StopCcnResult::NOT_AUTHORIZED.0,
+                error: None,
+                message: Some(text.clone()),
+            };
+            self.close(
+                now,
+                rng,
+                result_code(
+                    StopCcnResult::NOT_AUTHORIZED.0,
+                    None,
+                    Some(text.into_bytes()),
+                ),
+                reason,
+                false,
+                out,
+            );
             return;
         }
         if m.protocol_version != (1, 0) {
-            let text = format!("protocol version {}.{} not supported", m.protocol_version.0, m.protocol_version.1);
-            self.protocol_error(now, rng, StopCcnResult::UNSUPPORTED_VERSION, None, text, out);
+            let text = format!(
+                "protocol version {}.{} not supported",
+                m.protocol_version.0, m.protocol_version.1
+            );
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::UNSUPPORTED_VERSION,
+                None,
+                text,
+                out,
+            );
             return;
         }
         let challenge_response = match (&m.challenge, &self.config.secret) {
             (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCRP, s, c)),
             (Some(_), None) => {
                 self.counters.auth_fails += 1;
-                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "peer sent a Challenge but no secret is configured".into(), out);
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::NOT_AUTHORIZED,
+                    None,
+                    "peer sent a Challenge but no secret is configured".into(),
+                    out,
+                );
                 return;
             }
             (None, _) => None,
         };
         if self.config.auth_mode == AuthMode::Challenge {
             if self.config.secret.is_none() {
-                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "auth_mode challenge requires a secret".into(), out);
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::NOT_AUTHORIZED,
+                    None,
+                    "auth_mode challenge requires a secret".into(),
+                    out,
+                );
                 return;
             }
             let mut c = vec![0u8; 16];
@@ -488,7 +626,8 @@ impl Tunnel {
         let sccrp = Sccrp {
             protocol_version: (1, 0),
             framing_capabilities: FramingCaps(self.config.framing_caps),
-            bearer_capabilities: (self.config.bearer_caps != 0).then_some(BearerCaps(self.config.bearer_caps)),
+            bearer_capabilities: (self.config.bearer_caps != 0)
+                .then_some(BearerCaps(self.config.bearer_caps)),
             firmware_revision: self.config.firmware_revision,
             host_name: self.config.host_name.clone(),
             vendor_name: self.config.vendor_name.clone(),
@@ -501,21 +640,45 @@ impl Tunnel {
         self.send(now, rng, SessionId(0), Message::Sccrp(sccrp));
     }
 
-    fn on_sccrp(&mut self, now: Instant, rng: &mut dyn RngCore, m: Sccrp, out: &mut VecDeque<Output>) {
+    fn on_sccrp(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        m: Sccrp,
+        out: &mut VecDeque<Output>,
+    ) {
         if self.state != TunnelState::WaitCtlReply {
             self.counters.illegal_messages += 1;
-            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCRP".into(), out);
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::FSM_ERROR,
+                None,
+                "unexpected SCCRP".into(),
+                out,
+            );
             return;
         }
         self.peer_id = m.assigned_tunnel_id;
-        self.channel.set_peer(m.assigned_tunnel_id, m.receive_window_size);
+        self.channel
+            .set_peer(m.assigned_tunnel_id, m.receive_window_size);
         self.peer_host_name = m.host_name.clone();
         self.peer_vendor_name = m.vendor_name.clone();
         self.peer_framing_caps = m.framing_capabilities.0;
         self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
         if m.protocol_version != (1, 0) {
-            let text = format!("protocol version {}.{} not supported", m.protocol_version.0, m.protocol_version.1);
-            self.protocol_error(now, rng, StopCcnResult::UNSUPPORTED_VERSION, None, text, out);
+            let text = format!(
+                "protocol version {}.{} not supported",
+                m.protocol_version.0, m.protocol_version.1
+            );
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::UNSUPPORTED_VERSION,
+                None,
+                text,
+                out,
+            );
             return;
         }
         if let Some(ours) = self.our_challenge.clone() {
@@ -523,8 +686,19 @@ impl Tunnel {
             let expected = challenge_response(MessageType::SCCRP, &secret, &ours);
             if m.challenge_response != Some(expected) {
                 self.counters.auth_fails += 1;
-                let text = if m.challenge_response.is_some() { "wrong Challenge Response" } else { "no Challenge Response" };
-                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, format!("tunnel authentication failed: {text}"), out);
+                let text = if m.challenge_response.is_some() {
+                    "wrong Challenge Response"
+                } else {
+                    "no Challenge Response"
+                };
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::NOT_AUTHORIZED,
+                    None,
+                    format!("tunnel authentication failed: {text}"),
+                    out,
+                );
                 return;
             }
         }
@@ -532,19 +706,47 @@ impl Tunnel {
             (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCCN, s, c)),
             (Some(_), None) => {
                 self.counters.auth_fails += 1;
-                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, "peer sent a Challenge but no secret is configured".into(), out);
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::NOT_AUTHORIZED,
+                    None,
+                    "peer sent a Challenge but no secret is configured".into(),
+                    out,
+                );
                 return;
             }
             (None, _) => None,
         };
-        self.send(now, rng, SessionId(0), Message::Scccn(Scccn { challenge_response, other: Vec::new() }));
+        self.send(
+            now,
+            rng,
+            SessionId(0),
+            Message::Scccn(Scccn {
+                challenge_response,
+                other: Vec::new(),
+            }),
+        );
         self.established(now, rng, out);
     }
 
-    fn on_scccn(&mut self, now: Instant, rng: &mut dyn RngCore, m: Scccn, out: &mut VecDeque<Output>) {
+    fn on_scccn(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        m: Scccn,
+        out: &mut VecDeque<Output>,
+    ) {
         if self.state != TunnelState::WaitCtlConn || self.peer_id.0 == 0 {
             self.counters.illegal_messages += 1;
-            self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, "unexpected SCCCN".into(), out);
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::FSM_ERROR,
+                None,
+                "unexpected SCCCN".into(),
+                out,
+            );
             return;
         }
         if let Some(ours) = self.our_challenge.clone() {
@@ -552,8 +754,19 @@ impl Tunnel {
             let expected = challenge_response(MessageType::SCCCN, &secret, &ours);
             if m.challenge_response != Some(expected) {
                 self.counters.auth_fails += 1;
-                let text = if m.challenge_response.is_some() { "wrong Challenge Response" } else { "no Challenge Response" };
-                self.protocol_error(now, rng, StopCcnResult::NOT_AUTHORIZED, None, format!("tunnel authentication failed: {text}"), out);
+                let text = if m.challenge_response.is_some() {
+                    "wrong Challenge Response"
+                } else {
+                    "no Challenge Response"
+                };
+                self.protocol_error(
+                    now,
+                    rng,
+                    StopCcnResult::NOT_AUTHORIZED,
+                    None,
+                    format!("tunnel authentication failed: {text}"),
+                    out,
+                );
                 return;
             }
         }
@@ -597,7 +810,9 @@ impl Tunnel {
         // Acknowledge at once rather than waiting for the ack timer.
         self.channel.send_zlb();
         self.teardown(reason, out);
-        self.state = TunnelState::Lingering { until: now + retransmission_cycle(&self.config.channel) };
+        self.state = TunnelState::Lingering {
+            until: now + retransmission_cycle(&self.config.channel),
+        };
     }
 
     /// Tear down calls and the kernel tunnel and report the tunnel down.
@@ -609,7 +824,10 @@ impl Tunnel {
         if self.kernel.take().is_some() {
             out.push_back(Output::Action(Action::DeleteTunnel { tunnel: self.id }));
         }
-        out.push_back(Output::Event(Event::TunnelDown { tunnel: self.id, reason: reason.clone() }));
+        out.push_back(Output::Event(Event::TunnelDown {
+            tunnel: self.id,
+            reason: reason.clone(),
+        }));
         self.close_reason = Some(reason);
     }
 
@@ -630,7 +848,16 @@ impl Tunnel {
         if clear_calls {
             let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
             for id in ids {
-                self.clear_session(now, rng, id, CdnResult::ADMINISTRATIVE, None, "tunnel closing".into(), false, out);
+                self.clear_session(
+                    now,
+                    rng,
+                    id,
+                    CdnResult::ADMINISTRATIVE,
+                    None,
+                    "tunnel closing".into(),
+                    false,
+                    out,
+                );
             }
         }
         let stop = StopCcn {
@@ -654,12 +881,28 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         tracing::warn!(tunnel = %self.id, peer = %self.peer, "{message}: sending StopCCN result {}", result.0);
-        let reason = CloseReason::ProtocolError { result: result.0, error: error.map(|e| e.0), message: message.clone() };
-        self.close(now, rng, result_code(result.0, error.map(|e| e.0), Some(message.into_bytes())), reason, false, out);
+        let reason = CloseReason::ProtocolError {
+            result: result.0,
+            error: error.map(|e| e.0),
+            message: message.clone(),
+        };
+        self.close(
+            now,
+            rng,
+            result_code(result.0, error.map(|e| e.0), Some(message.into_bytes())),
+            reason,
+            false,
+            out,
+        );
     }
 
     /// Fire expired timers.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, rng: &mut dyn RngCore, out: &mut VecDeque<Output>) {
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut VecDeque<Output>,
+    ) {
         if self.channel.handle_timeout(now) == TimeoutOutcome::GaveUp {
             tracing::warn!(tunnel = %self.id, peer = %self.peer, "retransmissions exhausted, clearing tunnel");
             if self.is_open() {
@@ -672,7 +915,18 @@ impl Tunnel {
         match self.state {
             TunnelState::WaitCtlReply | TunnelState::WaitCtlConn => {
                 if self.setup_deadline.is_some_and(|d| d <= now) {
-                    self.close(now, rng, result_code(StopCcnResult::GENERAL_ERROR.0, None, Some(b"establishment timed out".to_vec())), CloseReason::SetupTimeout, false, out);
+                    self.close(
+                        now,
+                        rng,
+                        result_code(
+                            StopCcnResult::GENERAL_ERROR.0,
+                            None,
+                            Some(b"establishment timed out".to_vec()),
+                        ),
+                        CloseReason::SetupTimeout,
+                        false,
+                        out,
+                    );
                 }
             }
             TunnelState::Established => {
@@ -691,7 +945,16 @@ impl Tunnel {
                     .map(|s| s.id)
                     .collect();
                 for id in expired {
-                    self.clear_session(now, rng, id, CdnResult::TIMEOUT, None, "call establishment timed out".into(), true, out);
+                    self.clear_session(
+                        now,
+                        rng,
+                        id,
+                        CdnResult::TIMEOUT,
+                        None,
+                        "call establishment timed out".into(),
+                        true,
+                        out,
+                    );
                 }
             }
             TunnelState::Lingering { until } => {
@@ -724,7 +987,9 @@ impl Tunnel {
         params: CallParams,
         out: &mut VecDeque<Output>,
     ) -> Option<SessionId> {
-        let id = SessionId(alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id)))?);
+        let id = SessionId(alloc_id(rng, |id| {
+            self.sessions.contains_key(&SessionId(id))
+        })?);
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1).max(1);
         let session = Session {
@@ -748,7 +1013,9 @@ impl Tunnel {
 
     /// Send ICRQ / OCRQ for a call waiting for the tunnel.
     fn start_call(&mut self, now: Instant, rng: &mut dyn RngCore, id: SessionId) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         s.state = SessionState::WaitReply;
         let p = s.params.clone();
         let msg = match s.call_type {
@@ -809,8 +1076,12 @@ impl Tunnel {
     }
 
     fn session_up(&mut self, id: SessionId, out: &mut VecDeque<Output>) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        s.state = SessionState::Established { kernel: KernelState::Pending };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.state = SessionState::Established {
+            kernel: KernelState::Pending,
+        };
         s.setup_deadline = None;
         out.push_back(Output::Action(Action::CreateSession {
             tunnel: self.id,
@@ -823,34 +1094,65 @@ impl Tunnel {
         }));
     }
 
-    fn find_session(&self, header_session: SessionId, assigned: Option<SessionId>) -> Option<SessionId> {
+    fn find_session(
+        &self,
+        header_session: SessionId,
+        assigned: Option<SessionId>,
+    ) -> Option<SessionId> {
         if header_session.0 != 0 && self.sessions.contains_key(&header_session) {
             return Some(header_session);
         }
         // Some peers put 0 in the header of a CDN for a call they never heard back
         // on; fall back to the peer's Assigned Session ID.
         let peer = assigned?;
-        self.sessions.values().find(|s| s.peer_id == peer && s.peer_id.0 != 0).map(|s| s.id)
+        self.sessions
+            .values()
+            .find(|s| s.peer_id == peer && s.peer_id.0 != 0)
+            .map(|s| s.id)
     }
 
-    fn on_call_message(&mut self, now: Instant, rng: &mut dyn RngCore, header_session: SessionId, msg: Message, out: &mut VecDeque<Output>) {
+    fn on_call_message(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        header_session: SessionId,
+        msg: Message,
+        out: &mut VecDeque<Output>,
+    ) {
         let mt = msg.message_type();
         match msg {
-            Message::Icrq(m) => self.on_new_call(now, rng, CallType::LnsIncoming, m.assigned_session_id, m.call_serial_number, PeerCallInfo {
-                bearer_type: m.bearer_type.map(|b| b.0),
-                calling_number: m.calling_number,
-                called_number: m.called_number,
-                physical_channel_id: m.physical_channel_id,
-                ..PeerCallInfo::default()
-            }, out),
-            Message::Ocrq(m) => self.on_new_call(now, rng, CallType::LacOutgoing, m.assigned_session_id, m.call_serial_number, PeerCallInfo {
-                bearer_type: Some(m.bearer_type.0),
-                framing_type: Some(m.framing_type.0),
-                called_number: Some(m.called_number),
-                ..PeerCallInfo::default()
-            }, out),
+            Message::Icrq(m) => self.on_new_call(
+                now,
+                rng,
+                CallType::LnsIncoming,
+                m.assigned_session_id,
+                m.call_serial_number,
+                PeerCallInfo {
+                    bearer_type: m.bearer_type.map(|b| b.0),
+                    calling_number: m.calling_number,
+                    called_number: m.called_number,
+                    physical_channel_id: m.physical_channel_id,
+                    ..PeerCallInfo::default()
+                },
+                out,
+            ),
+            Message::Ocrq(m) => self.on_new_call(
+                now,
+                rng,
+                CallType::LacOutgoing,
+                m.assigned_session_id,
+                m.call_serial_number,
+                PeerCallInfo {
+                    bearer_type: Some(m.bearer_type.0),
+                    framing_type: Some(m.framing_type.0),
+                    called_number: Some(m.called_number),
+                    ..PeerCallInfo::default()
+                },
+                out,
+            ),
             Message::Cdn(m) => {
-                let Some(id) = self.find_session(header_session, Some(m.assigned_session_id)) else {
+                let Some(id) = self.find_session(header_session, Some(m.assigned_session_id))
+                else {
                     self.counters.no_matching_session_discards += 1;
                     return;
                 };
@@ -863,11 +1165,25 @@ impl Tunnel {
             }
             Message::Wen(m) => {
                 if let Some(id) = self.find_session(header_session, None) {
-                    let CallErrors { crc_errors, framing_errors, hardware_overruns, buffer_overruns, timeout_errors, alignment_errors } = m.call_errors;
+                    let CallErrors {
+                        crc_errors,
+                        framing_errors,
+                        hardware_overruns,
+                        buffer_overruns,
+                        timeout_errors,
+                        alignment_errors,
+                    } = m.call_errors;
                     out.push_back(Output::Event(Event::WanErrorNotify {
                         tunnel: self.id,
                         session: id,
-                        errors: [crc_errors, framing_errors, hardware_overruns, buffer_overruns, timeout_errors, alignment_errors],
+                        errors: [
+                            crc_errors,
+                            framing_errors,
+                            hardware_overruns,
+                            buffer_overruns,
+                            timeout_errors,
+                            alignment_errors,
+                        ],
                     }));
                 } else {
                     self.counters.no_matching_session_discards += 1;
@@ -875,7 +1191,12 @@ impl Tunnel {
             }
             Message::Sli(m) => {
                 if let Some(id) = self.find_session(header_session, None) {
-                    out.push_back(Output::Event(Event::SetLinkInfo { tunnel: self.id, session: id, send_accm: m.accm.0, recv_accm: m.accm.1 }));
+                    out.push_back(Output::Event(Event::SetLinkInfo {
+                        tunnel: self.id,
+                        session: id,
+                        send_accm: m.accm.0,
+                        recv_accm: m.accm.1,
+                    }));
                 } else {
                     self.counters.no_matching_session_discards += 1;
                 }
@@ -886,9 +1207,18 @@ impl Tunnel {
                     tracing::debug!(tunnel = %self.id, "{mt} for unknown session {header_session}");
                     return;
                 };
-                let Some(s) = self.sessions.get_mut(&id) else { return };
+                let Some(s) = self.sessions.get_mut(&id) else {
+                    return;
+                };
                 match (s.call_type, &s.state, other) {
-                    (CallType::LacIncoming, SessionState::WaitReply, Message::Icrp(Icrp { assigned_session_id, .. })) => {
+                    (
+                        CallType::LacIncoming,
+                        SessionState::WaitReply,
+                        Message::Icrp(Icrp {
+                            assigned_session_id,
+                            ..
+                        }),
+                    ) => {
                         s.peer_id = assigned_session_id;
                         let iccn = Self::connect_message(&s.params, false);
                         let peer = s.peer_id;
@@ -904,7 +1234,15 @@ impl Tunnel {
                         s.peer_info.proxy = proxy_info(&m);
                         self.session_up(id, out);
                     }
-                    (CallType::LnsOutgoing, SessionState::WaitReply, Message::Ocrp(Ocrp { assigned_session_id, physical_channel_id, .. })) => {
+                    (
+                        CallType::LnsOutgoing,
+                        SessionState::WaitReply,
+                        Message::Ocrp(Ocrp {
+                            assigned_session_id,
+                            physical_channel_id,
+                            ..
+                        }),
+                    ) => {
                         s.peer_id = assigned_session_id;
                         s.peer_info.physical_channel_id = physical_channel_id;
                         s.state = SessionState::WaitConnect;
@@ -919,7 +1257,16 @@ impl Tunnel {
                     (_, state, _) => {
                         let text = format!("{mt} unexpected in call state {state:?}");
                         self.counters.illegal_messages += 1;
-                        self.clear_session(now, rng, id, CdnResult::GENERAL_ERROR, Some(ErrorCode::NO_GENERAL_ERROR), text, true, out);
+                        self.clear_session(
+                            now,
+                            rng,
+                            id,
+                            CdnResult::GENERAL_ERROR,
+                            Some(ErrorCode::NO_GENERAL_ERROR),
+                            text,
+                            true,
+                            out,
+                        );
                     }
                 }
             }
@@ -941,7 +1288,9 @@ impl Tunnel {
             CallType::LnsIncoming => self.config.accept_lns_calls,
             _ => self.config.accept_lac_calls,
         };
-        let Some(id) = alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId) else {
+        let Some(id) =
+            alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId)
+        else {
             return;
         };
         let mut refuse = |t: &mut Self, result: CdnResult, text: &str| {
@@ -955,11 +1304,19 @@ impl Tunnel {
             t.send(now, rng, peer_session, Message::Cdn(cdn));
         };
         if !allowed {
-            refuse(self, CdnResult::ADMINISTRATIVE, "call type not accepted on this tunnel");
+            refuse(
+                self,
+                CdnResult::ADMINISTRATIVE,
+                "call type not accepted on this tunnel",
+            );
             return;
         }
         if self.session_limit_reached() {
-            refuse(self, CdnResult::NO_FACILITIES_TEMPORARY, "session limit reached");
+            refuse(
+                self,
+                CdnResult::NO_FACILITIES_TEMPORARY,
+                "session limit reached",
+            );
             return;
         }
         let session = Session {
@@ -976,12 +1333,29 @@ impl Tunnel {
         self.sessions.insert(id, session);
         match call_type {
             CallType::LnsIncoming => {
-                self.send(now, rng, peer_session, Message::Icrp(Icrp { assigned_session_id: id, other: Vec::new() }));
+                self.send(
+                    now,
+                    rng,
+                    peer_session,
+                    Message::Icrp(Icrp {
+                        assigned_session_id: id,
+                        other: Vec::new(),
+                    }),
+                );
             }
             _ => {
                 // LAC outgoing: there is no real dial-out to wait for, so the
                 // call connects at once (OCRP then OCCN, RFC 2661 §7.5.1).
-                self.send(now, rng, peer_session, Message::Ocrp(Ocrp { assigned_session_id: id, physical_channel_id: None, other: Vec::new() }));
+                self.send(
+                    now,
+                    rng,
+                    peer_session,
+                    Message::Ocrp(Ocrp {
+                        assigned_session_id: id,
+                        physical_channel_id: None,
+                        other: Vec::new(),
+                    }),
+                );
                 let occn = Self::connect_message(&CallParams::default(), true);
                 self.send(now, rng, peer_session, occn);
                 self.session_up(id, out);
@@ -991,11 +1365,20 @@ impl Tunnel {
 
     /// Remove a call locally without telling the peer (tunnel going away or peer sent CDN).
     fn drop_session(&mut self, id: SessionId, reason: CloseReason, out: &mut VecDeque<Output>) {
-        let Some(s) = self.sessions.remove(&id) else { return };
+        let Some(s) = self.sessions.remove(&id) else {
+            return;
+        };
         if matches!(s.state, SessionState::Established { .. }) {
-            out.push_back(Output::Action(Action::DeleteSession { tunnel: self.id, session: id }));
+            out.push_back(Output::Action(Action::DeleteSession {
+                tunnel: self.id,
+                session: id,
+            }));
         }
-        out.push_back(Output::Event(Event::SessionDown { tunnel: self.id, session: id, reason }));
+        out.push_back(Output::Event(Event::SessionDown {
+            tunnel: self.id,
+            session: id,
+            reason,
+        }));
     }
 
     /// Clear a call with CDN (RFC 2661 §5.4 / §6.14).
@@ -1011,11 +1394,17 @@ impl Tunnel {
         protocol_error: bool,
         out: &mut VecDeque<Output>,
     ) {
-        let Some(s) = self.sessions.get(&id) else { return };
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
         let peer = s.peer_id;
         if s.state != SessionState::WaitTunnel {
             let cdn = Cdn {
-                result_code: result_code(result.0, error.map(|e| e.0), Some(message.clone().into_bytes())),
+                result_code: result_code(
+                    result.0,
+                    error.map(|e| e.0),
+                    Some(message.clone().into_bytes()),
+                ),
                 assigned_session_id: id,
                 q931_cause_code: None,
                 other: Vec::new(),
@@ -1023,15 +1412,29 @@ impl Tunnel {
             self.send(now, rng, peer, Message::Cdn(cdn));
         }
         let reason = if protocol_error {
-            CloseReason::ProtocolError { result: result.0, error: error.map(|e| e.0), message }
+            CloseReason::ProtocolError {
+                result: result.0,
+                error: error.map(|e| e.0),
+                message,
+            }
         } else {
-            CloseReason::Local { result: result.0, error: error.map(|e| e.0), message: Some(message) }
+            CloseReason::Local {
+                result: result.0,
+                error: error.map(|e| e.0),
+                message: Some(message),
+            }
         };
         self.drop_session(id, reason, out);
     }
 
     /// The driver's report on a kernel tunnel.
-    pub(crate) fn tunnel_created(&mut self, now: Instant, rng: &mut dyn RngCore, result: Result<(), String>, out: &mut VecDeque<Output>) {
+    pub(crate) fn tunnel_created(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        result: Result<(), String>,
+        out: &mut VecDeque<Output>,
+    ) {
         if self.kernel != Some(KernelState::Pending) {
             return;
         }
@@ -1040,21 +1443,47 @@ impl Tunnel {
             Err(e) => {
                 self.kernel = None;
                 let reason = CloseReason::DataPlane(e.clone());
-                self.close(now, rng, result_code(StopCcnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e.into_bytes())), reason, true, out);
+                self.close(
+                    now,
+                    rng,
+                    result_code(
+                        StopCcnResult::GENERAL_ERROR.0,
+                        Some(ErrorCode::INSUFFICIENT_RESOURCES.0),
+                        Some(e.into_bytes()),
+                    ),
+                    reason,
+                    true,
+                    out,
+                );
             }
         }
         self.after_input(out);
     }
 
     /// The driver's report on a kernel session.
-    pub(crate) fn session_created(&mut self, now: Instant, rng: &mut dyn RngCore, id: SessionId, result: Result<(), String>, out: &mut VecDeque<Output>) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        if s.state != (SessionState::Established { kernel: KernelState::Pending }) {
+    pub(crate) fn session_created(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        id: SessionId,
+        result: Result<(), String>,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.state
+            != (SessionState::Established {
+                kernel: KernelState::Pending,
+            })
+        {
             return;
         }
         match result {
             Ok(()) => {
-                s.state = SessionState::Established { kernel: KernelState::Created };
+                s.state = SessionState::Established {
+                    kernel: KernelState::Created,
+                };
                 out.push_back(Output::Event(Event::SessionUp {
                     tunnel: self.id,
                     session: id,
@@ -1065,7 +1494,11 @@ impl Tunnel {
             Err(e) => {
                 let peer = s.peer_id;
                 let cdn = Cdn {
-                    result_code: result_code(CdnResult::GENERAL_ERROR.0, Some(ErrorCode::INSUFFICIENT_RESOURCES.0), Some(e.clone().into_bytes())),
+                    result_code: result_code(
+                        CdnResult::GENERAL_ERROR.0,
+                        Some(ErrorCode::INSUFFICIENT_RESOURCES.0),
+                        Some(e.clone().into_bytes()),
+                    ),
                     assigned_session_id: id,
                     q931_cause_code: None,
                     other: Vec::new(),

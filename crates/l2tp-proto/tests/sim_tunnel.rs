@@ -10,19 +10,32 @@ use l2tp_proto::event::{
 };
 use l2tp_proto::session::{CallParams, CallType};
 use l2tp_proto::wire::{SessionId, TunnelId};
-use sim::{accept_all, addr_b, Impairments, Sim};
+use sim::{Impairments, Sim, accept_all, addr_b};
 
 fn lac_config() -> TunnelConfig {
-    TunnelConfig { host_name: b"lac".to_vec(), ..TunnelConfig::default() }
+    TunnelConfig {
+        host_name: b"lac".to_vec(),
+        ..TunnelConfig::default()
+    }
 }
 
 fn lns_config() -> TunnelConfig {
-    TunnelConfig { host_name: b"lns".to_vec(), ..TunnelConfig::default() }
+    TunnelConfig {
+        host_name: b"lns".to_vec(),
+        ..TunnelConfig::default()
+    }
 }
 
 fn open_tunnel(s: &mut Sim, config: TunnelConfig) -> TunnelId {
     let now = s.now;
-    match s.a.ep.handle_command(now, &mut s.a.rng, Command::OpenTunnel { peer: addr_b(), config: Box::new(config) }) {
+    match s.a.ep.handle_command(
+        now,
+        &mut s.a.rng,
+        Command::OpenTunnel {
+            peer: addr_b(),
+            config: Box::new(config),
+        },
+    ) {
         Ok(CommandOutcome::Tunnel(t)) => t,
         other => panic!("open tunnel: {other:?}"),
     }
@@ -30,7 +43,15 @@ fn open_tunnel(s: &mut Sim, config: TunnelConfig) -> TunnelId {
 
 fn place_call(s: &mut Sim, tunnel: TunnelId, call_type: CallType) -> SessionId {
     let now = s.now;
-    match s.a.ep.handle_command(now, &mut s.a.rng, Command::PlaceCall { tunnel, call_type, params: Box::default() }) {
+    match s.a.ep.handle_command(
+        now,
+        &mut s.a.rng,
+        Command::PlaceCall {
+            tunnel,
+            call_type,
+            params: Box::default(),
+        },
+    ) {
         Ok(CommandOutcome::Session(id)) => id,
         other => panic!("place call: {other:?}"),
     }
@@ -49,10 +70,16 @@ fn tunnel_and_incoming_call_come_up_without_loss() {
     let mut s = Sim::new(1, Impairments::NONE, None, accept_all(lns_config()));
     let t = open_tunnel(&mut s, lac_config());
     let sid = place_call(&mut s, t, CallType::LacIncoming);
-    assert!(s.run_until(Duration::from_secs(5), |s| sessions_up(&s.a) == 1 && sessions_up(&s.b) == 1));
+    assert!(
+        s.run_until(Duration::from_secs(5), |s| sessions_up(&s.a) == 1
+            && sessions_up(&s.b) == 1)
+    );
     // Both sides agree on each other's ids.
     let ta = s.a.ep.tunnel(t).expect("LAC tunnel");
-    let tb = s.b.ep.tunnel(ta.peer_id).expect("LNS tunnel by the id the LAC learned");
+    let tb =
+        s.b.ep
+            .tunnel(ta.peer_id)
+            .expect("LNS tunnel by the id the LAC learned");
     assert_eq!(tb.peer_id, t);
     assert_eq!(ta.peer_host_name, b"lns");
     assert_eq!(tb.peer_host_name, b"lac");
@@ -65,7 +92,9 @@ fn tunnel_and_incoming_call_come_up_without_loss() {
     let lns_mode = |n: &sim::Node| {
         n.actions()
             .find_map(|a| match a {
-                l2tp_proto::event::Action::CreateSession { call_type, .. } => Some(call_type.is_lns()),
+                l2tp_proto::event::Action::CreateSession { call_type, .. } => {
+                    Some(call_type.is_lns())
+                }
                 _ => None,
             })
             .unwrap()
@@ -82,7 +111,10 @@ fn outgoing_call_comes_up() {
     let mut s = Sim::new(2, Impairments::NONE, None, accept_all(lac_config()));
     let t = open_tunnel(&mut s, lns_config());
     place_call(&mut s, t, CallType::LnsOutgoing);
-    assert!(s.run_until(Duration::from_secs(5), |s| sessions_up(&s.a) == 1 && sessions_up(&s.b) == 1));
+    assert!(
+        s.run_until(Duration::from_secs(5), |s| sessions_up(&s.a) == 1
+            && sessions_up(&s.b) == 1)
+    );
     let b_type = s.b.events().find_map(|e| match e {
         Event::SessionUp { call_type, .. } => Some(*call_type),
         _ => None,
@@ -93,12 +125,24 @@ fn outgoing_call_comes_up() {
 #[test]
 fn tunnel_and_session_come_up_under_20_percent_loss() {
     for seed in 0..40 {
-        let mut s = Sim::new(seed, Impairments::lossy(0.2), None, accept_all(lns_config()));
+        let mut s = Sim::new(
+            seed,
+            Impairments::lossy(0.2),
+            None,
+            accept_all(lns_config()),
+        );
         let t = open_tunnel(&mut s, lac_config());
         place_call(&mut s, t, CallType::LacIncoming);
         place_call(&mut s, t, CallType::LacIncoming);
-        let ok = s.run_until(Duration::from_secs(120), |s| sessions_up(&s.a) == 2 && sessions_up(&s.b) == 2);
-        assert!(ok, "seed {seed}: not up after {:?}; a events {:?}", s.elapsed(), s.a.events().collect::<Vec<_>>());
+        let ok = s.run_until(Duration::from_secs(120), |s| {
+            sessions_up(&s.a) == 2 && sessions_up(&s.b) == 2
+        });
+        assert!(
+            ok,
+            "seed {seed}: not up after {:?}; a events {:?}",
+            s.elapsed(),
+            s.a.events().collect::<Vec<_>>()
+        );
         assert_eq!(tunnel_up(&s.a), 1, "seed {seed}");
         assert_eq!(tunnel_up(&s.b), 1, "seed {seed}");
     }
@@ -111,7 +155,11 @@ fn retransmissions_follow_rfc2661_schedule_then_tunnel_is_cleared() {
     s.b.alive = false;
     let t = open_tunnel(&mut s, lac_config());
     s.run_for(Duration::from_secs(60));
-    let times: Vec<u64> = s.a.transmit_times().iter().map(|t| (*t - s.start).as_millis() as u64).collect();
+    let times: Vec<u64> =
+        s.a.transmit_times()
+            .iter()
+            .map(|t| (*t - s.start).as_millis() as u64)
+            .collect();
     // Send at 0, then retransmit after 1, 2, 4, 8, 8 s (doubling, capped at 8 s), 5 retries.
     assert_eq!(times, vec![0, 1000, 3000, 7000, 15000, 23000]);
     let down = s.a.events().find_map(|e| match e {
@@ -121,7 +169,11 @@ fn retransmissions_follow_rfc2661_schedule_then_tunnel_is_cleared() {
     assert_eq!(down, Some(CloseReason::PeerUnreachable));
     assert!(s.a.count_events(|e| matches!(e, Event::TunnelFreed { .. })) == 1);
     // Given up 8 s after the last retransmission.
-    let freed_at = s.a.log.iter().find_map(|(t, o)| matches!(o, Output::Event(Event::TunnelFreed { .. })).then_some(*t)).unwrap();
+    let freed_at =
+        s.a.log
+            .iter()
+            .find_map(|(t, o)| matches!(o, Output::Event(Event::TunnelFreed { .. })).then_some(*t))
+            .unwrap();
     assert_eq!((freed_at - s.start).as_millis(), 31_000);
     assert!(s.a.ep.is_idle());
 }
@@ -136,7 +188,11 @@ fn retransmission_cap_and_count_are_configurable() {
     cfg.channel.max_retries = 3;
     open_tunnel(&mut s, cfg);
     s.run_for(Duration::from_secs(10));
-    let times: Vec<u64> = s.a.transmit_times().iter().map(|t| (*t - s.start).as_millis() as u64).collect();
+    let times: Vec<u64> =
+        s.a.transmit_times()
+            .iter()
+            .map(|t| (*t - s.start).as_millis() as u64)
+            .collect();
     assert_eq!(times, vec![0, 200, 600, 1000]);
 }
 
@@ -147,23 +203,48 @@ fn shutdown_sends_cdn_and_stopccn_and_peer_clears_everything() {
     place_call(&mut s, t, CallType::LacIncoming);
     assert!(s.run_until(Duration::from_secs(5), |s| sessions_up(&s.b) == 1));
     let now = s.now;
-    s.a.ep.handle_command(now, &mut s.a.rng, Command::Shutdown).unwrap();
-    assert!(s.run_until(Duration::from_secs(5), |s| s.a.ep.is_idle()), "LAC did not free its tunnel");
+    s.a.ep
+        .handle_command(now, &mut s.a.rng, Command::Shutdown)
+        .unwrap();
+    assert!(
+        s.run_until(Duration::from_secs(5), |s| s.a.ep.is_idle()),
+        "LAC did not free its tunnel"
+    );
     // The LNS saw the CDN for the session and StopCCN (result 6) for the tunnel.
     let b_session_down = s.b.events().find_map(|e| match e {
         Event::SessionDown { reason, .. } => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(b_session_down, Some(CloseReason::Peer { result: 3, .. })), "{b_session_down:?}");
+    assert!(
+        matches!(b_session_down, Some(CloseReason::Peer { result: 3, .. })),
+        "{b_session_down:?}"
+    );
     let b_tunnel_down = s.b.events().find_map(|e| match e {
         Event::TunnelDown { reason, .. } => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(b_tunnel_down, Some(CloseReason::Peer { result: 6, .. })), "{b_tunnel_down:?}");
+    assert!(
+        matches!(b_tunnel_down, Some(CloseReason::Peer { result: 6, .. })),
+        "{b_tunnel_down:?}"
+    );
     // Both deleted their kernel objects.
     for n in [&s.a, &s.b] {
-        assert_eq!(n.actions().filter(|a| matches!(a, l2tp_proto::event::Action::DeleteSession { .. })).count(), 1, "{}", n.name);
-        assert_eq!(n.actions().filter(|a| matches!(a, l2tp_proto::event::Action::DeleteTunnel { .. })).count(), 1, "{}", n.name);
+        assert_eq!(
+            n.actions()
+                .filter(|a| matches!(a, l2tp_proto::event::Action::DeleteSession { .. }))
+                .count(),
+            1,
+            "{}",
+            n.name
+        );
+        assert_eq!(
+            n.actions()
+                .filter(|a| matches!(a, l2tp_proto::event::Action::DeleteTunnel { .. }))
+                .count(),
+            1,
+            "{}",
+            n.name
+        );
     }
     // The LNS lingers a full retransmission cycle (31 s by default) and then frees.
     assert!(!s.b.ep.is_idle());
@@ -184,8 +265,18 @@ fn hello_is_sent_when_idle_and_dead_peer_clears_tunnel() {
     assert!(s.run_until(Duration::from_secs(5), |s| sessions_up(&s.a) == 1));
     s.run_for(Duration::from_secs(5));
     let hellos = s.a.ep.tunnel(t).unwrap().counters.tx_hellos;
-    assert!(hellos >= 2, "expected HELLOs every 2 s of silence, got {hellos}");
-    assert!(s.b.ep.tunnel(s.a.ep.tunnel(t).unwrap().peer_id).unwrap().counters.rx_hellos >= 2);
+    assert!(
+        hellos >= 2,
+        "expected HELLOs every 2 s of silence, got {hellos}"
+    );
+    assert!(
+        s.b.ep
+            .tunnel(s.a.ep.tunnel(t).unwrap().peer_id)
+            .unwrap()
+            .counters
+            .rx_hellos
+            >= 2
+    );
     // Now the LNS vanishes (kill -9): the next HELLO is never acknowledged.
     s.b.alive = false;
     let gone = s.run_until(Duration::from_secs(10), |s| s.a.ep.is_idle());
@@ -195,24 +286,51 @@ fn hello_is_sent_when_idle_and_dead_peer_clears_tunnel() {
         _ => None,
     });
     assert_eq!(reason, Some(CloseReason::PeerUnreachable));
-    assert_eq!(s.a.actions().filter(|a| matches!(a, l2tp_proto::event::Action::DeleteSession { .. })).count(), 1);
-    assert_eq!(s.a.actions().filter(|a| matches!(a, l2tp_proto::event::Action::DeleteTunnel { .. })).count(), 1);
+    assert_eq!(
+        s.a.actions()
+            .filter(|a| matches!(a, l2tp_proto::event::Action::DeleteSession { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(
+        s.a.actions()
+            .filter(|a| matches!(a, l2tp_proto::event::Action::DeleteTunnel { .. }))
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn challenge_authentication_succeeds_with_shared_secret() {
     let secret = b"s3cret".to_vec();
-    let lac = TunnelConfig { secret: Some(secret.clone()), auth_mode: AuthMode::Challenge, ..lac_config() };
-    let lns = TunnelConfig { secret: Some(secret), auth_mode: AuthMode::Challenge, ..lns_config() };
+    let lac = TunnelConfig {
+        secret: Some(secret.clone()),
+        auth_mode: AuthMode::Challenge,
+        ..lac_config()
+    };
+    let lns = TunnelConfig {
+        secret: Some(secret),
+        auth_mode: AuthMode::Challenge,
+        ..lns_config()
+    };
     let mut s = Sim::new(7, Impairments::NONE, None, accept_all(lns));
     open_tunnel(&mut s, lac);
-    assert!(s.run_until(Duration::from_secs(5), |s| tunnel_up(&s.a) == 1 && tunnel_up(&s.b) == 1));
+    assert!(s.run_until(Duration::from_secs(5), |s| tunnel_up(&s.a) == 1
+        && tunnel_up(&s.b) == 1));
 }
 
 #[test]
 fn challenge_authentication_fails_with_wrong_secret() {
-    let lac = TunnelConfig { secret: Some(b"right".to_vec()), auth_mode: AuthMode::Challenge, ..lac_config() };
-    let lns = TunnelConfig { secret: Some(b"wrong".to_vec()), auth_mode: AuthMode::Challenge, ..lns_config() };
+    let lac = TunnelConfig {
+        secret: Some(b"right".to_vec()),
+        auth_mode: AuthMode::Challenge,
+        ..lac_config()
+    };
+    let lns = TunnelConfig {
+        secret: Some(b"wrong".to_vec()),
+        auth_mode: AuthMode::Challenge,
+        ..lns_config()
+    };
     let mut s = Sim::new(8, Impairments::NONE, None, accept_all(lns));
     let t = open_tunnel(&mut s, lac);
     s.run_for(Duration::from_secs(5));
@@ -223,12 +341,18 @@ fn challenge_authentication_fails_with_wrong_secret() {
         Event::TunnelDown { tunnel, reason } if *tunnel == t => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(reason, Some(CloseReason::ProtocolError { result: 4, .. })), "{reason:?}");
+    assert!(
+        matches!(reason, Some(CloseReason::ProtocolError { result: 4, .. })),
+        "{reason:?}"
+    );
     let b_reason = s.b.events().find_map(|e| match e {
         Event::TunnelDown { reason, .. } => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(b_reason, Some(CloseReason::Peer { result: 4, .. })), "{b_reason:?}");
+    assert!(
+        matches!(b_reason, Some(CloseReason::Peer { result: 4, .. })),
+        "{b_reason:?}"
+    );
 }
 
 #[test]
@@ -240,7 +364,10 @@ fn refused_tunnel_gets_stopccn_not_sccrp() {
         Event::TunnelDown { tunnel, reason } if *tunnel == t => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(reason, Some(CloseReason::Peer { result: 4, .. })), "{reason:?}");
+    assert!(
+        matches!(reason, Some(CloseReason::Peer { result: 4, .. })),
+        "{reason:?}"
+    );
     assert_eq!(s.b.ep.counters().tunnels_refused, 1);
     assert_eq!(tunnel_up(&s.b), 0);
 }
@@ -256,7 +383,17 @@ fn kernel_session_failure_sends_cdn() {
         Event::SessionDown { reason, .. } => Some(reason.clone()),
         _ => None,
     });
-    assert!(matches!(a_reason, Some(CloseReason::Peer { result: 2, error: Some(4), .. })), "{a_reason:?}");
+    assert!(
+        matches!(
+            a_reason,
+            Some(CloseReason::Peer {
+                result: 2,
+                error: Some(4),
+                ..
+            })
+        ),
+        "{a_reason:?}"
+    );
     // The tunnel itself stays up.
     assert_eq!(s.a.ep.tunnel(t).unwrap().state_name(), "established");
 }
@@ -272,7 +409,16 @@ fn peer_cdn_clears_one_session_only() {
     let peer_s1 = s.a.ep.tunnel(t).unwrap().sessions[&s1].peer_id;
     let now = s.now;
     s.b.ep
-        .handle_command(now, &mut s.b.rng, Command::CloseSession { tunnel: peer_t, session: peer_s1, result: 3, message: None })
+        .handle_command(
+            now,
+            &mut s.b.rng,
+            Command::CloseSession {
+                tunnel: peer_t,
+                session: peer_s1,
+                result: 3,
+                message: None,
+            },
+        )
         .unwrap();
     s.run_for(Duration::from_secs(2));
     let ta = s.a.ep.tunnel(t).unwrap();

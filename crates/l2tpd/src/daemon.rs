@@ -110,7 +110,13 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Datagram>) {
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, from)) => {
-                if tx.send(Datagram { from, data: buf[..n].to_vec() }).is_err() {
+                if tx
+                    .send(Datagram {
+                        from,
+                        data: buf[..n].to_vec(),
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -123,10 +129,15 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Datagram>) {
 
 impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
-    pub async fn new(config: Config, dp: Box<dyn DataPlane>, null_dp: bool) -> anyhow::Result<Self> {
+    pub async fn new(
+        config: Config,
+        dp: Box<dyn DataPlane>,
+        null_dp: bool,
+    ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
-        let std_sock = l2tp_kernel::listen_socket(local).with_context(|| format!("binding the L2TP listening socket {local}"))?;
+        let std_sock = l2tp_kernel::listen_socket(local)
+            .with_context(|| format!("binding the L2TP listening socket {local}"))?;
         let listener = Arc::new(UdpSocket::from_std(std_sock)?);
         let (rx_tx, rx) = mpsc::unbounded_channel();
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
@@ -160,7 +171,14 @@ impl Daemon {
         for lt in self.config.local_tunnels() {
             let peer = lt.peer;
             let tc = params::tunnel_config(&lt.params, &self.config);
-            let id = match self.ep.handle_command(now, &mut self.rng, Command::OpenTunnel { peer, config: Box::new(tc) }) {
+            let id = match self.ep.handle_command(
+                now,
+                &mut self.rng,
+                Command::OpenTunnel {
+                    peer,
+                    config: Box::new(tc),
+                },
+            ) {
                 Ok(CommandOutcome::Tunnel(id)) => id,
                 Ok(_) => continue,
                 Err(e) => {
@@ -169,7 +187,13 @@ impl Daemon {
                 }
             };
             tracing::info!(tunnel = %lt.name, tunnel_id = id.0, %peer, "opening tunnel");
-            self.tunnels.insert(id, TunnelCtx { name: lt.name.clone(), incoming: Some((lt.session_defaults.clone(), lt.ppp_defaults.clone())) });
+            self.tunnels.insert(
+                id,
+                TunnelCtx {
+                    name: lt.name.clone(),
+                    incoming: Some((lt.session_defaults.clone(), lt.ppp_defaults.clone())),
+                },
+            );
             for ls in &lt.sessions {
                 let call_type = match ls.session_type {
                     l2tp_config::SessionType::LacIncoming => CallType::LacIncoming,
@@ -179,17 +203,30 @@ impl Daemon {
                         continue;
                     }
                 };
-                let cmd = Command::PlaceCall { tunnel: id, call_type, params: Box::new(params::call_params(&ls.params)) };
+                let cmd = Command::PlaceCall {
+                    tunnel: id,
+                    call_type,
+                    params: Box::new(params::call_params(&ls.params)),
+                };
                 match self.ep.handle_command(now, &mut self.rng, cmd) {
                     Ok(CommandOutcome::Session(sid)) => {
                         tracing::info!(tunnel = %lt.name, session = %ls.name, tunnel_id = id.0, session_id = sid.0, "placing call");
                         self.sessions.insert(
                             (id.0, sid.0),
-                            SessionCtx { name: ls.name.clone(), ppp: Some(ls.ppp.clone()), pppd_pid: None, ifname: None, pool_addr: None, kernel: false },
+                            SessionCtx {
+                                name: ls.name.clone(),
+                                ppp: Some(ls.ppp.clone()),
+                                pppd_pid: None,
+                                ifname: None,
+                                pool_addr: None,
+                                kernel: false,
+                            },
                         );
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::error!(tunnel = %lt.name, session = %ls.name, "cannot place call: {e}"),
+                    Err(e) => {
+                        tracing::error!(tunnel = %lt.name, session = %ls.name, "cannot place call: {e}")
+                    }
                 }
             }
         }
@@ -209,7 +246,10 @@ impl Daemon {
                 break;
             }
             let next_stop = self.stopping.values().map(|s| s.deadline).min();
-            let next = [self.ep.poll_timeout(), shutdown_deadline, next_stop].into_iter().flatten().min();
+            let next = [self.ep.poll_timeout(), shutdown_deadline, next_stop]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -246,7 +286,9 @@ impl Daemon {
 
     fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {
         if deadline.is_none() {
-            let _ = self.ep.handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
+            let _ = self
+                .ep
+                .handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
             *deadline = Some(Instant::now() + SHUTDOWN_GRACE);
         }
     }
@@ -265,7 +307,12 @@ impl Daemon {
             }
         }
         self.expire_stopping(Instant::now() + PPPD_GRACE);
-        let tunnels: HashSet<TunnelId> = self.sockets.keys().copied().chain(self.tunnels_to_delete.drain()).collect();
+        let tunnels: HashSet<TunnelId> = self
+            .sockets
+            .keys()
+            .copied()
+            .chain(self.tunnels_to_delete.drain())
+            .collect();
         for t in tunnels {
             if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
                 tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
@@ -278,11 +325,24 @@ impl Daemon {
 
     /// Kill pppds that did not exit within their grace period and delete their sessions.
     fn expire_stopping(&mut self, now: Instant) {
-        let expired: Vec<(u16, u16)> = self.stopping.iter().filter(|(_, s)| s.deadline <= now).map(|(k, _)| *k).collect();
+        let expired: Vec<(u16, u16)> = self
+            .stopping
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
         for key in expired {
             if let Some(st) = self.stopping.remove(&key) {
-                tracing::warn!(tunnel_id = key.0, session_id = key.1, pid = st.pid, "pppd did not exit after SIGTERM; sending SIGKILL");
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid as i32), nix::sys::signal::Signal::SIGKILL);
+                tracing::warn!(
+                    tunnel_id = key.0,
+                    session_id = key.1,
+                    pid = st.pid,
+                    "pppd did not exit after SIGTERM; sending SIGKILL"
+                );
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(st.pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 self.finish_session(key, st.ctx);
             }
         }
@@ -298,7 +358,11 @@ impl Daemon {
         }
     }
 
-    fn tunnel_socket(&mut self, tunnel: TunnelId, peer: SocketAddr) -> anyhow::Result<Arc<UdpSocket>> {
+    fn tunnel_socket(
+        &mut self,
+        tunnel: TunnelId,
+        peer: SocketAddr,
+    ) -> anyhow::Result<Arc<UdpSocket>> {
         if let Some(s) = self.sockets.get(&tunnel) {
             return Ok(s.socket.clone());
         }
@@ -310,7 +374,13 @@ impl Daemon {
         let std_sock = l2tp_kernel::tunnel_socket(local, peer)?;
         let socket = Arc::new(UdpSocket::from_std(std_sock)?);
         let reader = tokio::spawn(reader(socket.clone(), self.rx_tx.clone()));
-        self.sockets.insert(tunnel, TunnelSocket { socket: socket.clone(), reader });
+        self.sockets.insert(
+            tunnel,
+            TunnelSocket {
+                socket: socket.clone(),
+                reader,
+            },
+        );
         Ok(socket)
     }
 
@@ -329,16 +399,31 @@ impl Daemon {
     }
 
     fn tunnel_name(&self, id: TunnelId) -> String {
-        self.tunnels.get(&id).map_or_else(|| format!("tunnel-{}", id.0), |c| c.name.clone())
+        self.tunnels
+            .get(&id)
+            .map_or_else(|| format!("tunnel-{}", id.0), |c| c.name.clone())
     }
 
     fn event(&mut self, e: Event) {
         match e {
-            Event::TunnelUp { tunnel, peer_tunnel, peer, peer_host_name } => {
+            Event::TunnelUp {
+                tunnel,
+                peer_tunnel,
+                peer,
+                peer_host_name,
+            } => {
                 if !self.tunnels.contains_key(&tunnel) {
-                    let m = self.config.match_peer(peer.ip(), Some(peer_host_name.as_bytes()));
+                    let m = self
+                        .config
+                        .match_peer(peer.ip(), Some(peer_host_name.as_bytes()));
                     let (_, session, ppp) = self.config.resolve_incoming(&m);
-                    self.tunnels.insert(tunnel, TunnelCtx { name: format!("incoming-{peer}"), incoming: Some((session, ppp)) });
+                    self.tunnels.insert(
+                        tunnel,
+                        TunnelCtx {
+                            name: format!("incoming-{peer}"),
+                            incoming: Some((session, ppp)),
+                        },
+                    );
                 }
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
             }
@@ -352,7 +437,12 @@ impl Daemon {
                 self.tunnels.remove(&tunnel);
                 tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
             }
-            Event::SessionUp { tunnel, session, peer_session, call_type } => {
+            Event::SessionUp {
+                tunnel,
+                session,
+                peer_session,
+                call_type,
+            } => {
                 let ctx = self.sessions.get(&(tunnel.0, session.0));
                 tracing::info!(
                     tunnel = %self.tunnel_name(tunnel),
@@ -363,18 +453,46 @@ impl Daemon {
                     "session up"
                 );
             }
-            Event::SessionDown { tunnel, session, reason } => {
+            Event::SessionDown {
+                tunnel,
+                session,
+                reason,
+            } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, session_id = session.0, "session down: {reason}");
                 // Sessions that never reached the data plane leave no DeleteSession action.
-                if self.sessions.get(&(tunnel.0, session.0)).is_some_and(|c| !c.kernel) {
+                if self
+                    .sessions
+                    .get(&(tunnel.0, session.0))
+                    .is_some_and(|c| !c.kernel)
+                {
                     self.sessions.remove(&(tunnel.0, session.0));
                 }
             }
-            Event::WanErrorNotify { tunnel, session, errors } => {
-                tracing::info!(tunnel_id = tunnel.0, session_id = session.0, ?errors, "WAN-Error-Notify");
+            Event::WanErrorNotify {
+                tunnel,
+                session,
+                errors,
+            } => {
+                tracing::info!(
+                    tunnel_id = tunnel.0,
+                    session_id = session.0,
+                    ?errors,
+                    "WAN-Error-Notify"
+                );
             }
-            Event::SetLinkInfo { tunnel, session, send_accm, recv_accm } => {
-                tracing::info!(tunnel_id = tunnel.0, session_id = session.0, send_accm = format_args!("{send_accm:#010x}"), recv_accm = format_args!("{recv_accm:#010x}"), "Set-Link-Info");
+            Event::SetLinkInfo {
+                tunnel,
+                session,
+                send_accm,
+                recv_accm,
+            } => {
+                tracing::info!(
+                    tunnel_id = tunnel.0,
+                    session_id = session.0,
+                    send_accm = format_args!("{send_accm:#010x}"),
+                    recv_accm = format_args!("{recv_accm:#010x}"),
+                    "Set-Link-Info"
+                );
             }
         }
     }
@@ -382,30 +500,73 @@ impl Daemon {
     fn action(&mut self, a: Action) {
         let now = Instant::now();
         match a {
-            Action::CreateTunnel { tunnel, peer_tunnel, peer } => {
+            Action::CreateTunnel {
+                tunnel,
+                peer_tunnel,
+                peer,
+            } => {
                 let result = self.create_tunnel(tunnel, peer_tunnel, peer);
                 if let Err(e) = &result {
                     tracing::error!(tunnel_id = tunnel.0, "kernel tunnel: {e}");
                 }
-                self.ep.handle_action_result(now, &mut self.rng, ActionResult::Tunnel { tunnel, result });
+                self.ep.handle_action_result(
+                    now,
+                    &mut self.rng,
+                    ActionResult::Tunnel { tunnel, result },
+                );
             }
             Action::DeleteTunnel { tunnel } => {
                 self.tunnels_to_delete.insert(tunnel);
                 self.maybe_delete_tunnel(tunnel);
             }
-            Action::CreateSession { tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer } => {
-                let result = self.create_session(tunnel, session, peer_tunnel, peer_session, call_type, sequencing, peer);
+            Action::CreateSession {
+                tunnel,
+                session,
+                peer_tunnel,
+                peer_session,
+                call_type,
+                sequencing,
+                peer,
+            } => {
+                let result = self.create_session(
+                    tunnel,
+                    session,
+                    peer_tunnel,
+                    peer_session,
+                    call_type,
+                    sequencing,
+                    peer,
+                );
                 if let Err(e) = &result {
-                    tracing::error!(tunnel_id = tunnel.0, session_id = session.0, "session data plane: {e}");
+                    tracing::error!(
+                        tunnel_id = tunnel.0,
+                        session_id = session.0,
+                        "session data plane: {e}"
+                    );
                 }
-                self.ep.handle_action_result(now, &mut self.rng, ActionResult::Session { tunnel, session, result });
+                self.ep.handle_action_result(
+                    now,
+                    &mut self.rng,
+                    ActionResult::Session {
+                        tunnel,
+                        session,
+                        result,
+                    },
+                );
             }
             Action::DeleteSession { tunnel, session } => self.delete_session(tunnel, session),
         }
     }
 
-    fn create_tunnel(&mut self, tunnel: TunnelId, peer_tunnel: TunnelId, peer: SocketAddr) -> Result<(), String> {
-        let socket = self.tunnel_socket(tunnel, peer).map_err(|e| format!("{e:#}"))?;
+    fn create_tunnel(
+        &mut self,
+        tunnel: TunnelId,
+        peer_tunnel: TunnelId,
+        peer: SocketAddr,
+    ) -> Result<(), String> {
+        let socket = self
+            .tunnel_socket(tunnel, peer)
+            .map_err(|e| format!("{e:#}"))?;
         let spec = TunnelSpec {
             tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
             peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
@@ -443,21 +604,31 @@ impl Daemon {
             (false, _, _) => None,
             (true, Some(a), _) => Some(a),
             (true, None, Some(pool)) => {
-                let range = Range { start: IpAddr::V4(pool.start()), end: IpAddr::V4(pool.end()) };
+                let range = Range {
+                    start: IpAddr::V4(pool.start()),
+                    end: IpAddr::V4(pool.end()),
+                };
                 match self.pools.allocate(range) {
                     Some(IpAddr::V4(a)) => {
                         pool_addr = Some((range, IpAddr::V4(a)));
                         Some(a)
                     }
                     _ => {
-                        tracing::warn!(tunnel_id = tunnel.0, session_id = session.0, "IP pool {pool} exhausted: refusing the call");
+                        tracing::warn!(
+                            tunnel_id = tunnel.0,
+                            session_id = session.0,
+                            "IP pool {pool} exhausted: refusing the call"
+                        );
                         return Err(format!("IP pool {pool} exhausted"));
                     }
                 }
             }
             (true, None, None) => None,
         };
-        let seq = sequencing || session_params.as_ref().is_some_and(|s| s.use_sequence_numbers);
+        let seq = sequencing
+            || session_params
+                .as_ref()
+                .is_some_and(|s| s.use_sequence_numbers);
         let spec = SessionSpec {
             tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
             session_id: l2tp_kernel::SessionId(u32::from(session.0)),
@@ -467,7 +638,9 @@ impl Daemon {
             lns_mode: call_type.is_lns(),
             send_seq: seq,
             recv_seq: seq,
-            reorder_timeout_ms: session_params.as_ref().map_or(0, |s| s.reorder_timeout.as_millis() as u64),
+            reorder_timeout_ms: session_params
+                .as_ref()
+                .map_or(0, |s| s.reorder_timeout.as_millis() as u64),
             peer_addr: peer,
         };
         let ppp_session = match self.dp.create_session(&spec) {
@@ -527,11 +700,20 @@ impl Daemon {
     /// Stop a session's pppd (SIGTERM); its kernel session goes when pppd has exited.
     fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) {
         let key = (tunnel.0, session.0);
-        let Some(ctx) = self.sessions.remove(&key) else { return };
+        let Some(ctx) = self.sessions.remove(&key) else {
+            return;
+        };
         match ctx.pppd_pid {
             Some(pid) => {
                 ppp::terminate(pid);
-                self.stopping.insert(key, Stopping { pid, ctx, deadline: Instant::now() + PPPD_GRACE });
+                self.stopping.insert(
+                    key,
+                    Stopping {
+                        pid,
+                        ctx,
+                        deadline: Instant::now() + PPPD_GRACE,
+                    },
+                );
             }
             None => self.finish_session(key, ctx),
         }
@@ -540,24 +722,41 @@ impl Daemon {
     /// Delete the kernel session and return the pool address.
     fn finish_session(&mut self, key: (u16, u16), ctx: SessionCtx) {
         if ctx.kernel
-            && let Err(e) = self.dp.delete_session(l2tp_kernel::TunnelId(u32::from(key.0)), l2tp_kernel::SessionId(u32::from(key.1)))
+            && let Err(e) = self.dp.delete_session(
+                l2tp_kernel::TunnelId(u32::from(key.0)),
+                l2tp_kernel::SessionId(u32::from(key.1)),
+            )
         {
-            tracing::warn!(tunnel_id = key.0, session_id = key.1, "kernel session delete: {e}");
+            tracing::warn!(
+                tunnel_id = key.0,
+                session_id = key.1,
+                "kernel session delete: {e}"
+            );
         }
         if let Some((r, a)) = ctx.pool_addr {
             self.pools.release(r, a);
         }
-        tracing::debug!(tunnel_id = key.0, session_id = key.1, ifname = ctx.ifname.as_deref().unwrap_or(""), "session cleaned up");
+        tracing::debug!(
+            tunnel_id = key.0,
+            session_id = key.1,
+            ifname = ctx.ifname.as_deref().unwrap_or(""),
+            "session cleaned up"
+        );
         self.maybe_delete_tunnel(TunnelId(key.0));
     }
 
     /// Delete a kernel tunnel the protocol gave up on, once none of its sessions is stopping.
     fn maybe_delete_tunnel(&mut self, tunnel: TunnelId) {
-        if !self.tunnels_to_delete.contains(&tunnel) || self.stopping.keys().any(|k| k.0 == tunnel.0) {
+        if !self.tunnels_to_delete.contains(&tunnel)
+            || self.stopping.keys().any(|k| k.0 == tunnel.0)
+        {
             return;
         }
         self.tunnels_to_delete.remove(&tunnel);
-        match self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0))) {
+        match self
+            .dp
+            .delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0)))
+        {
             Ok(()) => tracing::debug!(tunnel_id = tunnel.0, "kernel tunnel deleted"),
             Err(e) => tracing::warn!(tunnel_id = tunnel.0, "kernel tunnel delete: {e}"),
         }
@@ -566,20 +765,40 @@ impl Daemon {
     fn on_ppp_event(&mut self, ev: PppEvent) {
         match ev {
             PppEvent::Interface { key, ifname } => {
-                tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, "ppp interface");
+                tracing::debug!(tunnel_id = key.0, session_id = key.1, %ifname, "pppd created its interface");
                 if let Some(c) = self.sessions.get_mut(&key) {
-                    c.ifname = Some(ifname);
+                    c.ifname = Some(ifname.clone());
+                    if !self.null_dp {
+                        ppp::watch_link(key, ifname, self.ppp_tx.clone());
+                    }
                 }
             }
-            PppEvent::Exited { key, pid, code, signal } => {
+            PppEvent::LinkUp { key, ifname, addrs } => {
+                if self.sessions.contains_key(&key) {
+                    tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, addrs = %addrs.join(", "), "ppp link up");
+                }
+            }
+            PppEvent::Exited {
+                key,
+                pid,
+                code,
+                signal,
+            } => {
                 if self.stopping.get(&key).is_some_and(|s| s.pid == pid) {
                     if let Some(st) = self.stopping.remove(&key) {
-                        tracing::debug!(tunnel_id = key.0, session_id = key.1, pid, "pppd exited after SIGTERM");
+                        tracing::debug!(
+                            tunnel_id = key.0,
+                            session_id = key.1,
+                            pid,
+                            "pppd exited after SIGTERM"
+                        );
                         self.finish_session(key, st.ctx);
                     }
                     return;
                 }
-                let Some(c) = self.sessions.get_mut(&key) else { return };
+                let Some(c) = self.sessions.get_mut(&key) else {
+                    return;
+                };
                 if c.pppd_pid != Some(pid) {
                     return;
                 }

@@ -75,7 +75,10 @@ fn main() -> ExitCode {
         };
     }
     init_logging(cli.log.as_deref());
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("l2tpd: cannot start the runtime: {e}");

@@ -76,7 +76,11 @@ pub fn call_params(p: &SessionParams) -> CallParams {
             BearerType::Any => None,
         },
         minimum_bps: p.minimum_bps,
-        maximum_bps: if p.maximum_bps == 0 { u32::MAX } else { p.maximum_bps },
+        maximum_bps: if p.maximum_bps == 0 {
+            u32::MAX
+        } else {
+            p.maximum_bps
+        },
         called_number: p.called_number.clone().map(String::into_bytes),
         calling_number: p.calling_number.clone().map(String::into_bytes),
         sub_address: p.sub_address.clone().map(String::into_bytes),

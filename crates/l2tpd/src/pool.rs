@@ -71,7 +71,10 @@ mod tests {
     use super::*;
 
     fn r(a: &str, b: &str) -> Range {
-        Range { start: a.parse().unwrap(), end: b.parse().unwrap() }
+        Range {
+            start: a.parse().unwrap(),
+            end: b.parse().unwrap(),
+        }
     }
 
     #[test]
@@ -81,7 +84,10 @@ mod tests {
         let a = p.allocate(range).unwrap();
         let b = p.allocate(range).unwrap();
         let c = p.allocate(range).unwrap();
-        assert_eq!([a, b, c].map(|x| x.to_string()), ["198.51.100.10", "198.51.100.11", "198.51.100.12"]);
+        assert_eq!(
+            [a, b, c].map(|x| x.to_string()),
+            ["198.51.100.10", "198.51.100.11", "198.51.100.12"]
+        );
         assert_eq!(p.allocate(range), None, "pool of three is exhausted");
         p.release(range, b);
         assert_eq!(p.allocate(range), Some(b));

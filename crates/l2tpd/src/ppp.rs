@@ -20,8 +20,59 @@ const PPPOL2TP_CHILD_FD: i32 = 3;
 pub enum PppEvent {
     /// pppd reported the interface it created ("Using interface ppp0").
     Interface { key: SessionKey, ifname: String },
+    /// The PPP interface is up (rtnetlink): its addresses as `local peer/prefix` text.
+    LinkUp {
+        key: SessionKey,
+        ifname: String,
+        addrs: Vec<String>,
+    },
     /// pppd exited.
-    Exited { key: SessionKey, pid: u32, code: Option<i32>, signal: Option<i32> },
+    Exited {
+        key: SessionKey,
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+/// How long to wait for a PPP interface pppd named to come up (IPCP done).
+const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Wait (bounded) for `ifname` to be up and report its addresses (rtnetlink).
+pub fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender<PppEvent>) {
+    tokio::spawn(async move {
+        match l2tp_kernel::wait_for_link(&ifname, LINK_UP_TIMEOUT).await {
+            Ok(_) => {
+                // IPCP may still be assigning addresses when the link goes up: give it a moment.
+                let mut addrs = Vec::new();
+                for _ in 0..20 {
+                    match l2tp_kernel::link_addresses(&ifname).await {
+                        Ok(a) if a.iter().any(|(ip, _, _)| ip.is_ipv4()) => {
+                            addrs = a;
+                            break;
+                        }
+                        Ok(a) => addrs = a,
+                        Err(e) => {
+                            tracing::debug!(%ifname, "reading addresses: {e}");
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                let addrs = addrs
+                    .iter()
+                    .map(|(ip, len, peer)| match peer {
+                        Some(p) => format!("{ip} peer {p}/{len}"),
+                        None => format!("{ip}/{len}"),
+                    })
+                    .collect();
+                let _ = events.send(PppEvent::LinkUp { key, ifname, addrs });
+            }
+            Err(e) => {
+                tracing::warn!(tunnel_id = key.0, session_id = key.1, %ifname, "PPP interface did not come up: {e}")
+            }
+        }
+    });
 }
 
 /// (our tunnel id, our session id), as u16 values of RFC 2661.
@@ -102,10 +153,20 @@ pub fn exit_text(code: i32) -> &'static str {
 /// Start pppd on `fd` (the connected PPPoL2TP socket; ownership passes to the
 /// child). Returns the pid. Output lines are logged; the interface name and the
 /// exit are sent on `events`.
-pub fn spawn(launch: &PppLaunch, fd: OwnedFd, events: mpsc::UnboundedSender<PppEvent>) -> anyhow::Result<u32> {
+pub fn spawn(
+    launch: &PppLaunch,
+    fd: OwnedFd,
+    events: mpsc::UnboundedSender<PppEvent>,
+) -> anyhow::Result<u32> {
     let key = (launch.tunnel_id, launch.session_id);
     let args = launch.args();
-    tracing::debug!(tunnel_id = key.0, session_id = key.1, "exec {} {}", launch.pppd.display(), args.join(" "));
+    tracing::debug!(
+        tunnel_id = key.0,
+        session_id = key.1,
+        "exec {} {}",
+        launch.pppd.display(),
+        args.join(" ")
+    );
     if !Path::new(&launch.pppd).exists() {
         anyhow::bail!("pppd not found at {}", launch.pppd.display());
     }
@@ -115,9 +176,14 @@ pub fn spawn(launch: &PppLaunch, fd: OwnedFd, events: mpsc::UnboundedSender<PppE
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
-    cmd.fd_mappings(vec![FdMapping { parent_fd: fd, child_fd: PPPOL2TP_CHILD_FD }])
-        .context("mapping the PPPoL2TP socket to fd 3")?;
-    let mut child = cmd.spawn().with_context(|| format!("starting {}", launch.pppd.display()))?;
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd: fd,
+        child_fd: PPPOL2TP_CHILD_FD,
+    }])
+    .context("mapping the PPPoL2TP socket to fd 3")?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", launch.pppd.display()))?;
     // Drop the parent's copy of the PPPoL2TP fd now: pppd holds the session.
     drop(cmd);
     let pid = child.id().unwrap_or(0);
@@ -135,21 +201,37 @@ pub fn spawn(launch: &PppLaunch, fd: OwnedFd, events: mpsc::UnboundedSender<PppE
                 (s.code(), s.signal())
             }
             Err(e) => {
-                tracing::warn!(tunnel_id = key.0, session_id = key.1, "waiting for pppd: {e}");
+                tracing::warn!(
+                    tunnel_id = key.0,
+                    session_id = key.1,
+                    "waiting for pppd: {e}"
+                );
                 (None, None)
             }
         };
-        let _ = events.send(PppEvent::Exited { key, pid, code, signal });
+        let _ = events.send(PppEvent::Exited {
+            key,
+            pid,
+            code,
+            signal,
+        });
     });
     Ok(pid)
 }
 
-async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(r: R, key: SessionKey, events: mpsc::UnboundedSender<PppEvent>) {
+async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(
+    r: R,
+    key: SessionKey,
+    events: mpsc::UnboundedSender<PppEvent>,
+) {
     let mut lines = BufReader::new(r).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::info!(target: "l2tpd::pppd", tunnel_id = key.0, session_id = key.1, "pppd: {line}");
         if let Some(ifname) = line.strip_prefix("Using interface ") {
-            let _ = events.send(PppEvent::Interface { key, ifname: ifname.trim().to_string() });
+            let _ = events.send(PppEvent::Interface {
+                key,
+                ifname: ifname.trim().to_string(),
+            });
         }
     }
 }
@@ -159,7 +241,10 @@ pub fn terminate(pid: u32) {
     if pid == 0 {
         return;
     }
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
 }
 
 #[cfg(test)]
@@ -188,7 +273,14 @@ mod tests {
 
     #[test]
     fn lac_args_have_no_lns_mode() {
-        let l = PppLaunch { pppd: "/x".into(), tunnel_id: 1, session_id: 2, lns_mode: false, options: vec![], ipparam: "t".into() };
+        let l = PppLaunch {
+            pppd: "/x".into(),
+            tunnel_id: 1,
+            session_id: 2,
+            lns_mode: false,
+            options: vec![],
+            ipparam: "t".into(),
+        };
         assert!(!l.args().contains(&"pppol2tp_lns_mode".to_string()));
     }
 

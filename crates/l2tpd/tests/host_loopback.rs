@@ -31,7 +31,10 @@ impl Daemon {
 
     fn log(&self) -> String {
         let mut s = String::new();
-        std::fs::File::open(&self.log).unwrap().read_to_string(&mut s).unwrap();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
@@ -116,20 +119,47 @@ fn lac_and_lns_bring_up_two_sessions_and_tear_down_on_sigterm() {
     let dir = tempdir("up");
     let port = 17011;
     let lns = Daemon::start(&dir, "lns", &lns_config(port));
-    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)), "LNS did not start:\n{}", lns.log());
+    assert!(
+        lns.wait_for("l2tpd started", 1, Duration::from_secs(5)),
+        "LNS did not start:\n{}",
+        lns.log()
+    );
     let mut lac = Daemon::start(&dir, "lac", &lac_config(port, ""));
-    assert!(lac.wait_for("session up", 2, Duration::from_secs(10)), "LAC sessions not up:\n{}\n--- LNS ---\n{}", lac.log(), lns.log());
-    assert!(lns.wait_for("session up", 2, Duration::from_secs(5)), "LNS sessions not up:\n{}", lns.log());
+    assert!(
+        lac.wait_for("session up", 2, Duration::from_secs(10)),
+        "LAC sessions not up:\n{}\n--- LNS ---\n{}",
+        lac.log(),
+        lns.log()
+    );
+    assert!(
+        lns.wait_for("session up", 2, Duration::from_secs(5)),
+        "LNS sessions not up:\n{}",
+        lns.log()
+    );
     assert!(lac.log().contains("call_type=lac-incoming"));
     assert!(lns.log().contains("call_type=lns-incoming"));
 
     lac.signal(nix::sys::signal::Signal::SIGTERM);
-    let st = lac.wait_exit(Duration::from_secs(5)).expect("LAC did not exit within 5 s of SIGTERM");
+    let st = lac
+        .wait_exit(Duration::from_secs(5))
+        .expect("LAC did not exit within 5 s of SIGTERM");
     assert!(st.success(), "LAC exit status {st:?}:\n{}", lac.log());
     // The LNS received both CDNs and the StopCCN (result 6, shutting down).
-    assert!(lns.wait_for("recv CDN", 2, Duration::from_secs(5)), "{}", lns.log());
-    assert!(lns.wait_for("recv StopCCN", 1, Duration::from_secs(5)), "{}", lns.log());
-    assert!(lns.log().contains("tunnel down: closed by peer, result 6"), "{}", lns.log());
+    assert!(
+        lns.wait_for("recv CDN", 2, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
+    assert!(
+        lns.wait_for("recv StopCCN", 1, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
+    assert!(
+        lns.log().contains("tunnel down: closed by peer, result 6"),
+        "{}",
+        lns.log()
+    );
     // The LAC freed the tunnel after the StopCCN was acknowledged, not by timeout.
     assert!(lac.log().contains("tunnel freed"), "{}", lac.log());
 }
@@ -142,24 +172,49 @@ fn lac_clears_tunnel_when_lns_vanishes() {
     assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
     let timers = "hello_timeout = \"1s\"\nretry_timeout = \"100ms\"\nretry_max_timeout = \"200ms\"\nmax_retries = 3";
     let lac = Daemon::start(&dir, "lac", &lac_config(port, timers));
-    assert!(lac.wait_for("session up", 2, Duration::from_secs(10)), "{}", lac.log());
+    assert!(
+        lac.wait_for("session up", 2, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
     // Let the LNS acknowledge the ICCNs, so that what goes unanswered is the HELLO.
-    assert!(lns.wait_for("session up", 2, Duration::from_secs(5)), "{}", lns.log());
+    assert!(
+        lns.wait_for("session up", 2, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
     std::thread::sleep(Duration::from_millis(500));
     lns.signal(nix::sys::signal::Signal::SIGKILL);
     lns.wait_exit(Duration::from_secs(5)).expect("LNS killed");
     // HELLO after 1 s of silence, 3 retransmissions (100, 200, 200 ms) then give up.
-    assert!(lac.wait_for("tunnel down: peer unreachable", 1, Duration::from_secs(10)), "{}", lac.log());
+    assert!(
+        lac.wait_for("tunnel down: peer unreachable", 1, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
     assert!(lac.log().contains("send HELLO"), "{}", lac.log());
-    assert_eq!(lac.log().matches("session cleaned up").count(), 2, "{}", lac.log());
+    assert_eq!(
+        lac.log().matches("session cleaned up").count(),
+        2,
+        "{}",
+        lac.log()
+    );
 }
 
 #[test]
 fn config_error_names_file_line_and_key() {
     let dir = tempdir("badcfg");
     let cfg = dir.join("bad.toml");
-    std::fs::write(&cfg, "[system]\nudp_port = 1701\nlisten_adr = \"127.0.0.1\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_l2tpd")).arg("--config").arg(&cfg).output().unwrap();
+    std::fs::write(
+        &cfg,
+        "[system]\nudp_port = 1701\nlisten_adr = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3"), "{err}");
@@ -170,7 +225,11 @@ fn config_error_names_file_line_and_key() {
 fn missing_kernel_l2tp_support_is_a_clear_error() {
     let dir = tempdir("nokernel");
     let cfg = dir.join("k.toml");
-    std::fs::write(&cfg, "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = 17013\ndata_plane = \"netlink\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = 17013\ndata_plane = \"netlink\"\n",
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
         .arg("--config")
         .arg(&cfg)
@@ -194,7 +253,12 @@ fn missing_kernel_l2tp_support_is_a_clear_error() {
         return;
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(!status.success());
     if err.contains("Operation not permitted") {
         return; // L2TP present but not root: also a clear error, not this test's case.

@@ -27,11 +27,20 @@ pub struct Impairments {
 }
 
 impl Impairments {
-    pub const NONE: Impairments =
-        Impairments { loss: 0.0, duplicate: 0.0, delay: Duration::from_millis(10), jitter: Duration::ZERO };
+    pub const NONE: Impairments = Impairments {
+        loss: 0.0,
+        duplicate: 0.0,
+        delay: Duration::from_millis(10),
+        jitter: Duration::ZERO,
+    };
 
     pub fn lossy(loss: f64) -> Self {
-        Impairments { loss, duplicate: loss / 2.0, delay: Duration::from_millis(10), jitter: Duration::from_millis(300) }
+        Impairments {
+            loss,
+            duplicate: loss / 2.0,
+            delay: Duration::from_millis(10),
+            jitter: Duration::from_millis(300),
+        }
     }
 }
 
@@ -105,7 +114,12 @@ pub fn accept_all(config: TunnelConfig) -> Option<IncomingPolicy> {
 }
 
 impl Sim {
-    pub fn new(seed: u64, net: Impairments, policy_a: Option<IncomingPolicy>, policy_b: Option<IncomingPolicy>) -> Self {
+    pub fn new(
+        seed: u64,
+        net: Impairments,
+        policy_a: Option<IncomingPolicy>,
+        policy_b: Option<IncomingPolicy>,
+    ) -> Self {
         let start = Instant::now();
         let node = |name, addr, policy, s| Node {
             name,
@@ -119,8 +133,18 @@ impl Sim {
         Sim {
             start,
             now: start,
-            a: node("a", addr_a(), policy_a, seed.wrapping_mul(3).wrapping_add(1)),
-            b: node("b", addr_b(), policy_b, seed.wrapping_mul(7).wrapping_add(2)),
+            a: node(
+                "a",
+                addr_a(),
+                policy_a,
+                seed.wrapping_mul(3).wrapping_add(1),
+            ),
+            b: node(
+                "b",
+                addr_b(),
+                policy_b,
+                seed.wrapping_mul(7).wrapping_add(2),
+            ),
             net,
             net_rng: StdRng::seed_from_u64(seed),
             wire: BTreeMap::new(),
@@ -144,22 +168,49 @@ impl Sim {
         loop {
             let now = self.now;
             let node = self.node(is_b);
-            let Some(o) = node.ep.poll_output() else { break };
+            let Some(o) = node.ep.poll_output() else {
+                break;
+            };
             node.log.push((now, o.clone()));
             match o {
                 Output::Transmit(t) => {
                     let from = node.addr;
-                    assert_eq!(t.peer, if is_b { addr_a() } else { addr_b() }, "transmit to the wrong peer");
+                    assert_eq!(
+                        t.peer,
+                        if is_b { addr_a() } else { addr_b() },
+                        "transmit to the wrong peer"
+                    );
                     self.send(!is_b, from, t.data);
                 }
                 Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                     let node = self.node(is_b);
-                    node.ep.handle_action_result(now, &mut node.rng, ActionResult::Tunnel { tunnel, result: Ok(()) });
+                    node.ep.handle_action_result(
+                        now,
+                        &mut node.rng,
+                        ActionResult::Tunnel {
+                            tunnel,
+                            result: Ok(()),
+                        },
+                    );
                 }
-                Output::Action(Action::CreateSession { tunnel, session, .. }) => {
+                Output::Action(Action::CreateSession {
+                    tunnel, session, ..
+                }) => {
                     let node = self.node(is_b);
-                    let result = if node.fail_sessions { Err("SESSION_CREATE: Cannot allocate memory (os error 12)".into()) } else { Ok(()) };
-                    node.ep.handle_action_result(now, &mut node.rng, ActionResult::Session { tunnel, session, result });
+                    let result = if node.fail_sessions {
+                        Err("SESSION_CREATE: Cannot allocate memory (os error 12)".into())
+                    } else {
+                        Ok(())
+                    };
+                    node.ep.handle_action_result(
+                        now,
+                        &mut node.rng,
+                        ActionResult::Session {
+                            tunnel,
+                            session,
+                            result,
+                        },
+                    );
                 }
                 _ => {}
             }
@@ -171,15 +222,25 @@ impl Sim {
             self.dropped += 1;
             return;
         }
-        let copies = if self.net_rng.random_bool(self.net.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
+        let copies = if self.net_rng.random_bool(self.net.duplicate.clamp(0.0, 1.0)) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let jitter = if self.net.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                Duration::from_micros(self.net_rng.random_range(0..self.net.jitter.as_micros() as u64))
+                Duration::from_micros(
+                    self.net_rng
+                        .random_range(0..self.net.jitter.as_micros() as u64),
+                )
             };
             self.seq += 1;
-            self.wire.insert((self.now + self.net.delay + jitter, self.seq), (to_b, from, data.clone()));
+            self.wire.insert(
+                (self.now + self.net.delay + jitter, self.seq),
+                (to_b, from, data.clone()),
+            );
         }
     }
 
@@ -188,9 +249,19 @@ impl Sim {
         self.drain(false);
         self.drain(true);
         let next_wire = self.wire.keys().next().map(|k| k.0);
-        let ta = if self.a.alive { self.a.ep.poll_timeout() } else { None };
-        let tb = if self.b.alive { self.b.ep.poll_timeout() } else { None };
-        let Some(next) = [next_wire, ta, tb].into_iter().flatten().min() else { return false };
+        let ta = if self.a.alive {
+            self.a.ep.poll_timeout()
+        } else {
+            None
+        };
+        let tb = if self.b.alive {
+            self.b.ep.poll_timeout()
+        } else {
+            None
+        };
+        let Some(next) = [next_wire, ta, tb].into_iter().flatten().min() else {
+            return false;
+        };
         self.now = self.now.max(next);
         let now = self.now;
         if next_wire == Some(next) {
