@@ -45,6 +45,16 @@ pub struct EndpointCounters {
     pub tunnels_refused: u64,
     /// Tunnels torn down because the peer stopped answering.
     pub tunnels_lost: u64,
+    /// Tunnel authentication failures, over all tunnels ever (RFC 2661 §5.1.1).
+    pub auth_fails: u64,
+    /// Malformed or out-of-state messages, over all tunnels ever.
+    pub illegal_messages: u64,
+    /// Control message retransmissions, over all tunnels ever.
+    pub retransmits: u64,
+    /// Crossed SCCRQs resolved by the Tie Breaker in our favour (RFC 2661 §4.4.3).
+    pub tie_breakers_won: u64,
+    /// Crossed SCCRQs where our tunnel was discarded.
+    pub tie_breakers_lost: u64,
 }
 
 /// The protocol engine: all tunnels of one daemon.
@@ -57,6 +67,8 @@ pub struct Endpoint {
     out: VecDeque<Output>,
     shutting_down: bool,
     counters: EndpointCounters,
+    /// Totals carried over from freed tunnels.
+    closed: EndpointCounters,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -79,6 +91,7 @@ impl Endpoint {
             out: VecDeque::new(),
             shutting_down: false,
             counters: EndpointCounters::default(),
+            closed: EndpointCounters::default(),
         }
     }
 
@@ -87,9 +100,28 @@ impl Endpoint {
         self.policy = policy;
     }
 
-    /// Endpoint-wide counters.
-    pub fn counters(&self) -> &EndpointCounters {
-        &self.counters
+    /// Endpoint-wide counters; the per-tunnel totals include freed and live tunnels.
+    pub fn counters(&self) -> EndpointCounters {
+        let mut c = self.counters.clone();
+        c.auth_fails = self.closed.auth_fails
+            + self
+                .tunnels
+                .values()
+                .map(|t| t.counters.auth_fails)
+                .sum::<u64>();
+        c.illegal_messages = self.closed.illegal_messages
+            + self
+                .tunnels
+                .values()
+                .map(|t| t.counters.illegal_messages)
+                .sum::<u64>();
+        c.retransmits = self.closed.retransmits
+            + self
+                .tunnels
+                .values()
+                .map(|t| t.channel.counters().retransmits)
+                .sum::<u64>();
+        c
     }
 
     /// A tunnel, by our tunnel id.
@@ -121,6 +153,10 @@ impl Endpoint {
         if self.tunnels.get(&id).is_some_and(Tunnel::is_freed) {
             if let Some(t) = self.tunnels.remove(&id) {
                 self.by_peer.remove(&(t.peer, t.peer_id));
+                // Keep the freed tunnel's counts in the system totals.
+                self.closed.auth_fails += t.counters.auth_fails;
+                self.closed.illegal_messages += t.counters.illegal_messages;
+                self.closed.retransmits += t.channel.counters().retransmits;
             }
         }
     }
@@ -215,7 +251,62 @@ impl Endpoint {
             self.reap(id);
             return;
         }
-        let accepted = if self.shutting_down {
+        // RFC 2661 §4.4.3: our SCCRQ to this peer crossed theirs.
+        let mut adopted: Option<(TunnelId, TunnelConfig, Vec<crate::session::Session>)> = None;
+        let crossed = self
+            .tunnels
+            .values()
+            .find(|t| {
+                t.initiator
+                    && t.state == crate::tunnel::TunnelState::WaitCtlReply
+                    && t.peer.ip() == from.ip()
+            })
+            .map(|t| (t.id, t.our_tie_breaker));
+        if let Some((ours, our_tb)) = crossed
+            && (our_tb.is_some() || sccrq.tie_breaker.is_some())
+        {
+            let verdict = match (our_tb, sccrq.tie_breaker) {
+                (Some(o), Some(p)) if o == p => None,
+                (Some(o), Some(p)) => Some(o < p),
+                (Some(_), None) => Some(true),
+                _ => Some(false),
+            };
+            if verdict == Some(true) {
+                // The lower value wins; the peer discards its tunnel. Drop its SCCRQ silently.
+                self.counters.tie_breakers_won += 1;
+                tracing::info!(%from, tunnel = %ours, "crossed SCCRQ: we won the tie breaker, ignoring the peer's");
+                return;
+            }
+            self.counters.tie_breakers_lost += 1;
+            let Some(t) = self.tunnels.get_mut(&ours) else {
+                return;
+            };
+            let config = t.config.clone();
+            let calls = t.discard_for_tie_breaker(&mut self.out);
+            self.reap(ours);
+            if verdict.is_none() {
+                // Equal values: both sides discard their tunnels.
+                tracing::info!(%from, tunnel = %ours, "crossed SCCRQ with an equal tie breaker: both discarded");
+                for s in calls {
+                    self.out
+                        .push_back(Output::Event(crate::event::Event::SessionDown {
+                            tunnel: ours,
+                            session: s.id,
+                            reason: CloseReason::TieBreakerLost,
+                        }));
+                }
+                self.out
+                    .push_back(Output::Event(crate::event::Event::TunnelFreed {
+                        tunnel: ours,
+                    }));
+                return;
+            }
+            tracing::info!(%from, tunnel = %ours, "crossed SCCRQ: the peer won the tie breaker; accepting its tunnel");
+            adopted = Some((ours, config, calls));
+        }
+        let accepted = if let Some((_, config, _)) = &adopted {
+            Some(config.clone())
+        } else if self.shutting_down {
             None
         } else {
             self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name))
@@ -236,6 +327,19 @@ impl Endpoint {
         let mut t = Tunnel::accept(id, from, accepted.unwrap_or_default(), now, refusal);
         tracing::info!(%from, tunnel = %id, peer_tunnel = %sccrq.assigned_tunnel_id,
             host_name = %String::from_utf8_lossy(&sccrq.host_name), "incoming SCCRQ");
+        if let Some((old, _, calls)) = adopted {
+            let sessions = t.adopt_calls(calls);
+            self.out
+                .push_back(Output::Event(crate::event::Event::TunnelReplaced {
+                    old,
+                    new: id,
+                    sessions,
+                }));
+            self.out
+                .push_back(Output::Event(crate::event::Event::TunnelFreed {
+                    tunnel: old,
+                }));
+        }
         t.receive(now, rng, msg, &mut self.out);
         self.by_peer.insert((from, sccrq.assigned_tunnel_id), id);
         self.tunnels.insert(id, t);
@@ -360,6 +464,50 @@ impl Endpoint {
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
+            Command::SendSli {
+                tunnel,
+                session,
+                send_accm,
+                recv_accm,
+            } => {
+                let msg = Message::Sli(crate::wire::Sli {
+                    accm: (send_accm, recv_accm),
+                    other: Vec::new(),
+                });
+                self.call_notification(now, rng, tunnel, session, msg)
+            }
+            Command::SendWen {
+                tunnel,
+                session,
+                errors,
+            } => {
+                let [
+                    crc_errors,
+                    framing_errors,
+                    hardware_overruns,
+                    buffer_overruns,
+                    timeout_errors,
+                    alignment_errors,
+                ] = errors;
+                let call_errors = crate::wire::CallErrors {
+                    crc_errors,
+                    framing_errors,
+                    hardware_overruns,
+                    buffer_overruns,
+                    timeout_errors,
+                    alignment_errors,
+                };
+                self.call_notification(
+                    now,
+                    rng,
+                    tunnel,
+                    session,
+                    Message::Wen(crate::wire::Wen {
+                        call_errors,
+                        other: Vec::new(),
+                    }),
+                )
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 let ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
@@ -385,6 +533,25 @@ impl Endpoint {
                 }
                 Ok(CommandOutcome::Done)
             }
+        }
+    }
+
+    fn call_notification(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        tunnel: TunnelId,
+        session: crate::wire::SessionId,
+        msg: Message,
+    ) -> Result<CommandOutcome, CommandError> {
+        let t = self
+            .tunnels
+            .get_mut(&tunnel)
+            .ok_or(CommandError::NoSuchTunnel(tunnel))?;
+        if t.send_call_notification(now, rng, session, msg, &mut self.out) {
+            Ok(CommandOutcome::Done)
+        } else {
+            Err(CommandError::NoSuchSession { tunnel, session })
         }
     }
 

@@ -134,6 +134,9 @@ pub enum CloseReason {
     },
     /// The data plane could not be programmed.
     DataPlane(String),
+    /// Two SCCRQs crossed and this tunnel lost the tie breaker (RFC 2661 §4.4.3):
+    /// it was discarded without StopCCN.
+    TieBreakerLost,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -185,6 +188,7 @@ impl std::fmt::Display for CloseReason {
                 f.write_str(")")
             }
             CloseReason::DataPlane(e) => write!(f, "data plane: {e}"),
+            CloseReason::TieBreakerLost => f.write_str("lost the tie breaker to the peer's SCCRQ"),
         }
     }
 }
@@ -235,6 +239,17 @@ pub enum Event {
         session: SessionId,
         /// Why.
         reason: CloseReason,
+    },
+    /// Our SCCRQ lost a tie breaker (RFC 2661 §4.4.3): tunnel `old` was discarded
+    /// and the calls waiting on it now belong to `new`, the peer's tunnel,
+    /// keeping their session ids.
+    TunnelReplaced {
+        /// The discarded tunnel.
+        old: TunnelId,
+        /// The tunnel the peer opened, which carries the calls now.
+        new: TunnelId,
+        /// The calls moved, by session id.
+        sessions: Vec<SessionId>,
     },
     /// The peer sent a WAN-Error-Notify (RFC 2661 §6.15) for a session.
     WanErrorNotify {
@@ -372,6 +387,28 @@ pub enum Command {
         result: u16,
         /// Optional error message.
         message: Option<String>,
+    },
+    /// Send Set-Link-Info (RFC 2661 §6.16) for a call: the PPP side negotiated new
+    /// ACCM values (the LNS tells the LAC).
+    SendSli {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// Send ACCM.
+        send_accm: u32,
+        /// Receive ACCM.
+        recv_accm: u32,
+    },
+    /// Send WAN-Error-Notify (RFC 2661 §6.15) for a call: the LAC reports its
+    /// WAN line's error counters to the LNS.
+    SendWen {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Our session id.
+        session: SessionId,
+        /// CRC, framing, hardware overrun, buffer overrun, timeout and alignment errors.
+        errors: [u32; 6],
     },
     /// Clear every tunnel (StopCCN result 6, "requester is being shut down") and
     /// refuse new ones.

@@ -194,6 +194,11 @@ impl ReliableChannel {
         &self.counters
     }
 
+    /// Messages transmitted and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// Messages sent and not yet acknowledged, plus those waiting for the window.
     pub fn unacked(&self) -> usize {
         self.in_flight.len() + self.waiting.len()

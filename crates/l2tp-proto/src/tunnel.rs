@@ -61,6 +61,9 @@ pub struct TunnelCounters {
     pub rx_by_type: [u64; 17],
     /// Control messages sent, by message type code.
     pub tx_by_type: [u64; 17],
+    /// Control messages received that were malformed or illegal in their state,
+    /// by message type code.
+    pub rx_bad_by_type: [u64; 17],
 }
 
 /// One control connection and its calls.
@@ -99,6 +102,8 @@ pub struct Tunnel {
     /// When the tunnel was created (for uptime reporting).
     pub created: Instant,
     our_challenge: Option<Vec<u8>>,
+    /// Tie Breaker we sent in our SCCRQ (RFC 2661 §4.4.3).
+    pub(crate) our_tie_breaker: Option<u64>,
     refusal: Option<String>,
     setup_deadline: Option<Instant>,
     last_rx: Instant,
@@ -224,6 +229,7 @@ impl Tunnel {
             close_reason: None,
             created: now,
             our_challenge: None,
+            our_tie_breaker: None,
             refusal: None,
             setup_deadline,
             last_rx: now,
@@ -247,6 +253,7 @@ impl Tunnel {
             t.our_challenge = Some(c);
         }
         let tie_breaker = t.config.use_tiebreaker.then(|| rng.next_u64());
+        t.our_tie_breaker = tie_breaker;
         let sccrq = Sccrq {
             protocol_version: (1, 0),
             host_name: t.config.host_name.clone(),
@@ -405,6 +412,11 @@ impl Tunnel {
         }
     }
 
+    fn count_bad(&mut self, t: MessageType) {
+        self.counters.illegal_messages += 1;
+        self.counters.rx_bad_by_type[type_index(t)] += 1;
+    }
+
     fn count_avps(&mut self, msg: &ControlMessage) {
         for avp in &msg.avps {
             if let AvpValue::Unknown { vendor_id, .. } = &avp.value {
@@ -479,7 +491,7 @@ impl Tunnel {
         let typed = match Message::from_control(&msg) {
             Ok(t) => t,
             Err(e) => {
-                self.counters.illegal_messages += 1;
+                self.count_bad(mt);
                 let known = (1..=16).contains(&mt.0) && mt.0 != 5 && mt.0 != 13;
                 let mandatory = msg.avps.first().is_some_and(|a| a.mandatory);
                 if !known && !mandatory {
@@ -520,7 +532,7 @@ impl Tunnel {
             Message::Hello => self.counters.rx_hellos += 1,
             other => {
                 if self.state != TunnelState::Established {
-                    self.counters.illegal_messages += 1;
+                    self.count_bad(mt);
                     let text = format!("{mt} before the tunnel was established");
                     self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, text, out);
                     return;
@@ -538,7 +550,7 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.initiator || self.state != TunnelState::WaitCtlConn || self.peer_id.0 != 0 {
-            self.counters.illegal_messages += 1;
+            self.count_bad(MessageType::SCCRQ);
             self.protocol_error(
                 now,
                 rng,
@@ -648,7 +660,7 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.state != TunnelState::WaitCtlReply {
-            self.counters.illegal_messages += 1;
+            self.count_bad(MessageType::SCCRP);
             self.protocol_error(
                 now,
                 rng,
@@ -738,7 +750,7 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.state != TunnelState::WaitCtlConn || self.peer_id.0 == 0 {
-            self.counters.illegal_messages += 1;
+            self.count_bad(MessageType::SCCCN);
             self.protocol_error(
                 now,
                 rng,
@@ -965,6 +977,60 @@ impl Tunnel {
             TunnelState::Closing => {}
         }
         self.after_input(out);
+    }
+
+    /// Our SCCRQ crossed the peer's and lost the tie breaker: discard this
+    /// tunnel without StopCCN (RFC 2661 §4.4.3) and hand over the calls that
+    /// were waiting for it.
+    pub(crate) fn discard_for_tie_breaker(&mut self, out: &mut VecDeque<Output>) -> Vec<Session> {
+        let calls: Vec<Session> = std::mem::take(&mut self.sessions).into_values().collect();
+        out.push_back(Output::Event(Event::TunnelDown {
+            tunnel: self.id,
+            reason: CloseReason::TieBreakerLost,
+        }));
+        self.close_reason = Some(CloseReason::TieBreakerLost);
+        self.state = TunnelState::Closing;
+        // The endpoint reports TunnelFreed after it has said where the calls went.
+        self.freed = true;
+        calls
+    }
+
+    /// Take over calls from a tunnel that lost the tie breaker; they start once
+    /// this tunnel is established.
+    pub(crate) fn adopt_calls(&mut self, calls: Vec<Session>) -> Vec<SessionId> {
+        let mut ids = Vec::new();
+        for mut s in calls {
+            if self.sessions.contains_key(&s.id) {
+                continue;
+            }
+            s.state = SessionState::WaitTunnel;
+            s.peer_id = SessionId(0);
+            ids.push(s.id);
+            self.sessions.insert(s.id, s);
+        }
+        ids
+    }
+
+    /// Send a call-scoped notification (SLI, RFC 2661 §6.16, or WEN, §6.15) for
+    /// an established call; false when there is no such call.
+    pub(crate) fn send_call_notification(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        id: SessionId,
+        msg: Message,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let Some(s) = self.sessions.get(&id) else {
+            return false;
+        };
+        if !s.is_established() {
+            return false;
+        }
+        let peer = s.peer_id;
+        self.send(now, rng, peer, msg);
+        self.flush(out);
+        true
     }
 
     // ----- calls -----
@@ -1257,6 +1323,7 @@ impl Tunnel {
                     (_, state, _) => {
                         let text = format!("{mt} unexpected in call state {state:?}");
                         self.counters.illegal_messages += 1;
+                        self.counters.rx_bad_by_type[type_index(mt)] += 1;
                         self.clear_session(
                             now,
                             rng,

@@ -468,6 +468,22 @@ impl Daemon {
                     self.sessions.remove(&(tunnel.0, session.0));
                 }
             }
+            Event::TunnelReplaced { old, new, sessions } => {
+                tracing::info!(
+                    old_tunnel_id = old.0,
+                    tunnel_id = new.0,
+                    calls = sessions.len(),
+                    "crossed SCCRQs: the peer's tunnel replaces ours"
+                );
+                if let Some(ctx) = self.tunnels.remove(&old) {
+                    self.tunnels.insert(new, ctx);
+                }
+                for s in sessions {
+                    if let Some(c) = self.sessions.remove(&(old.0, s.0)) {
+                        self.sessions.insert((new.0, s.0), c);
+                    }
+                }
+            }
             Event::WanErrorNotify {
                 tunnel,
                 session,
