@@ -121,6 +121,9 @@ macro_rules! params {
         }
 
         impl $settings {
+            /// Every key this table accepts, in schema order.
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+
             /// Writes every key this table sets into `params`.
             pub fn apply_to(&self, params: &mut $params) {
                 $(
@@ -163,6 +166,14 @@ macro_rules! params {
             pub fn to_settings(&self) -> $settings {
                 $settings { $( $field: get_field!($kind self.$field), )* }
             }
+
+            /// Names of the keys whose value differs between `self` and
+            /// `other`, in schema order (empty when they are equal).
+            pub fn changed_keys(&self, other: &$params) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$field != other.$field { keys.push(stringify!($field)); } )*
+                keys
+            }
         }
     };
 }
@@ -184,6 +195,11 @@ params! {
         pppd_path: val PathBuf = PathBuf::from("/usr/sbin/pppd");
         /// Refuse tunnels set up by peers (no LNS role). Default false.
         deny_remote_tunnel_creates: val bool = false;
+        /// Receive pppd's ACCM and up/down reports through its `openl2tp.so`
+        /// plugin (socket `/tmp/openl2tp-event.sock`, one controller per host)
+        /// and send Set-Link-Info to the LAC when an LNS session's ACCM is
+        /// negotiated (RFC 2661 §6.16). Default false.
+        ppp_accm_events: val bool = false;
         /// Most tunnels at once; 0 = no limit (default).
         max_tunnels: val u32 = 0;
         /// Most sessions at once over all tunnels; 0 = no limit (default).
@@ -194,6 +210,13 @@ params! {
         /// Time a session may take to become established (std Duration;
         /// config accepts "120s" / seconds). Default 120 s.
         session_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
+        /// File holding tunnel secrets and PPP passwords, merged over the
+        /// configuration; it must not be accessible by group or others
+        /// (mode 0600 or stricter). A relative path is relative to the
+        /// directory of the file that sets it; after
+        /// [`crate::Config::load`] this is the path actually read. Default:
+        /// none.
+        secrets_file: opt PathBuf = None;
     }
 }
 
@@ -442,6 +465,12 @@ impl SystemConfig {
                 &["session_establish_timeout"],
                 "must be above zero",
             ));
+        }
+        if let Some(f) = &self.secrets_file {
+            if f.as_os_str().is_empty() {
+                out.push(problem(&["secrets_file"], "secrets_file must not be empty"));
+            }
+            nul_check(&mut out, &["secrets_file"], "secrets_file", f.to_str());
         }
         out
     }

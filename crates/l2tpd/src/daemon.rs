@@ -161,6 +161,9 @@ impl Daemon {
             stopping: HashMap::new(),
             tunnels_to_delete: HashSet::new(),
         };
+        if d.config.system.ppp_accm_events && !null_dp {
+            crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
+        }
         tracing::info!(listen = %d.local, data_plane = %d.config.system.data_plane, "l2tpd started");
         d.start_local_tunnels();
         Ok(d)
@@ -695,6 +698,7 @@ impl Daemon {
             lns_mode: call_type.is_lns(),
             options: ppp.pppd_args(call_type.is_lns(), remote),
             ipparam: name,
+            event_plugin: self.config.system.ppp_accm_events,
         };
         match ppp::spawn(&launch, ppp_session.fd, self.ppp_tx.clone()) {
             Ok(pid) => {
@@ -793,6 +797,47 @@ impl Daemon {
                 if self.sessions.contains_key(&key) {
                     tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, addrs = %addrs.join(", "), "ppp link up");
                 }
+            }
+            PppEvent::Plugin(crate::ppp_events::PluginEvent::Accm {
+                tunnel_id,
+                session_id,
+                send_accm,
+                recv_accm,
+            }) => {
+                if !self.sessions.contains_key(&(tunnel_id, session_id)) {
+                    return;
+                }
+                tracing::info!(
+                    tunnel_id,
+                    session_id,
+                    send_accm = format_args!("{send_accm:#010x}"),
+                    recv_accm = format_args!("{recv_accm:#010x}"),
+                    "pppd negotiated ACCM: sending SLI"
+                );
+                let cmd = Command::SendSli {
+                    tunnel: TunnelId(tunnel_id),
+                    session: SessionId(session_id),
+                    send_accm,
+                    recv_accm,
+                };
+                if let Err(e) = self.ep.handle_command(Instant::now(), &mut self.rng, cmd) {
+                    tracing::debug!(tunnel_id, session_id, "SLI not sent: {e}");
+                }
+            }
+            PppEvent::Plugin(crate::ppp_events::PluginEvent::UpDown {
+                tunnel_id,
+                session_id,
+                up,
+                ifname,
+            }) => {
+                tracing::debug!(
+                    tunnel_id,
+                    session_id,
+                    up,
+                    ifname = ifname.as_deref().unwrap_or(""),
+                    "pppd reports PPP {}",
+                    if up { "up" } else { "down" }
+                );
             }
             PppEvent::Exited {
                 key,

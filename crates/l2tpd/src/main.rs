@@ -4,6 +4,7 @@ mod daemon;
 mod params;
 mod pool;
 mod ppp;
+mod ppp_events;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

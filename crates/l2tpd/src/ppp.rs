@@ -26,6 +26,8 @@ pub enum PppEvent {
         ifname: String,
         addrs: Vec<String>,
     },
+    /// A report from pppd's `openl2tp.so` plugin.
+    Plugin(crate::ppp_events::PluginEvent),
     /// pppd exited.
     Exited {
         key: SessionKey,
@@ -93,6 +95,8 @@ pub struct PppLaunch {
     pub options: Vec<String>,
     /// `ipparam` value handed to pppd's ip-up scripts.
     pub ipparam: String,
+    /// Load `openl2tp.so` after `pppol2tp.so` so that pppd reports ACCM and up/down.
+    pub event_plugin: bool,
 }
 
 impl PppLaunch {
@@ -104,6 +108,10 @@ impl PppLaunch {
             "pppol2tp".into(),
             PPPOL2TP_CHILD_FD.to_string(),
         ];
+        if self.event_plugin {
+            // Must come after pppol2tp.so, whose hooks it chains.
+            a.extend(["plugin".into(), "openl2tp.so".into()]);
+        }
         if self.lns_mode {
             a.push("pppol2tp_lns_mode".into());
         }
@@ -260,6 +268,7 @@ mod tests {
             lns_mode: true,
             options: vec!["mtu".into(), "1400".into()],
             ipparam: "lac1".into(),
+            event_plugin: true,
         };
         let a = l.args();
         assert_eq!(&a[..4], ["plugin", "pppol2tp.so", "pppol2tp", "3"]);
@@ -268,6 +277,15 @@ mod tests {
         assert_eq!(a[pos("pppol2tp_session_id") + 1], "9");
         assert!(a.contains(&"pppol2tp_lns_mode".to_string()));
         assert!(a.contains(&"nodetach".to_string()));
+        let plugin = |name: &str| {
+            a.windows(2)
+                .position(|w| w[0] == "plugin" && w[1] == name)
+                .unwrap()
+        };
+        assert!(
+            plugin("pppol2tp.so") < plugin("openl2tp.so"),
+            "openl2tp.so chains pppol2tp.so's hooks"
+        );
         assert_eq!(&a[a.len() - 2..], ["mtu", "1400"]);
     }
 
@@ -280,8 +298,10 @@ mod tests {
             lns_mode: false,
             options: vec![],
             ipparam: "t".into(),
+            event_plugin: false,
         };
         assert!(!l.args().contains(&"pppol2tp_lns_mode".to_string()));
+        assert!(!l.args().contains(&"openl2tp.so".to_string()));
     }
 
     #[test]
