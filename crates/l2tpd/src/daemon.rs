@@ -98,6 +98,15 @@ fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
     Some(Box::new(move |peer: SocketAddr, host_name: &[u8]| {
         let m = config.match_peer(peer.ip(), Some(host_name));
         let (tunnel, _, _) = config.resolve_incoming(&m);
+        // auth_mode simple (and challenge, which adds the Challenge on top):
+        // only peers that match a configured peer profile may open tunnels.
+        if tunnel.auth_mode != l2tp_config::AuthMode::None
+            && m.matched_by == l2tp_config::MatchedBy::Default
+        {
+            tracing::warn!(%peer, host_name = %String::from_utf8_lossy(host_name), auth_mode = %tunnel.auth_mode,
+                "refusing tunnel: the peer matches no configured peer profile");
+            return None;
+        }
         let mut tc = params::tunnel_config(&tunnel, &config);
         tc.accept_lns_calls = m.we_can_be_lns();
         tc.accept_lac_calls = m.we_can_be_lac();
@@ -240,6 +249,7 @@ impl Daemon {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
+        let mut sigusr1 = signal(SignalKind::user_defined1())?;
         let mut shutdown_deadline: Option<Instant> = None;
         loop {
             self.process_outputs().await;
@@ -277,6 +287,7 @@ impl Daemon {
                     tracing::info!("SIGINT: closing all tunnels");
                     self.begin_shutdown(&mut shutdown_deadline);
                 }
+                _ = sigusr1.recv() => self.log_counters(),
                 _ = sighup.recv() => {
                     tracing::warn!("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
                 }
@@ -285,6 +296,68 @@ impl Daemon {
         self.final_cleanup().await;
         tracing::info!("l2tpd stopped");
         Ok(())
+    }
+
+    /// Log the system counters and each tunnel's state and counters (SIGUSR1).
+    fn log_counters(&self) {
+        let c = self.ep.counters();
+        tracing::info!(
+            tunnels = self.ep.tunnels().count(),
+            sessions = self.ep.tunnels().map(|t| t.session_count()).sum::<usize>(),
+            total_rcvd_control_frames = c.total_rcvd_control_frames,
+            bad_rcvd_frames = c.bad_rcvd_frames,
+            wrong_version_frames = c.wrong_version_frames,
+            unexpected_data_frames = c.unexpected_data_frames,
+            no_matching_tunnel_id_discards = c.no_matching_tunnel_id_discards,
+            mismatched_peer_discards = c.mismatched_peer_discards,
+            tunnels_refused = c.tunnels_refused,
+            tunnels_lost = c.tunnels_lost,
+            auth_fails = c.auth_fails,
+            illegal_messages = c.illegal_messages,
+            retransmits = c.retransmits,
+            tie_breakers_won = c.tie_breakers_won,
+            tie_breakers_lost = c.tie_breakers_lost,
+            "counters: system"
+        );
+        for t in self.ep.tunnels() {
+            let ch = t.channel.counters();
+            let by_type = |v: &[u64; 17]| {
+                v.iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| format!("{}={n}", l2tp_proto::wire::MessageType(i as u16)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            tracing::info!(
+                tunnel = %self.tunnel_name(t.id),
+                tunnel_id = t.id.0,
+                peer_tunnel_id = t.peer_id.0,
+                peer = %t.peer,
+                state = %t.state_name(),
+                sessions = t.session_count(),
+                ns = t.channel.ns(),
+                nr = t.channel.nr(),
+                cwnd = t.channel.cwnd(),
+                ssthresh = t.channel.ssthresh(),
+                peer_rws = t.channel.peer_rws(),
+                retransmits = ch.retransmits,
+                tx_zlbs = ch.tx_zlbs,
+                rx_zlbs = ch.rx_zlbs,
+                duplicates = ch.duplicates,
+                out_of_order = ch.out_of_order,
+                tx_hellos = t.counters.tx_hellos,
+                rx_hellos = t.counters.rx_hellos,
+                auth_fails = t.counters.auth_fails,
+                illegal_messages = t.counters.illegal_messages,
+                ignored_avps = t.counters.ignored_avps,
+                vendor_avps = t.counters.vendor_avps,
+                rx = %by_type(&t.counters.rx_by_type),
+                tx = %by_type(&t.counters.tx_by_type),
+                rx_bad = %by_type(&t.counters.rx_bad_by_type),
+                "counters: tunnel"
+            );
+        }
     }
 
     fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {

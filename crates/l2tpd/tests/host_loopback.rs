@@ -139,6 +139,33 @@ fn lac_and_lns_bring_up_two_sessions_and_tear_down_on_sigterm() {
     assert!(lac.log().contains("call_type=lac-incoming"));
     assert!(lns.log().contains("call_type=lns-incoming"));
 
+    // SIGUSR1: counters in the log, with the per-type message counts.
+    lac.signal(nix::sys::signal::Signal::SIGUSR1);
+    assert!(
+        lac.wait_for("counters: tunnel", 1, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    let line = lac
+        .log()
+        .lines()
+        .find(|l| l.contains("counters: tunnel"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("state=established") && line.contains("sessions=2"),
+        "{line}"
+    );
+    assert!(
+        line.contains("SCCRP=1") && line.contains("ICRP=2"),
+        "{line}"
+    );
+    assert!(
+        line.contains("SCCRQ=1") && line.contains("ICCN=2"),
+        "{line}"
+    );
+    assert!(lac.log().contains("counters: system"));
+
     lac.signal(nix::sys::signal::Signal::SIGTERM);
     let st = lac
         .wait_exit(Duration::from_secs(5))
@@ -266,4 +293,60 @@ fn missing_kernel_l2tp_support_is_a_clear_error() {
     assert!(err.contains("kernel has no L2TP support"), "{err}");
     assert!(err.contains("modprobe l2tp_netlink l2tp_ppp"), "{err}");
     assert_eq!(err.lines().count(), 1, "printed once: {err}");
+}
+
+fn lns_with(port: u16, extra: &str) -> String {
+    format!("{}{extra}", lns_config(port)).replace(
+        "host_name = \"lns\"\n",
+        "host_name = \"lns\"\nauth_mode = \"simple\"\n",
+    )
+}
+
+#[test]
+fn simple_auth_refuses_unknown_peers_with_stopccn_4() {
+    let dir = tempdir("simple-refuse");
+    let port = 17014;
+    let lns = Daemon::start(&dir, "lns", &lns_with(port, ""));
+    assert!(
+        lns.wait_for("l2tpd started", 1, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
+    let lac = Daemon::start(&dir, "lac", &lac_config(port, ""));
+    assert!(
+        lac.wait_for(
+            "tunnel down: closed by peer, result 4",
+            1,
+            Duration::from_secs(10)
+        ),
+        "{}\n--- LNS ---\n{}",
+        lac.log(),
+        lns.log()
+    );
+    assert!(
+        lns.log().contains("matches no configured peer profile"),
+        "{}",
+        lns.log()
+    );
+    assert!(!lac.log().contains("session up"));
+}
+
+#[test]
+fn simple_auth_accepts_a_peer_matched_by_host_name() {
+    let dir = tempdir("simple-accept");
+    let port = 17015;
+    let peer = "\n[peer_profile.lac]\nhost_name = \"lac\"\n";
+    let lns = Daemon::start(&dir, "lns", &lns_with(port, peer));
+    assert!(
+        lns.wait_for("l2tpd started", 1, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
+    let lac = Daemon::start(&dir, "lac", &lac_config(port, ""));
+    assert!(
+        lac.wait_for("session up", 2, Duration::from_secs(10)),
+        "{}\n--- LNS ---\n{}",
+        lac.log(),
+        lns.log()
+    );
 }
