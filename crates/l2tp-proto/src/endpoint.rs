@@ -234,16 +234,16 @@ impl Endpoint {
             self.counters.no_matching_tunnel_id_discards += 1;
             return;
         }
-        let sccrq = match Message::from_control(&msg) {
-            Ok(Message::Sccrq(m)) => m,
-            Ok(_) => return,
-            Err(e) => {
-                self.counters.bad_rcvd_frames += 1;
-                tracing::info!(%from, "dropping SCCRQ that breaks RFC 2661 §6.1: {e}");
-                return;
-            }
+        let Some(peer_tunnel) = msg.avps.iter().find_map(|a| match a.value {
+            crate::wire::AvpValue::AssignedTunnelId(id) if id.0 != 0 => Some(id),
+            _ => None,
+        }) else {
+            // Nobody to answer: an SCCRQ must name its tunnel (RFC 2661 §6.1).
+            self.counters.bad_rcvd_frames += 1;
+            tracing::info!(%from, "dropping SCCRQ without an Assigned Tunnel ID");
+            return;
         };
-        if let Some(&id) = self.by_peer.get(&(from, sccrq.assigned_tunnel_id)) {
+        if let Some(&id) = self.by_peer.get(&(from, peer_tunnel)) {
             // A retransmitted SCCRQ: the channel acknowledges the duplicate.
             if let Some(t) = self.tunnels.get_mut(&id) {
                 t.receive(now, rng, msg, &mut self.out);
@@ -251,6 +251,24 @@ impl Endpoint {
             self.reap(id);
             return;
         }
+        let sccrq = match Message::from_control(&msg) {
+            Ok(Message::Sccrq(m)) => m,
+            _ => {
+                // Breaks RFC 2661 §4.1 / §6.1: a short-lived tunnel answers it with
+                // StopCCN carrying the reason, then goes away.
+                let Some(id) =
+                    alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId)
+                else {
+                    return;
+                };
+                let mut t = Tunnel::accept(id, from, TunnelConfig::default(), now, None);
+                t.receive(now, rng, msg, &mut self.out);
+                self.by_peer.insert((from, peer_tunnel), id);
+                self.tunnels.insert(id, t);
+                self.reap(id);
+                return;
+            }
+        };
         // RFC 2661 §4.4.3: our SCCRQ to this peer crossed theirs.
         let mut adopted: Option<(TunnelId, TunnelConfig, Vec<crate::session::Session>)> = None;
         let crossed = self

@@ -449,78 +449,35 @@ impl Tunnel {
         }
         self.count_avps(&msg);
         let header_session = msg.header.session_id;
-        let is_call_message = !matches!(
-            mt,
-            MessageType::SCCRQ
-                | MessageType::SCCRP
-                | MessageType::SCCCN
-                | MessageType::STOPCCN
-                | MessageType::HELLO
-        );
+        // RFC 2661 §4.1: an unrecognised AVP with the M bit set ends the call
+        // it belongs to, or the tunnel for a tunnel message.
         if let Some(avp) = msg.unknown_mandatory() {
-            let text = format!("unknown mandatory AVP {avp:?} in {mt}");
-            // RFC 2661 §4.1: an unrecognised AVP with the M bit set ends the
-            // session it belongs to, or the tunnel for a tunnel message.
-            if is_call_message
-                && header_session.0 != 0
-                && self.sessions.contains_key(&header_session)
-            {
-                self.counters.illegal_messages += 1;
-                self.clear_session(
-                    now,
-                    rng,
-                    header_session,
-                    CdnResult::GENERAL_ERROR,
-                    Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
-                    text,
-                    true,
-                    out,
-                );
-            } else {
-                self.protocol_error(
-                    now,
-                    rng,
-                    StopCcnResult::GENERAL_ERROR,
-                    Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
-                    text,
-                    out,
-                );
-            }
+            let text = format!(
+                "unknown mandatory AVP (vendor {}, attribute {}) in {mt}",
+                avp.vendor_id(),
+                avp.attribute().0
+            );
+            self.reject(now, rng, &msg, text, ErrorCode::UNKNOWN_MANDATORY_AVP, out);
             return;
         }
         let typed = match Message::from_control(&msg) {
             Ok(t) => t,
-            Err(e) => {
+            Err(crate::wire::MessageError::UnknownMessageType {
+                mandatory: false, ..
+            }) => {
+                // RFC 2661 §3.2: an unknown message type without the M bit is ignored.
                 self.count_bad(mt);
-                let known = (1..=16).contains(&mt.0) && mt.0 != 5 && mt.0 != 13;
-                let mandatory = msg.avps.first().is_some_and(|a| a.mandatory);
-                if !known && !mandatory {
-                    // RFC 2661 §3.2: unknown message type without M bit: ignore.
-                    tracing::info!(tunnel = %self.id, "ignoring unknown message type {mt}");
-                    return;
-                }
-                let text = format!("malformed {mt}: {e}");
-                if is_call_message && self.sessions.contains_key(&header_session) {
-                    self.clear_session(
-                        now,
-                        rng,
-                        header_session,
-                        CdnResult::GENERAL_ERROR,
-                        Some(ErrorCode::VALUE_OUT_OF_RANGE),
-                        text,
-                        true,
-                        out,
-                    );
-                } else {
-                    self.protocol_error(
-                        now,
-                        rng,
-                        StopCcnResult::GENERAL_ERROR,
-                        Some(ErrorCode::VALUE_OUT_OF_RANGE),
-                        text,
-                        out,
-                    );
-                }
+                tracing::info!(tunnel = %self.id, "ignoring unknown message type {mt}");
+                return;
+            }
+            Err(e) => {
+                let error = match e {
+                    crate::wire::MessageError::UnknownMandatoryAvp { .. } => {
+                        ErrorCode::UNKNOWN_MANDATORY_AVP
+                    }
+                    _ => ErrorCode::NO_GENERAL_ERROR,
+                };
+                self.reject(now, rng, &msg, format!("malformed {mt}: {e}"), error, out);
                 return;
             }
         };
@@ -540,6 +497,96 @@ impl Tunnel {
                 self.on_call_message(now, rng, header_session, other, out);
             }
         }
+    }
+
+    /// Answer a message that breaks the rules: StopCCN for a tunnel message (or
+    /// an unknown message type with the M bit, RFC 2661 §3.2), CDN for a call
+    /// message, refusing the call outright when it was an ICRQ / OCRQ. A call
+    /// message for a session we do not have is counted and dropped.
+    fn reject(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        msg: &ControlMessage,
+        text: String,
+        error: ErrorCode,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(mt) = msg.message_type() else { return };
+        self.count_bad(mt);
+        let header_session = msg.header.session_id;
+        if mt == MessageType::SCCRQ && self.peer_id.0 == 0 {
+            // Address the StopCCN to the tunnel the bad SCCRQ announced.
+            if let Some(peer) = msg.avps.iter().find_map(|a| match a.value {
+                AvpValue::AssignedTunnelId(id) => Some(id),
+                _ => None,
+            }) {
+                self.peer_id = peer;
+                self.channel.set_peer(peer, None);
+            }
+        }
+        if !mt.is_known() || !mt.is_session_message() {
+            self.protocol_error(
+                now,
+                rng,
+                StopCcnResult::GENERAL_ERROR,
+                Some(error),
+                text,
+                out,
+            );
+        } else if mt == MessageType::ICRQ || mt == MessageType::OCRQ {
+            let peer_session = msg.avps.iter().find_map(|a| match a.value {
+                AvpValue::AssignedSessionId(id) => Some(id),
+                _ => None,
+            });
+            match peer_session {
+                Some(peer) => {
+                    self.refuse_call(now, rng, peer, CdnResult::GENERAL_ERROR, Some(error), &text)
+                }
+                None => {
+                    tracing::info!(tunnel = %self.id, "dropping {mt} without an Assigned Session ID: {text}")
+                }
+            }
+        } else if self.sessions.contains_key(&header_session) {
+            self.clear_session(
+                now,
+                rng,
+                header_session,
+                CdnResult::GENERAL_ERROR,
+                Some(error),
+                text,
+                true,
+                out,
+            );
+        } else {
+            self.counters.no_matching_session_discards += 1;
+            tracing::info!(tunnel = %self.id, "dropping {mt} for unknown session {header_session}: {text}");
+        }
+    }
+
+    /// Refuse a call the peer requested with CDN (our side of the call never existed).
+    fn refuse_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        peer_session: SessionId,
+        result: CdnResult,
+        error: Option<ErrorCode>,
+        text: &str,
+    ) {
+        let Some(id) =
+            alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId)
+        else {
+            return;
+        };
+        tracing::info!(tunnel = %self.id, "refusing call from peer session {peer_session}: {text}");
+        let cdn = Cdn {
+            result_code: result_code(result.0, error.map(|e| e.0), Some(text.as_bytes().to_vec())),
+            assigned_session_id: id,
+            q931_cause_code: None,
+            other: Vec::new(),
+        };
+        self.send(now, rng, peer_session, Message::Cdn(cdn));
     }
 
     fn on_sccrq(
@@ -1355,37 +1402,33 @@ impl Tunnel {
             CallType::LnsIncoming => self.config.accept_lns_calls,
             _ => self.config.accept_lac_calls,
         };
+        if !allowed {
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult::ADMINISTRATIVE,
+                None,
+                &format!("{call_type} calls not accepted on this tunnel"),
+            );
+            return;
+        }
+        if self.session_limit_reached() {
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult::NO_FACILITIES_TEMPORARY,
+                None,
+                "session limit reached",
+            );
+            return;
+        }
         let Some(id) =
             alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId)
         else {
             return;
         };
-        let mut refuse = |t: &mut Self, result: CdnResult, text: &str| {
-            tracing::info!(tunnel = %t.id, "refusing {call_type} call from peer session {peer_session}: {text}");
-            let cdn = Cdn {
-                result_code: result_code(result.0, None, Some(text.as_bytes().to_vec())),
-                assigned_session_id: id,
-                q931_cause_code: None,
-                other: Vec::new(),
-            };
-            t.send(now, rng, peer_session, Message::Cdn(cdn));
-        };
-        if !allowed {
-            refuse(
-                self,
-                CdnResult::ADMINISTRATIVE,
-                "call type not accepted on this tunnel",
-            );
-            return;
-        }
-        if self.session_limit_reached() {
-            refuse(
-                self,
-                CdnResult::NO_FACILITIES_TEMPORARY,
-                "session limit reached",
-            );
-            return;
-        }
         let session = Session {
             id,
             peer_id: peer_session,

@@ -1,0 +1,368 @@
+//! A scripted peer sends hand-built datagrams to an endpoint acting as LNS:
+//! unknown AVPs with and without the M bit (RFC 2661 §4.1), unknown message
+//! types (§3.2), malformed messages, messages out of state and garbage. Each
+//! is answered per the RFC (StopCCN / CDN with the right Result and Error
+//! Codes) or counted and dropped; nothing panics.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use l2tp_proto::endpoint::Endpoint;
+use l2tp_proto::event::{Output, TunnelConfig};
+use l2tp_proto::wire::{
+    AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, FramingCaps, Icrq, Message,
+    MessageType, ResultCode, Sccrq, SessionId, TunnelId,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+const PEER_TUNNEL: TunnelId = TunnelId(4242);
+const PEER_SESSION: SessionId = SessionId(777);
+
+struct Peer {
+    ep: Endpoint,
+    rng: StdRng,
+    now: Instant,
+    from: SocketAddr,
+    ns: u16,
+    nr: u16,
+    /// Our tunnel id at the endpoint, once SCCRP told us.
+    their_tunnel: TunnelId,
+}
+
+fn unknown_avp(mandatory: bool) -> Avp {
+    Avp {
+        mandatory,
+        hidden: false,
+        value: AvpValue::Unknown {
+            vendor_id: 0,
+            attribute: AttributeType(99),
+            value: vec![1, 2, 3],
+        },
+    }
+}
+
+fn sccrq() -> Message {
+    Message::Sccrq(Sccrq {
+        protocol_version: (1, 0),
+        host_name: b"scripted".to_vec(),
+        framing_capabilities: FramingCaps(3),
+        assigned_tunnel_id: PEER_TUNNEL,
+        bearer_capabilities: None,
+        receive_window_size: Some(8),
+        challenge: None,
+        tie_breaker: None,
+        firmware_revision: None,
+        vendor_name: None,
+        other: Vec::new(),
+    })
+}
+
+fn icrq() -> Message {
+    Message::Icrq(Icrq {
+        assigned_session_id: PEER_SESSION,
+        call_serial_number: 1,
+        bearer_type: None,
+        physical_channel_id: None,
+        calling_number: None,
+        called_number: None,
+        sub_address: None,
+        other: Vec::new(),
+    })
+}
+
+impl Peer {
+    fn new() -> Peer {
+        Peer {
+            ep: Endpoint::new(Some(Box::new(|_, _| Some(TunnelConfig::default())))),
+            rng: StdRng::seed_from_u64(7),
+            now: Instant::now(),
+            from: "192.0.2.1:1701".parse().unwrap(),
+            ns: 0,
+            nr: 0,
+            their_tunnel: TunnelId(0),
+        }
+    }
+
+    /// Send `msg` (plus `extra` AVPs) in sequence; returns the control messages the endpoint sent back.
+    fn send(&mut self, session: SessionId, msg: &Message, extra: Vec<Avp>) -> Vec<ControlMessage> {
+        let mut avps = msg.to_avps();
+        avps.extend(extra);
+        let cm = ControlMessage {
+            header: ControlHeader {
+                tunnel_id: self.their_tunnel,
+                session_id: session,
+                ns: self.ns,
+                nr: self.nr,
+            },
+            avps,
+        };
+        self.ns = self.ns.wrapping_add(1);
+        self.raw(&cm.encode(None).unwrap())
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Vec<ControlMessage> {
+        self.ep
+            .handle_datagram(self.now, &mut self.rng, self.from, bytes);
+        // Let the acknowledgement timer fire so that ZLBs show too.
+        self.now += std::time::Duration::from_millis(500);
+        self.ep.handle_timeout(self.now, &mut self.rng);
+        let mut got = Vec::new();
+        while let Some(o) = self.ep.poll_output() {
+            if let Output::Transmit(t) = o {
+                let m = ControlMessage::decode(&t.data, None).expect("endpoint output decodes");
+                if !m.is_zlb() {
+                    self.nr = m.header.ns.wrapping_add(1);
+                }
+                got.push(m);
+            }
+        }
+        got
+    }
+
+    /// Bring the tunnel up: SCCRQ → SCCRP, SCCCN.
+    fn establish(&mut self) {
+        let replies = self.send(SessionId(0), &sccrq(), vec![]);
+        let sccrp = replies
+            .iter()
+            .find(|m| m.message_type() == Some(MessageType::SCCRP))
+            .expect("SCCRP");
+        let Ok(Message::Sccrp(p)) = Message::from_control(sccrp) else {
+            panic!("SCCRP")
+        };
+        self.their_tunnel = p.assigned_tunnel_id;
+        self.send(SessionId(0), &Message::Scccn(Default::default()), vec![]);
+    }
+
+    fn tunnel_state(&self) -> Option<&'static str> {
+        self.ep.tunnels().next().map(|t| t.state_name())
+    }
+}
+
+fn result_of(m: &ControlMessage) -> ResultCode {
+    m.avps
+        .iter()
+        .find_map(|a| match &a.value {
+            AvpValue::ResultCode(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("Result Code AVP")
+}
+
+fn only(replies: &[ControlMessage], t: MessageType) -> &ControlMessage {
+    let found: Vec<_> = replies
+        .iter()
+        .filter(|m| m.message_type() == Some(t))
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {t} in {replies:?}");
+    found[0]
+}
+
+#[test]
+fn unknown_mandatory_avp_in_sccrq_is_answered_with_stopccn_2_8() {
+    let mut p = Peer::new();
+    let replies = p.send(SessionId(0), &sccrq(), vec![unknown_avp(true)]);
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.message_type() != Some(MessageType::SCCRP)),
+        "no SCCRP for a bad SCCRQ"
+    );
+    let rc = result_of(only(&replies, MessageType::STOPCCN));
+    assert_eq!(
+        (rc.result, rc.error),
+        (2, Some(8)),
+        "general error / unknown mandatory AVP"
+    );
+    assert_eq!(p.ep.counters().illegal_messages, 1);
+}
+
+#[test]
+fn unknown_optional_avp_is_ignored_and_counted() {
+    let mut p = Peer::new();
+    let replies = p.send(SessionId(0), &sccrq(), vec![unknown_avp(false)]);
+    only(&replies, MessageType::SCCRP);
+    let t = p.ep.tunnels().next().unwrap();
+    assert_eq!(t.counters.ignored_avps, 1);
+    // A vendor AVP without M bit is counted as a vendor AVP.
+    let vendor = Avp {
+        mandatory: false,
+        hidden: false,
+        value: AvpValue::Unknown {
+            vendor_id: 9,
+            attribute: AttributeType(1),
+            value: vec![0],
+        },
+    };
+    p.their_tunnel = t.id;
+    p.send(
+        SessionId(0),
+        &Message::Scccn(Default::default()),
+        vec![vendor],
+    );
+    assert_eq!(p.ep.tunnels().next().unwrap().counters.vendor_avps, 1);
+    assert_eq!(p.tunnel_state(), Some("established"));
+}
+
+#[test]
+fn unknown_mandatory_avp_in_icrq_refuses_the_call_with_cdn_2_8_and_keeps_the_tunnel() {
+    let mut p = Peer::new();
+    p.establish();
+    let replies = p.send(SessionId(0), &icrq(), vec![unknown_avp(true)]);
+    let cdn = only(&replies, MessageType::CDN);
+    assert_eq!(
+        cdn.header.session_id, PEER_SESSION,
+        "CDN addressed to the peer's session"
+    );
+    let rc = result_of(cdn);
+    assert_eq!((rc.result, rc.error), (2, Some(8)));
+    assert_eq!(p.tunnel_state(), Some("established"));
+    assert_eq!(p.ep.tunnels().next().unwrap().session_count(), 0);
+}
+
+#[test]
+fn unknown_mandatory_avp_in_iccn_clears_that_session_only() {
+    let mut p = Peer::new();
+    p.establish();
+    let replies = p.send(SessionId(0), &icrq(), vec![]);
+    let Ok(Message::Icrp(icrp)) = Message::from_control(only(&replies, MessageType::ICRP)) else {
+        panic!()
+    };
+    let iccn = Message::Iccn(l2tp_proto::wire::Iccn {
+        tx_connect_speed: 64000,
+        framing_type: FramingCaps(1),
+        initial_received_lcp_confreq: None,
+        last_sent_lcp_confreq: None,
+        last_received_lcp_confreq: None,
+        proxy_authen_type: None,
+        proxy_authen_name: None,
+        proxy_authen_challenge: None,
+        proxy_authen_id: None,
+        proxy_authen_response: None,
+        private_group_id: None,
+        rx_connect_speed: None,
+        sequencing_required: false,
+        other: Vec::new(),
+    });
+    let replies = p.send(icrp.assigned_session_id, &iccn, vec![unknown_avp(true)]);
+    let rc = result_of(only(&replies, MessageType::CDN));
+    assert_eq!((rc.result, rc.error), (2, Some(8)));
+    assert_eq!(p.tunnel_state(), Some("established"));
+}
+
+#[test]
+fn unknown_message_type_without_m_bit_is_ignored_with_m_bit_clears_the_tunnel() {
+    let mut p = Peer::new();
+    p.establish();
+    let odd = |mandatory| ControlMessage {
+        header: ControlHeader::default(),
+        avps: vec![Avp {
+            mandatory,
+            hidden: false,
+            value: AvpValue::MessageType(MessageType(50)),
+        }],
+    };
+    let mut m = odd(false);
+    m.header = ControlHeader {
+        tunnel_id: p.their_tunnel,
+        session_id: SessionId(0),
+        ns: p.ns,
+        nr: p.nr,
+    };
+    p.ns += 1;
+    let replies = p.raw(&m.encode(None).unwrap());
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.message_type() != Some(MessageType::STOPCCN))
+    );
+    assert_eq!(p.tunnel_state(), Some("established"));
+    let mut m = odd(true);
+    m.header = ControlHeader {
+        tunnel_id: p.their_tunnel,
+        session_id: SessionId(0),
+        ns: p.ns,
+        nr: p.nr,
+    };
+    p.ns += 1;
+    let replies = p.raw(&m.encode(None).unwrap());
+    let rc = result_of(only(&replies, MessageType::STOPCCN));
+    assert_eq!(rc.result, 2);
+}
+
+#[test]
+fn message_out_of_state_is_an_fsm_error() {
+    let mut p = Peer::new();
+    p.send(SessionId(0), &sccrq(), vec![]);
+    p.their_tunnel = p.ep.tunnels().next().unwrap().id;
+    // ICRQ before SCCCN: StopCCN result 7 (FSM error).
+    let replies = p.send(SessionId(0), &icrq(), vec![]);
+    assert_eq!(result_of(only(&replies, MessageType::STOPCCN)).result, 7);
+}
+
+#[test]
+fn call_message_for_an_unknown_session_is_dropped_not_fatal() {
+    let mut p = Peer::new();
+    p.establish();
+    let icrp = Message::Icrp(l2tp_proto::wire::Icrp {
+        assigned_session_id: SessionId(5),
+        other: Vec::new(),
+    });
+    let replies = p.send(SessionId(9999), &icrp, vec![]);
+    assert!(
+        replies.iter().all(|m| m.is_zlb()),
+        "only acknowledged: {replies:?}"
+    );
+    assert_eq!(p.tunnel_state(), Some("established"));
+    assert_eq!(
+        p.ep.tunnels()
+            .next()
+            .unwrap()
+            .counters
+            .no_matching_session_discards,
+        1
+    );
+}
+
+#[test]
+fn garbage_and_truncated_datagrams_are_counted_and_dropped() {
+    let mut p = Peer::new();
+    p.establish();
+    let before = p.ep.counters().bad_rcvd_frames;
+    for junk in [
+        &[][..],
+        &[0xc8][..],
+        &[0xc8, 0x02, 0, 0x40][..],
+        &[0x00, 0x03, 0, 0, 0, 0][..],
+    ] {
+        assert!(p.raw(junk).is_empty());
+    }
+    assert!(p.ep.counters().bad_rcvd_frames >= before + 3);
+    assert!(p.ep.counters().wrong_version_frames >= 1);
+    // A control message whose AVP claims a length past the end, for our tunnel.
+    let mut bytes = p.send_bytes_for_test();
+    let n = bytes.len();
+    bytes[n - 7] = 0x03; // AVP length high bits: far past the message
+    assert!(p.raw(&bytes).is_empty());
+    assert_eq!(p.ep.tunnels().next().unwrap().counters.bad_messages, 1);
+    assert_eq!(p.tunnel_state(), Some("established"));
+}
+
+impl Peer {
+    /// An encoded HELLO for our tunnel, not sent.
+    fn send_bytes_for_test(&mut self) -> Vec<u8> {
+        let cm = ControlMessage {
+            header: ControlHeader {
+                tunnel_id: self.their_tunnel,
+                session_id: SessionId(0),
+                ns: self.ns,
+                nr: self.nr,
+            },
+            avps: vec![
+                Avp::new(AvpValue::MessageType(MessageType::HELLO)),
+                Avp::new(AvpValue::ReceiveWindowSize(4)),
+            ],
+        };
+        cm.encode(None).unwrap()
+    }
+}
