@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,12 +48,18 @@ struct TunnelSocket {
 struct TunnelCtx {
     /// Configuration name (`[tunnel.NAME]`) or `incoming-<peer>`.
     name: String,
+    /// Created from a `[tunnel.NAME]` table (not by a peer).
+    local: bool,
+    /// Re-establish when it goes down (`persist = true`).
+    persist: bool,
     /// Session and PPP parameters for calls the peer places (incoming tunnels).
     incoming: Option<(l2tp_config::SessionParams, PppParams)>,
 }
 
 struct SessionCtx {
     name: String,
+    /// The `[tunnel.T.session.NAME]` this call was placed for, if any.
+    local_call: Option<String>,
     ppp: Option<PppParams>,
     pppd_pid: Option<u32>,
     ifname: Option<String>,
@@ -83,7 +90,42 @@ pub struct Daemon {
     stopping: HashMap<(u16, u16), Stopping>,
     /// Kernel tunnels to delete once their stopping sessions are gone.
     tunnels_to_delete: HashSet<TunnelId>,
+    /// Where the configuration was read from (for SIGHUP).
+    config_path: PathBuf,
+    /// Persistent tunnels and calls waiting to be re-established.
+    redials: Vec<Redial>,
+    /// Current back-off per persistent tunnel name.
+    backoff: HashMap<String, Duration>,
+    shutting_down: bool,
 }
+
+/// A persistent tunnel or call to re-establish at `at`.
+enum Redial {
+    Tunnel {
+        name: String,
+        at: Instant,
+    },
+    Call {
+        tunnel: TunnelId,
+        session: String,
+        at: Instant,
+    },
+}
+
+impl Redial {
+    fn at(&self) -> Instant {
+        match self {
+            Redial::Tunnel { at, .. } | Redial::Call { at, .. } => *at,
+        }
+    }
+}
+
+/// First re-dial delay of a persistent tunnel; doubles up to [`REDIAL_MAX`].
+const REDIAL_FIRST: Duration = Duration::from_secs(1);
+/// Longest re-dial delay.
+const REDIAL_MAX: Duration = Duration::from_secs(60);
+/// Delay before re-placing a persistent call that ended while its tunnel stayed up.
+const RECALL_DELAY: Duration = Duration::from_secs(2);
 
 struct Stopping {
     pid: u32,
@@ -140,6 +182,7 @@ impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
     pub async fn new(
         config: Config,
+        config_path: PathBuf,
         dp: Box<dyn DataPlane>,
         null_dp: bool,
     ) -> anyhow::Result<Self> {
@@ -169,6 +212,10 @@ impl Daemon {
             pools: Pools::default(),
             stopping: HashMap::new(),
             tunnels_to_delete: HashSet::new(),
+            config_path,
+            redials: Vec::new(),
+            backoff: HashMap::new(),
+            shutting_down: false,
         };
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
@@ -179,69 +226,218 @@ impl Daemon {
     }
 
     fn start_local_tunnels(&mut self) {
+        let config = self.config.clone();
+        for lt in config.local_tunnels() {
+            self.open_local_tunnel(lt);
+        }
+    }
+
+    /// Open a `[tunnel.NAME]` tunnel and place its configured calls.
+    fn open_local_tunnel(&mut self, lt: &l2tp_config::LocalTunnel) -> Option<TunnelId> {
         let now = Instant::now();
-        for lt in self.config.local_tunnels() {
-            let peer = lt.peer;
-            let tc = params::tunnel_config(&lt.params, &self.config);
-            let id = match self.ep.handle_command(
-                now,
-                &mut self.rng,
-                Command::OpenTunnel {
-                    peer,
-                    config: Box::new(tc),
+        let peer = lt.peer;
+        let tc = params::tunnel_config(&lt.params, &self.config);
+        let id = match self.ep.handle_command(
+            now,
+            &mut self.rng,
+            Command::OpenTunnel {
+                peer,
+                config: Box::new(tc),
+            },
+        ) {
+            Ok(CommandOutcome::Tunnel(id)) => id,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::error!(tunnel = %lt.name, "cannot open tunnel: {e}");
+                return None;
+            }
+        };
+        tracing::info!(tunnel = %lt.name, tunnel_id = id.0, %peer, persist = lt.persist, "opening tunnel");
+        self.tunnels.insert(
+            id,
+            TunnelCtx {
+                name: lt.name.clone(),
+                local: true,
+                persist: lt.persist,
+                incoming: Some((lt.session_defaults.clone(), lt.ppp_defaults.clone())),
+            },
+        );
+        for ls in &lt.sessions {
+            self.place_local_call(id, lt, ls);
+        }
+        Some(id)
+    }
+
+    /// Place the call of a `[tunnel.T.session.NAME]` table in tunnel `id`.
+    fn place_local_call(
+        &mut self,
+        id: TunnelId,
+        lt: &l2tp_config::LocalTunnel,
+        ls: &l2tp_config::LocalSession,
+    ) {
+        let call_type = match ls.session_type {
+            l2tp_config::SessionType::LacIncoming => CallType::LacIncoming,
+            l2tp_config::SessionType::LnsOutgoing => CallType::LnsOutgoing,
+            other => {
+                tracing::error!(tunnel = %lt.name, session = %ls.name, "session_type {other} is placed by the peer, not by us; skipped");
+                return;
+            }
+        };
+        let cmd = Command::PlaceCall {
+            tunnel: id,
+            call_type,
+            params: Box::new(params::call_params(&ls.params)),
+        };
+        match self.ep.handle_command(Instant::now(), &mut self.rng, cmd) {
+            Ok(CommandOutcome::Session(sid)) => {
+                tracing::info!(tunnel = %lt.name, session = %ls.name, tunnel_id = id.0, session_id = sid.0, "placing call");
+                self.sessions.insert(
+                    (id.0, sid.0),
+                    SessionCtx {
+                        name: ls.name.clone(),
+                        local_call: Some(ls.name.clone()),
+                        ppp: Some(ls.ppp.clone()),
+                        pppd_pid: None,
+                        ifname: None,
+                        pool_addr: None,
+                        kernel: false,
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(tunnel = %lt.name, session = %ls.name, "cannot place call: {e}")
+            }
+        }
+    }
+
+    /// Re-establish persistent tunnels and calls that are due.
+    fn run_redials(&mut self, now: Instant) {
+        let (due, later): (Vec<Redial>, Vec<Redial>) = std::mem::take(&mut self.redials)
+            .into_iter()
+            .partition(|r| r.at() <= now);
+        self.redials = later;
+        let config = self.config.clone();
+        for r in due {
+            match r {
+                Redial::Tunnel { name, .. } => match config.local_tunnel(&name) {
+                    Some(lt) => {
+                        tracing::info!(tunnel = %name, "re-establishing persistent tunnel");
+                        self.open_local_tunnel(lt);
+                    }
+                    None => {
+                        tracing::info!(tunnel = %name, "persistent tunnel no longer configured; not re-established")
+                    }
                 },
-            ) {
-                Ok(CommandOutcome::Tunnel(id)) => id,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::error!(tunnel = %lt.name, "cannot open tunnel: {e}");
-                    continue;
-                }
-            };
-            tracing::info!(tunnel = %lt.name, tunnel_id = id.0, %peer, "opening tunnel");
-            self.tunnels.insert(
-                id,
-                TunnelCtx {
-                    name: lt.name.clone(),
-                    incoming: Some((lt.session_defaults.clone(), lt.ppp_defaults.clone())),
-                },
-            );
-            for ls in &lt.sessions {
-                let call_type = match ls.session_type {
-                    l2tp_config::SessionType::LacIncoming => CallType::LacIncoming,
-                    l2tp_config::SessionType::LnsOutgoing => CallType::LnsOutgoing,
-                    other => {
-                        tracing::error!(tunnel = %lt.name, session = %ls.name, "session_type {other:?} is placed by the peer, not by us; skipped");
+                Redial::Call {
+                    tunnel, session, ..
+                } => {
+                    let Some(ctx) = self.tunnels.get(&tunnel) else {
                         continue;
-                    }
-                };
-                let cmd = Command::PlaceCall {
-                    tunnel: id,
-                    call_type,
-                    params: Box::new(params::call_params(&ls.params)),
-                };
-                match self.ep.handle_command(now, &mut self.rng, cmd) {
-                    Ok(CommandOutcome::Session(sid)) => {
-                        tracing::info!(tunnel = %lt.name, session = %ls.name, tunnel_id = id.0, session_id = sid.0, "placing call");
-                        self.sessions.insert(
-                            (id.0, sid.0),
-                            SessionCtx {
-                                name: ls.name.clone(),
-                                ppp: Some(ls.ppp.clone()),
-                                pppd_pid: None,
-                                ifname: None,
-                                pool_addr: None,
-                                kernel: false,
-                            },
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(tunnel = %lt.name, session = %ls.name, "cannot place call: {e}")
+                    };
+                    let open = self.ep.tunnel(tunnel).is_some_and(|t| t.is_open());
+                    if let (true, Some(lt)) = (open, config.local_tunnel(&ctx.name))
+                        && let Some(ls) = lt.sessions.iter().find(|s| s.name == session)
+                    {
+                        self.place_local_call(tunnel, lt, ls);
                     }
                 }
             }
         }
+    }
+
+    /// SIGHUP: read the configuration again. An invalid one is rejected and the
+    /// running one kept. Profile changes apply to tunnels and calls created from
+    /// now on; `[tunnel.NAME]` tables added or removed bring tunnels up or down,
+    /// and calls added to or removed from a running tunnel are placed or cleared.
+    /// Established sessions of unchanged tunnels are left alone.
+    fn reload(&mut self) {
+        let new = match Config::from_file(&self.config_path) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(
+                    "configuration reload failed; keeping the running configuration:\n{e}"
+                );
+                return;
+            }
+        };
+        let old_names: HashSet<String> = self
+            .config
+            .local_tunnels()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        let new_names: HashSet<String> =
+            new.local_tunnels().iter().map(|t| t.name.clone()).collect();
+        self.config = new.clone();
+        self.ep.set_policy(incoming_policy(new.clone()));
+        let now = Instant::now();
+        let (mut added, mut removed) = (0, 0);
+        for name in old_names.difference(&new_names) {
+            removed += 1;
+            self.redials
+                .retain(|r| !matches!(r, Redial::Tunnel { name: n, .. } if n == name));
+            let ids: Vec<TunnelId> = self
+                .tunnels
+                .iter()
+                .filter(|(_, c)| c.local && &c.name == name)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                if let Some(c) = self.tunnels.get_mut(&id) {
+                    c.persist = false;
+                }
+                tracing::info!(tunnel = %name, tunnel_id = id.0, "tunnel removed from the configuration: closing it");
+                let cmd = Command::CloseTunnel {
+                    tunnel: id,
+                    result: 1,
+                    message: Some("removed from the configuration".into()),
+                };
+                let _ = self.ep.handle_command(now, &mut self.rng, cmd);
+            }
+        }
+        for lt in new.local_tunnels() {
+            if !old_names.contains(&lt.name) {
+                added += 1;
+                self.open_local_tunnel(lt);
+                continue;
+            }
+            // A tunnel in both: calls added or removed.
+            let Some((&id, ctx)) = self
+                .tunnels
+                .iter_mut()
+                .find(|(_, c)| c.local && c.name == lt.name)
+            else {
+                continue;
+            };
+            ctx.persist = lt.persist;
+            let running: HashMap<String, u16> = self
+                .sessions
+                .iter()
+                .filter(|((t, _), _)| *t == id.0)
+                .filter_map(|((_, s), c)| c.local_call.clone().map(|n| (n, *s)))
+                .collect();
+            for ls in &lt.sessions {
+                if !running.contains_key(&ls.name) {
+                    self.place_local_call(id, lt, ls);
+                }
+            }
+            for (name, sid) in running {
+                if !lt.sessions.iter().any(|s| s.name == name) {
+                    if let Some(c) = self.sessions.get_mut(&(id.0, sid)) {
+                        c.local_call = None;
+                    }
+                    let cmd = Command::CloseSession {
+                        tunnel: id,
+                        session: SessionId(sid),
+                        result: 3,
+                        message: Some("removed from the configuration".into()),
+                    };
+                    let _ = self.ep.handle_command(now, &mut self.rng, cmd);
+                }
+            }
+        }
+        tracing::info!(added, removed, sources = %self.config_path.display(), "configuration reloaded");
     }
 
     /// Run until SIGTERM / SIGINT, then tear everything down.
@@ -259,10 +455,16 @@ impl Daemon {
                 break;
             }
             let next_stop = self.stopping.values().map(|s| s.deadline).min();
-            let next = [self.ep.poll_timeout(), shutdown_deadline, next_stop]
-                .into_iter()
-                .flatten()
-                .min();
+            let next_redial = self.redials.iter().map(Redial::at).min();
+            let next = [
+                self.ep.poll_timeout(),
+                shutdown_deadline,
+                next_stop,
+                next_redial,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -277,6 +479,7 @@ impl Daemon {
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
                     self.expire_stopping(now);
+                    self.run_redials(now);
                 }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
                 _ = sigterm.recv() => {
@@ -289,7 +492,10 @@ impl Daemon {
                 }
                 _ = sigusr1.recv() => self.log_counters(),
                 _ = sighup.recv() => {
-                    tracing::warn!("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    if shutdown_deadline.is_none() {
+                        self.reload();
+                    }
                 }
             }
         }
@@ -362,6 +568,8 @@ impl Daemon {
 
     fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {
         if deadline.is_none() {
+            self.shutting_down = true;
+            self.redials.clear();
             let _ = self
                 .ep
                 .handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
@@ -442,11 +650,23 @@ impl Daemon {
         if let Some(s) = self.sockets.get(&tunnel) {
             return Ok(s.socket.clone());
         }
-        let local = self
+        let mut local = self
             .tunnels
             .get(&tunnel)
             .and_then(|c| self.config.tunnel_local_addr(&c.name))
             .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+        // The kernel cannot run two tunnels over one 5-tuple: a further tunnel
+        // to a peer we already have one with uses an ephemeral source port
+        // (the initiator may pick any port, RFC 2661 §8.1).
+        let taken = self.sockets.values().any(|s| {
+            s.socket.peer_addr().ok() == Some(peer)
+                && s.socket
+                    .local_addr()
+                    .is_ok_and(|l| l.port() == local.port())
+        });
+        if taken {
+            local.set_port(0);
+        }
         let std_sock = l2tp_kernel::tunnel_socket(local, peer)?;
         let socket = Arc::new(UdpSocket::from_std(std_sock)?);
         let reader = tokio::spawn(reader(socket.clone(), self.rx_tx.clone()));
@@ -488,6 +708,12 @@ impl Daemon {
                 peer,
                 peer_host_name,
             } => {
+                // A persistent tunnel that came up starts its back-off afresh.
+                if let Some(c) = self.tunnels.get(&tunnel)
+                    && c.local
+                {
+                    self.backoff.remove(&c.name);
+                }
                 if !self.tunnels.contains_key(&tunnel) {
                     let m = self
                         .config
@@ -497,6 +723,8 @@ impl Daemon {
                         tunnel,
                         TunnelCtx {
                             name: format!("incoming-{peer}"),
+                            local: false,
+                            persist: false,
                             incoming: Some((session, ppp)),
                         },
                     );
@@ -505,6 +733,20 @@ impl Daemon {
             }
             Event::TunnelDown { tunnel, reason } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, "tunnel down: {reason}");
+                if let Some(c) = self.tunnels.get(&tunnel)
+                    && c.persist
+                    && !self.shutting_down
+                    && reason != l2tp_proto::event::CloseReason::TieBreakerLost
+                {
+                    let delay = self.backoff.get(&c.name).copied().unwrap_or(REDIAL_FIRST);
+                    self.backoff
+                        .insert(c.name.clone(), (delay * 2).min(REDIAL_MAX));
+                    tracing::info!(tunnel = %c.name, "persistent tunnel: re-establishing in {delay:?}");
+                    self.redials.push(Redial::Tunnel {
+                        name: c.name.clone(),
+                        at: Instant::now() + delay,
+                    });
+                }
             }
             Event::TunnelFreed { tunnel } => {
                 if let Some(s) = self.sockets.remove(&tunnel) {
@@ -535,6 +777,23 @@ impl Daemon {
                 reason,
             } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, session_id = session.0, "session down: {reason}");
+                // A configured call of a persistent tunnel that is still up is placed again.
+                let recall = self
+                    .sessions
+                    .get(&(tunnel.0, session.0))
+                    .and_then(|c| c.local_call.clone());
+                if let Some(name) = recall
+                    && !self.shutting_down
+                    && self.tunnels.get(&tunnel).is_some_and(|c| c.persist)
+                    && self.ep.tunnel(tunnel).is_some_and(|t| t.is_open())
+                {
+                    tracing::info!(tunnel = %self.tunnel_name(tunnel), session = %name, "persistent call: placing it again in {RECALL_DELAY:?}");
+                    self.redials.push(Redial::Call {
+                        tunnel,
+                        session: name,
+                        at: Instant::now() + RECALL_DELAY,
+                    });
+                }
                 // Sessions that never reached the data plane leave no DeleteSession action.
                 if self
                     .sessions
@@ -753,6 +1012,7 @@ impl Daemon {
         let name = self.tunnel_name(tunnel);
         let ctx = self.sessions.entry(key).or_insert_with(|| SessionCtx {
             name: format!("{}/{}", name, session.0),
+            local_call: None,
             ppp: None,
             pppd_pid: None,
             ifname: None,

@@ -57,7 +57,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_file(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let kind = config.system.data_plane;
     let dp = open_data_plane(kind).context("opening the kernel data plane")?;
-    let daemon = daemon::Daemon::new(config, dp, kind == DataPlaneKind::Null).await?;
+    let daemon =
+        daemon::Daemon::new(config, cli.config.clone(), dp, kind == DataPlaneKind::Null).await?;
     daemon.run().await
 }
 

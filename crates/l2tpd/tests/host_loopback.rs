@@ -350,3 +350,155 @@ fn simple_auth_accepts_a_peer_matched_by_host_name() {
         lns.log()
     );
 }
+
+#[test]
+fn sighup_reload_adds_and_removes_tunnels_and_calls_without_dropping_sessions() {
+    let dir = tempdir("reload");
+    let port = 17016;
+    let lns = Daemon::start(&dir, "lns", &lns_config(port));
+    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
+    let one = format!(
+        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\ndeny_remote_tunnel_creates = true\n\
+         [tunnel.lac1]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.lac1.session.s1]\n"
+    );
+    let mut lac = Daemon::start(&dir, "lac", &one);
+    assert!(
+        lac.wait_for("session up", 1, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
+    let first_session = lac
+        .log()
+        .lines()
+        .find(|l| l.contains("session up"))
+        .unwrap()
+        .to_string();
+    let sid = first_session
+        .split("session_id=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Add a call to lac1 and a second tunnel to the same LNS (its own source port).
+    let two = format!(
+        "{one}[tunnel.lac1.session.s2]\n[tunnel.lac2]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.lac2.session.s1]\n"
+    );
+    std::fs::write(dir.join("lac.toml"), &two).unwrap();
+    lac.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        lac.wait_for("configuration reloaded", 1, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    assert!(
+        lac.wait_for("session up", 3, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
+    assert!(
+        lac.wait_for("tunnel up", 2, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    assert!(lac.log().contains("added=1 removed=0"), "{}", lac.log());
+    // The first session was not touched.
+    assert!(
+        !lac.log()
+            .contains(&format!("session_id={sid} \"session down"))
+            && !lac.log().contains("session down"),
+        "{}",
+        lac.log()
+    );
+
+    // An invalid configuration is rejected; the running one is kept.
+    std::fs::write(
+        dir.join("lac.toml"),
+        format!("{two}[tunnel.lac3]\npeer_adr = \"127.0.0.1\"\n"),
+    )
+    .unwrap();
+    lac.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        lac.wait_for("configuration reload failed", 1, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    assert!(
+        lac.log().contains("peer_adr"),
+        "the error names the bad key:\n{}",
+        lac.log()
+    );
+    assert!(
+        lac.child.try_wait().unwrap().is_none(),
+        "daemon still running"
+    );
+
+    // Removing lac2 closes it with StopCCN; lac1 and its sessions stay.
+    std::fs::write(
+        dir.join("lac.toml"),
+        format!("{one}[tunnel.lac1.session.s2]\n"),
+    )
+    .unwrap();
+    lac.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        lac.wait_for("added=0 removed=1", 1, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    assert!(
+        lns.wait_for(
+            "tunnel down: closed by peer, result 1",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        lns.log()
+    );
+    assert_eq!(
+        lac.log().matches("session down").count(),
+        1,
+        "only lac2's call went down:\n{}",
+        lac.log()
+    );
+}
+
+#[test]
+fn persistent_tunnel_comes_back_with_its_calls_after_the_peer_returns() {
+    let dir = tempdir("persist");
+    let port = 17017;
+    let mut lns = Daemon::start(&dir, "lns", &lns_config(port));
+    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
+    let timers = "hello_timeout = \"1s\"\nretry_timeout = \"100ms\"\nretry_max_timeout = \"200ms\"\nmax_retries = 2";
+    let cfg = lac_config(port, timers).replace("peer_udp_port", "persist = true\npeer_udp_port");
+    let lac = Daemon::start(&dir, "lac", &cfg);
+    assert!(
+        lac.wait_for("session up", 2, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
+    assert!(lns.wait_for("session up", 2, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+    lns.signal(nix::sys::signal::Signal::SIGKILL);
+    lns.wait_exit(Duration::from_secs(5)).unwrap();
+    assert!(
+        lac.wait_for("re-establishing in", 1, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
+    // The LNS comes back; the LAC re-dials and places both calls again.
+    let lns2 = Daemon::start(&dir, "lns2", &lns_config(port));
+    assert!(
+        lac.wait_for("session up", 4, Duration::from_secs(20)),
+        "{}\n--- LNS ---\n{}",
+        lac.log(),
+        lns2.log()
+    );
+    assert!(
+        lac.log().contains("re-establishing persistent tunnel"),
+        "{}",
+        lac.log()
+    );
+    assert_eq!(lac.log().matches("tunnel up").count(), 2);
+}
