@@ -8,11 +8,13 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Origin, Position};
+use crate::load::{ConfigPaths, SourceFile};
 use crate::params::{
     PeerParams, PppParams, PppSettings, Problem, SessionParams, SessionSettings, SettingsTable,
     SystemConfig, TunnelParams, TunnelSettings,
 };
 use crate::parse::{Located, Parser, RawDoc, RawTunnel, suggest};
+use crate::secrets;
 use crate::values::SessionType;
 
 /// Name of the built-in profile of each kind.
@@ -120,6 +122,11 @@ pub struct LocalTunnel {
 ///
 /// Naming `default` explicitly is the same as naming nothing: the default
 /// profile is always the last level.
+///
+/// Equality (`==`) compares the effective configuration: `[system]`, the
+/// local tunnels and sessions, the peer profiles, what incoming tunnels of
+/// each peer profile resolve to, and every profile resolved on its own;
+/// where it was read from (files, lines) does not count.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Global settings.
@@ -128,70 +135,118 @@ pub struct Config {
     peers: Vec<PeerProfile>,
     doc: RawDoc,
     sources: Vec<PathBuf>,
+    secrets_file: Option<PathBuf>,
+    warnings: Vec<ConfigError>,
 }
 
-fn io_error(path: &Path, message: String) -> ConfigErrors {
-    ConfigErrors::new(vec![ConfigError {
-        file: path.to_path_buf(),
-        position: None,
-        key: None,
-        kind: ErrorKind::Io,
-        message,
-    }])
+/// What differs between a running configuration and a new one
+/// ([`Config::changes`]), for a reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigChanges {
+    /// `[system]` keys whose effective value differs, in schema order.
+    pub system_keys: Vec<&'static str>,
+    /// Local tunnels only the new configuration has.
+    pub tunnels_added: BTreeSet<String>,
+    /// Local tunnels only the old configuration has.
+    pub tunnels_removed: BTreeSet<String>,
+    /// Local tunnels in both whose [`LocalTunnel`] differs (any resolved
+    /// parameter, secret, peer, session list or session parameter).
+    pub tunnels_changed: BTreeSet<String>,
+    /// The peer profiles, or what incoming tunnels of one of them resolve
+    /// to ([`Config::resolve_incoming`]), differ.
+    pub incoming_changed: bool,
 }
+
+impl ConfigChanges {
+    /// True when nothing the daemon acts on differs.
+    pub fn is_empty(&self) -> bool {
+        self.system_keys.is_empty()
+            && self.tunnels_added.is_empty()
+            && self.tunnels_removed.is_empty()
+            && self.tunnels_changed.is_empty()
+            && !self.incoming_changed
+    }
+}
+
+/// Parameters of tunnels set up by peers, per peer profile.
+type Incoming = Vec<(String, TunnelParams, SessionParams, PppParams)>;
 
 impl Config {
-    /// Reads and validates one configuration file.
+    /// Reads and validates one configuration file, without drop-ins; its
+    /// `system.secrets_file`, if set, is read too (see [`Config::load`]).
     pub fn from_file(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| io_error(path, format!("cannot read: {e}")))?;
-        Config::from_str(&text, path)
+        Config::load(&ConfigPaths::single(path))
+    }
+
+    /// Finds, reads, merges and validates the configuration files `paths`
+    /// describes (main file, then drop-ins in lexical order of their names;
+    /// see [`ConfigPaths`] for the search, masking and precedence rules),
+    /// then the secrets file `system.secrets_file` names, if any.
+    ///
+    /// The secrets file (relative paths are relative to the directory of
+    /// the file that sets `secrets_file`) may only set `secret` in
+    /// `[tunnel_profile.NAME]` and `[tunnel.NAME]` tables and
+    /// `user_password` in `[ppp_profile.NAME]` and
+    /// `[tunnel.T.session.S.ppp]` tables the configuration defines; its
+    /// values replace those of the configuration files. It is refused (an
+    /// [`ErrorKind::Permissions`] error naming the file and its mode) when
+    /// group or others have any access to it (`mode & 0o077 != 0`).
+    ///
+    /// A secret written in a configuration file that group or others may
+    /// read is accepted, with a warning ([`Config::warnings`]).
+    ///
+    /// Every error of every file is reported at once, each naming its file
+    /// (and line and key where there is one). Call again to reload: nothing
+    /// is cached.
+    pub fn load(paths: &ConfigPaths) -> Result<Config, ConfigErrors> {
+        let found = paths.discover();
+        assemble(found.files, found.errors, true)
     }
 
     /// Parses and validates configuration text; `origin` is the file name
-    /// used in error messages.
+    /// used in error messages. Reads nothing from disk: a
+    /// `system.secrets_file` is not read (use [`Config::load`]).
     pub fn from_str(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
         Config::from_sources([(origin, text)])
     }
 
     /// Parses several files and merges them in order, later keys replacing
     /// earlier ones table by table (drop-in semantics), then validates the
-    /// result. Every error of every file is reported.
+    /// result. Every error of every file is reported. Reads nothing from
+    /// disk: a `system.secrets_file` is not read (use [`Config::load`]).
     pub fn from_sources<'a, I>(sources: I) -> Result<Config, ConfigErrors>
     where
         I: IntoIterator<Item = (&'a Path, &'a str)>,
     {
-        let mut doc = RawDoc::default();
-        let mut errors = Vec::new();
-        let mut paths = Vec::new();
-        for (path, text) in sources {
-            let (d, errs) = Parser::new(text, Arc::from(path)).parse();
-            doc.merge(d);
-            errors.extend(errs);
-            paths.push(path.to_path_buf());
-        }
-        doc.ensure_defaults();
-        let primary = paths
-            .first()
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("<config>"));
-        let mut check = Checker {
-            primary,
-            errors,
-            used: HashSet::new(),
-            inconsistent: BTreeMap::new(),
-        };
-        let config = check.build(doc, paths);
-        if check.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors::new(check.errors))
-        }
+        let files = sources
+            .into_iter()
+            .map(|(path, text)| SourceFile {
+                path: path.to_path_buf(),
+                text: text.to_owned(),
+                mode: None,
+            })
+            .collect();
+        assemble(files, Vec::new(), false)
     }
 
-    /// The files this configuration was read from, in merge order.
+    /// The files this configuration was read from, in merge order: the
+    /// main file, the drop-ins, and last the secrets file if one was read.
     pub fn sources(&self) -> &[PathBuf] {
         &self.sources
+    }
+
+    /// The secrets file that was read (also the last of
+    /// [`Config::sources`]), if any.
+    pub fn secrets_file(&self) -> Option<&Path> {
+        self.secrets_file.as_deref()
+    }
+
+    /// Problems that do not stop the configuration from being used (so far:
+    /// secrets written in configuration files that group or others may
+    /// read, kind [`ErrorKind::Permissions`]). The daemon should log them.
+    /// They never contain a secret.
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.warnings
     }
 
     /// The tunnels to set up, sorted by name.
@@ -199,9 +254,33 @@ impl Config {
         &self.tunnels
     }
 
+    /// The names of the tunnels to set up.
+    pub fn local_tunnel_names(&self) -> BTreeSet<String> {
+        self.tunnels.iter().map(|t| t.name.clone()).collect()
+    }
+
     /// One configured tunnel by name.
     pub fn local_tunnel(&self, name: &str) -> Option<&LocalTunnel> {
         self.tunnels.iter().find(|t| t.name == name)
+    }
+
+    /// What changes from `self` (the running configuration) to `new`: the
+    /// `[system]` keys that differ, local tunnels added, removed or changed,
+    /// and whether incoming tunnels would resolve differently.
+    pub fn changes(&self, new: &Config) -> ConfigChanges {
+        let old_names = self.local_tunnel_names();
+        let new_names = new.local_tunnel_names();
+        ConfigChanges {
+            system_keys: self.system.changed_keys(&new.system),
+            tunnels_added: new_names.difference(&old_names).cloned().collect(),
+            tunnels_removed: old_names.difference(&new_names).cloned().collect(),
+            tunnels_changed: old_names
+                .intersection(&new_names)
+                .filter(|n| self.local_tunnel(n) != new.local_tunnel(n))
+                .cloned()
+                .collect(),
+            incoming_changed: self.peers != new.peers || self.incoming() != new.incoming(),
+        }
     }
 
     /// All peer profiles (including `default`), sorted by name.
@@ -260,72 +339,121 @@ impl Config {
         (t.params, s.session, s.ppp)
     }
 
-    /// The effective configuration as TOML: defaults and inheritance
-    /// applied, every profile shown resolved over `default`, every tunnel
-    /// and session with its effective parameters; secrets appear as
-    /// `<redacted>`. The output parses back into an equivalent
-    /// configuration (with the secrets replaced).
+    /// What incoming tunnels of each peer profile resolve to.
+    fn incoming(&self) -> Incoming {
+        self.peers
+            .iter()
+            .map(|p| {
+                let (t, s, ppp) = self.resolve_incoming(&PeerMatch {
+                    profile: p,
+                    matched_by: MatchedBy::Default,
+                });
+                (p.name.clone(), t, s, ppp)
+            })
+            .collect()
+    }
+
+    /// The effective configuration as TOML, for `l2tpd check`.
+    ///
+    /// - A header comment lists the files read, in merge order.
+    /// - `[system]` and each `[KIND.default]` profile list every key with
+    ///   its effective value (so every built-in default is visible).
+    /// - Other tunnel, session and PPP profiles list the keys set for them
+    ///   over all files (merged). They are not printed resolved over
+    ///   `default`: inheritance goes key by key through a chain of profiles
+    ///   (see [`Config`]), and a profile filled in from `default` would hide
+    ///   the profiles below it in the chain.
+    /// - Peer profiles are printed resolved (over `[peer_profile.default]`).
+    /// - Every `[tunnel.NAME]` and `[tunnel.T.session.S]` (with its `ppp`
+    ///   table) lists every resolved value, plus the profile names that
+    ///   place it in its chains.
+    /// - A commented block per peer profile shows the fully resolved
+    ///   tunnel, session and PPP parameters of the tunnels that peers
+    ///   matching it set up (left out when
+    ///   `system.deny_remote_tunnel_creates` is true).
+    ///
+    /// Secrets appear as `<redacted>`. The text parses back
+    /// ([`Config::from_str`]) into a configuration equal to this one,
+    /// except that the secrets are the string `<redacted>`.
     pub fn to_toml_effective(&self) -> String {
         let mut root = toml::Table::new();
         root.insert("system".into(), to_value(&self.system.to_settings()));
 
-        fn section<P, S: Serialize>(
-            root: &mut toml::Table,
-            kind: &str,
-            names: impl Iterator<Item = String>,
-            get: impl Fn(&str) -> Option<P>,
-            to_settings: impl Fn(&P) -> S,
-        ) {
+        fn profiles<S: Serialize + SettingsTable>(
+            map: &BTreeMap<String, Located<S>>,
+            resolved_default: toml::Value,
+        ) -> toml::Value {
             let mut t = toml::Table::new();
-            for n in names {
-                if let Some(p) = get(&n) {
-                    t.insert(n, to_value(&to_settings(&p)));
-                }
+            for (name, l) in map {
+                let v = if name == DEFAULT_PROFILE {
+                    resolved_default.clone()
+                } else {
+                    to_value(&l.settings)
+                };
+                t.insert(name.clone(), v);
             }
-            root.insert(kind.into(), toml::Value::Table(t));
+            toml::Value::Table(t)
         }
-        section(
-            &mut root,
-            "tunnel_profile",
-            self.doc.tunnel_profiles.keys().cloned(),
-            |n| self.tunnel_profile(n),
-            TunnelParams::to_settings,
+        let default_of = |v: Option<toml::Table>| toml::Value::Table(v.unwrap_or_default());
+        root.insert(
+            "tunnel_profile".into(),
+            profiles(
+                &self.doc.tunnel_profiles,
+                default_of(
+                    self.tunnel_profile(DEFAULT_PROFILE)
+                        .map(|p| table_of(&p.to_settings())),
+                ),
+            ),
         );
-        section(
-            &mut root,
-            "session_profile",
-            self.doc.session_profiles.keys().cloned(),
-            |n| self.session_profile(n),
-            SessionParams::to_settings,
+        root.insert(
+            "session_profile".into(),
+            profiles(
+                &self.doc.session_profiles,
+                default_of(
+                    self.session_profile(DEFAULT_PROFILE)
+                        .map(|p| table_of(&p.to_settings())),
+                ),
+            ),
         );
-        section(
-            &mut root,
-            "ppp_profile",
-            self.doc.ppp_profiles.keys().cloned(),
-            |n| self.ppp_profile(n),
-            PppParams::to_settings,
+        root.insert(
+            "ppp_profile".into(),
+            profiles(
+                &self.doc.ppp_profiles,
+                default_of(
+                    self.ppp_profile(DEFAULT_PROFILE)
+                        .map(|p| table_of(&p.to_settings())),
+                ),
+            ),
         );
-        section(
-            &mut root,
-            "peer_profile",
-            self.peers.iter().map(|p| p.name.clone()),
-            |n| self.peer_profile(n).map(|p| p.params.clone()),
-            PeerParams::to_settings,
-        );
+        let mut peers = toml::Table::new();
+        for p in &self.peers {
+            peers.insert(p.name.clone(), to_value(&p.params.to_settings()));
+        }
+        root.insert("peer_profile".into(), toml::Value::Table(peers));
 
         let mut tunnels = toml::Table::new();
         for t in &self.tunnels {
+            let raw = self.doc.tunnels.get(&t.name);
             let mut tt = table_of(&t.params.to_settings());
             tt.insert("peer_addr".into(), t.peer.ip().to_string().into());
             if let Some(l) = t.local {
                 tt.insert("our_addr".into(), l.to_string().into());
             }
             tt.insert("persist".into(), t.persist.into());
+            if let Some(n) = raw.and_then(|r| r.own.settings.tunnel_profile_name.clone()) {
+                tt.insert("tunnel_profile_name".into(), n.into());
+            }
             tt.insert("peer_profile_name".into(), t.peer_profile.clone().into());
             let mut sessions = toml::Table::new();
             for s in &t.sessions {
                 let mut st = table_of(&s.params.to_settings());
                 st.insert("session_type".into(), to_value(&s.session_type));
+                let named = raw
+                    .and_then(|r| r.sessions.get(&s.name))
+                    .and_then(|r| r.own.settings.session_profile_name.clone());
+                if let Some(n) = named {
+                    st.insert("session_profile_name".into(), n.into());
+                }
                 st.insert("ppp".into(), to_value(&s.ppp.to_settings()));
                 sessions.insert(s.name.clone(), toml::Value::Table(st));
             }
@@ -337,10 +465,33 @@ impl Config {
         if !tunnels.is_empty() {
             root.insert("tunnel".into(), toml::Value::Table(tunnels));
         }
-        // One section at a time, to keep the file's natural order.
+
         let mut out = String::from(
-            "# l2tpd effective configuration: defaults and inheritance applied, secrets redacted\n",
+            "# l2tpd effective configuration: drop-ins merged, defaults and inheritance\n\
+             # applied, secrets redacted.\n",
         );
+        if self.sources.is_empty() {
+            out.push_str("# Read from: nothing.\n");
+        } else {
+            out.push_str("# Read from, in merge order:\n");
+            for s in &self.sources {
+                let what = if Some(s) == self.secrets_file.as_ref() {
+                    " (secrets)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "#   {}{what}\n",
+                    comment_safe(&s.display().to_string())
+                ));
+            }
+        }
+        out.push_str(
+            "# [system] and the default profiles list every key. Other tunnel, session\n\
+             # and PPP profiles list the keys set for them: they are layered key by key\n\
+             # over the profiles below them. Tunnels and sessions list resolved values.\n",
+        );
+        // One section at a time, to keep the file's natural order.
         for kind in [
             "system",
             "tunnel_profile",
@@ -356,7 +507,177 @@ impl Config {
                 out.push_str(&toml::to_string(&one).unwrap_or_default());
             }
         }
+
+        // What tunnels set up by peers resolve to, for reading only.
+        if self.system.deny_remote_tunnel_creates {
+            out.push_str(
+                "\n# system.deny_remote_tunnel_creates = true: peers cannot set up tunnels.\n",
+            );
+            return out;
+        }
+        for (name, t, s, ppp) in self.incoming() {
+            out.push_str(&format!(
+                "\n# Tunnels set up by peers matching peer_profile.{} resolve to:\n",
+                crate::error::quote_key(&name)
+            ));
+            for (part, v) in [
+                ("tunnel", to_value(&t.to_settings())),
+                ("session", to_value(&s.to_settings())),
+                ("ppp", to_value(&ppp.to_settings())),
+            ] {
+                let mut inner = toml::Table::new();
+                inner.insert(part.into(), v);
+                let mut peer = toml::Table::new();
+                peer.insert(name.clone(), toml::Value::Table(inner));
+                let mut one = toml::Table::new();
+                one.insert("incoming".into(), toml::Value::Table(peer));
+                if part != "tunnel" {
+                    out.push_str("#\n");
+                }
+                for line in toml::to_string(&one).unwrap_or_default().lines() {
+                    if line.is_empty() {
+                        out.push_str("#\n");
+                    } else {
+                        out.push_str(&format!("# {line}\n"));
+                    }
+                }
+            }
+        }
         out
+    }
+}
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Config) -> bool {
+        fn profiles<S: SettingsTable>(
+            map: &BTreeMap<String, Located<S>>,
+        ) -> Vec<(&String, S::Params)>
+        where
+            S::Params: PartialEq,
+        {
+            map.iter()
+                .map(|(n, l)| (n, resolve(&chain(map, Some(l), &[]))))
+                .collect()
+        }
+        self.system == other.system
+            && self.tunnels == other.tunnels
+            && self.peers == other.peers
+            && self.incoming() == other.incoming()
+            && profiles(&self.doc.tunnel_profiles) == profiles(&other.doc.tunnel_profiles)
+            && profiles(&self.doc.session_profiles) == profiles(&other.doc.session_profiles)
+            && profiles(&self.doc.ppp_profiles) == profiles(&other.doc.ppp_profiles)
+    }
+}
+
+/// A file name made safe for a one-line comment.
+fn comment_safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Warnings for secrets written in a file whose mode lets group or others
+/// read it.
+fn exposed_secrets(doc: &RawDoc, file: &Path, mode: u32) -> Vec<ConfigError> {
+    fn check<S>(out: &mut Vec<(Origin, String)>, l: &Located<S>, key: &str) {
+        if let Some(o) = l.origins.get(key) {
+            out.push((o.clone(), l.key(key)));
+        }
+    }
+    let mut found = Vec::new();
+    for l in doc.tunnel_profiles.values() {
+        check(&mut found, l, "secret");
+    }
+    for l in doc.ppp_profiles.values() {
+        check(&mut found, l, "user_password");
+    }
+    for t in doc.tunnels.values() {
+        check(&mut found, &t.params, "secret");
+        for s in t.sessions.values() {
+            check(&mut found, &s.ppp, "user_password");
+        }
+    }
+    found
+        .into_iter()
+        .map(|(o, key)| ConfigError {
+            file: file.to_path_buf(),
+            position: Some(o.pos),
+            key: Some(key),
+            kind: ErrorKind::Permissions,
+            message: format!(
+                "secret in a file group or others may read (mode {mode:04o}); move it to the \
+                 secrets file (system.secrets_file) or chmod 600 this file"
+            ),
+        })
+        .collect()
+}
+
+/// Parses, merges (then reads the secrets file when `disk`) and validates.
+fn assemble(
+    files: Vec<SourceFile>,
+    mut errors: Vec<ConfigError>,
+    disk: bool,
+) -> Result<Config, ConfigErrors> {
+    let mut doc = RawDoc::default();
+    let mut warnings = Vec::new();
+    let mut paths = Vec::new();
+    for f in &files {
+        let (d, errs) = Parser::new(&f.text, Arc::from(f.path.as_path())).parse();
+        if let Some(mode) = f.mode.filter(|m| m & 0o044 != 0) {
+            warnings.extend(exposed_secrets(&d, &f.path, mode));
+        }
+        doc.merge(d);
+        errors.extend(errs);
+        paths.push(f.path.clone());
+    }
+    doc.ensure_defaults();
+
+    let mut secrets_file = None;
+    let set = doc.system.settings.secrets_file.clone();
+    let usable = set.as_ref().is_some_and(|p| {
+        !p.as_os_str().is_empty() && !p.as_os_str().as_encoded_bytes().contains(&0)
+    });
+    if let (true, true, Some(p)) = (disk, usable, set) {
+        let origin = doc.system.origins.get("secrets_file").cloned();
+        let path = match origin.as_ref().and_then(|o| o.file.parent()) {
+            Some(dir) if p.is_relative() => dir.join(&p),
+            _ => p,
+        };
+        let (text, errs) = secrets::read(&path, origin.as_ref());
+        errors.extend(errs);
+        if let Some(text) = text {
+            let (s, errs) = secrets::parse(&text, Arc::from(path.as_path()));
+            errors.extend(errs);
+            secrets::merge_into(&mut doc, s, &mut errors);
+        }
+        doc.system.settings.secrets_file = Some(path.clone());
+        paths.push(path.clone());
+        secrets_file = Some(path);
+    }
+
+    let primary = paths
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("<config>"));
+    let mut check = Checker {
+        primary,
+        errors,
+        used: HashSet::new(),
+        inconsistent: BTreeMap::new(),
+    };
+    let mut config = check.build(doc, paths);
+    if check.errors.is_empty() {
+        config.secrets_file = secrets_file;
+        config.warnings = ConfigErrors::new(warnings).errors;
+        Ok(config)
+    } else {
+        Err(ConfigErrors::new(check.errors))
     }
 }
 
@@ -919,6 +1240,8 @@ impl Checker {
             peers,
             doc,
             sources,
+            secrets_file: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     Inconsistent,
     /// Two definitions that must be unique collide.
     Duplicate,
+    /// Unsafe file permissions: a secrets file that group or others may
+    /// access (an error), or a secret written in a configuration file that
+    /// group or others may read (a warning, see [`crate::Config::warnings`]).
+    Permissions,
 }
 
 /// 1-based line and column (in characters) of a position in a file.

@@ -38,19 +38,35 @@
 //! Durations are [`std::time::Duration`]; the file accepts `"500ms"`,
 //! `"2s"`, `"1m"` or a bare integer meaning seconds. Unknown keys are
 //! errors. [`Config::from_str`] returns every error found at once.
+//!
+//! Files: [`Config::load`] with [`ConfigPaths::system`] reads
+//! `l2tpd.toml` and the `l2tpd.toml.d/*.toml` drop-ins from `/etc/l2tpd`,
+//! `/run/l2tpd` and `/usr/lib/l2tpd` (same name: `/etc` wins; empty file
+//! or link to `/dev/null`: masked; drop-ins merged in lexical order), with
+//! [`ConfigPaths::explicit`] one file and its `FILE.d/`. Secrets may live
+//! in `system.secrets_file`, which must be mode 0600 or stricter (see
+//! [`Config::load`]). [`Config::to_toml_effective`] prints the effective
+//! configuration; [`Config::changes`] compares two for a reload. The man
+//! page is `doc/l2tpd.toml.5.md` in the repository.
 
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(test)]
+mod doc_tests;
 mod error;
+mod load;
 mod params;
 mod parse;
+mod secrets;
 mod values;
 
 pub use config::{
-    Config, DEFAULT_PROFILE, LocalSession, LocalTunnel, MatchedBy, PeerMatch, PeerProfile,
+    Config, ConfigChanges, DEFAULT_PROFILE, LocalSession, LocalTunnel, MatchedBy, PeerMatch,
+    PeerProfile,
 };
 pub use error::{ConfigError, ConfigErrors, ErrorKind, Position};
+pub use load::{ConfigPaths, DROPIN_DIR_NAME, MAIN_FILE_NAME, SEARCH_DIRS};
 pub use params::{
     PeerParams, PeerSettings, PppParams, PppSettings, SessionParams, SessionSettings, SystemConfig,
     SystemSettings, TunnelParams, TunnelSettings,
