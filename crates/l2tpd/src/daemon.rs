@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,8 +89,8 @@ pub struct Daemon {
     stopping: HashMap<(u16, u16), Stopping>,
     /// Kernel tunnels to delete once their stopping sessions are gone.
     tunnels_to_delete: HashSet<TunnelId>,
-    /// Where the configuration was read from (for SIGHUP).
-    config_path: PathBuf,
+    /// Where the configuration is read from (for SIGHUP).
+    config_paths: l2tp_config::ConfigPaths,
     /// Persistent tunnels and calls waiting to be re-established.
     redials: Vec<Redial>,
     /// Current back-off per persistent tunnel name.
@@ -182,7 +181,7 @@ impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
     pub async fn new(
         config: Config,
-        config_path: PathBuf,
+        config_paths: l2tp_config::ConfigPaths,
         dp: Box<dyn DataPlane>,
         null_dp: bool,
     ) -> anyhow::Result<Self> {
@@ -212,7 +211,7 @@ impl Daemon {
             pools: Pools::default(),
             stopping: HashMap::new(),
             tunnels_to_delete: HashSet::new(),
-            config_path,
+            config_paths,
             redials: Vec::new(),
             backoff: HashMap::new(),
             shutting_down: false,
@@ -352,7 +351,7 @@ impl Daemon {
     /// and calls added to or removed from a running tunnel are placed or cleared.
     /// Established sessions of unchanged tunnels are left alone.
     fn reload(&mut self) {
-        let new = match Config::from_file(&self.config_path) {
+        let new = match Config::load(&self.config_paths) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(
@@ -361,6 +360,27 @@ impl Daemon {
                 return;
             }
         };
+        for w in new.warnings() {
+            tracing::warn!("{w}");
+        }
+        let restart_keys: Vec<&str> = self
+            .config
+            .changes(&new)
+            .system_keys
+            .into_iter()
+            .filter(|k| {
+                matches!(
+                    *k,
+                    "listen_addr" | "udp_port" | "data_plane" | "ppp_accm_events"
+                )
+            })
+            .collect();
+        if !restart_keys.is_empty() {
+            tracing::warn!(
+                "system keys {} change only when l2tpd restarts",
+                restart_keys.join(", ")
+            );
+        }
         let old_names: HashSet<String> = self
             .config
             .local_tunnels()
@@ -437,7 +457,13 @@ impl Daemon {
                 }
             }
         }
-        tracing::info!(added, removed, sources = %self.config_path.display(), "configuration reloaded");
+        let sources: Vec<String> = self
+            .config
+            .sources()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::info!(added, removed, sources = %sources.join(" "), "configuration reloaded");
     }
 
     /// Run until SIGTERM / SIGINT, then tear everything down.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use l2tp_config::{Config, DataPlaneKind};
+use l2tp_config::{Config, ConfigPaths, DataPlaneKind};
 use l2tp_kernel::{DataPlane, DataPlaneMode, KernelDataPlane, NullDataPlane};
 use tracing_subscriber::EnvFilter;
 
@@ -19,16 +19,52 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "l2tpd", version, about)]
 struct Cli {
-    /// Configuration file.
-    #[arg(short, long, default_value = "/etc/l2tpd/l2tpd.toml")]
-    config: PathBuf,
-    /// Validate the configuration and exit.
+    /// Configuration file; its drop-ins are read from `FILE.d/*.toml`. Without
+    /// it, `l2tpd.toml` and `l2tpd.toml.d/` are searched in /etc/l2tpd,
+    /// /run/l2tpd and /usr/lib/l2tpd (see l2tpd.toml(5)).
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print the effective configuration as TOML
+    /// and exit (non-zero with every error found). Same as `l2tpd check`.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Subcommand>,
     /// Log filter (tracing EnvFilter syntax, e.g. `info`, `debug`,
     /// `l2tp_proto=debug`); overrides the `L2TPD_LOG` environment variable.
     #[arg(long)]
     log: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    /// Validate the configuration and print the effective, merged and
+    /// inherited configuration as TOML (secrets redacted).
+    Check,
+}
+
+fn config_paths(cli: &Cli) -> ConfigPaths {
+    match &cli.config {
+        Some(f) => ConfigPaths::explicit(f.clone()),
+        None => ConfigPaths::system(),
+    }
+}
+
+/// `l2tpd check`: the effective configuration on stdout, warnings and errors on stderr.
+fn check(paths: &ConfigPaths) -> ExitCode {
+    match Config::load(paths) {
+        Ok(c) => {
+            for w in c.warnings() {
+                eprintln!("warning: {w}");
+            }
+            print!("{}", c.to_toml_effective());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -53,28 +89,25 @@ fn open_data_plane(kind: DataPlaneKind) -> anyhow::Result<Box<dyn DataPlane>> {
     })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::from_file(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn run(paths: ConfigPaths) -> anyhow::Result<()> {
+    let config = Config::load(&paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for src in config.sources() {
+        tracing::info!(file = %src.display(), "configuration");
+    }
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
     let kind = config.system.data_plane;
     let dp = open_data_plane(kind).context("opening the kernel data plane")?;
-    let daemon =
-        daemon::Daemon::new(config, cli.config.clone(), dp, kind == DataPlaneKind::Null).await?;
+    let daemon = daemon::Daemon::new(config, paths, dp, kind == DataPlaneKind::Null).await?;
     daemon.run().await
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.check_config {
-        return match Config::from_file(&cli.config) {
-            Ok(_) => {
-                println!("{}: configuration is valid", cli.config.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
+    let paths = config_paths(&cli);
+    if cli.check_config || matches!(cli.command, Some(Subcommand::Check)) {
+        return check(&paths);
     }
     init_logging(cli.log.as_deref());
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -87,7 +120,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(paths)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("l2tpd: {e:#}");

@@ -292,7 +292,11 @@ fn missing_kernel_l2tp_support_is_a_clear_error() {
     }
     assert!(err.contains("kernel has no L2TP support"), "{err}");
     assert!(err.contains("modprobe l2tp_netlink l2tp_ppp"), "{err}");
-    assert_eq!(err.lines().count(), 1, "printed once: {err}");
+    assert_eq!(
+        err.matches("kernel has no L2TP support").count(),
+        1,
+        "printed once: {err}"
+    );
 }
 
 fn lns_with(port: u16, extra: &str) -> String {
@@ -501,4 +505,59 @@ fn persistent_tunnel_comes_back_with_its_calls_after_the_peer_returns() {
         lac.log()
     );
     assert_eq!(lac.log().matches("tunnel up").count(), 2);
+}
+
+#[test]
+fn check_prints_the_effective_configuration_and_fails_on_errors() {
+    let dir = tempdir("check");
+    let cfg = dir.join("l2tpd.toml");
+    std::fs::write(
+        &cfg,
+        "[tunnel_profile.default]\nsecret = \"hunter2\"\n[tunnel.t]\npeer_addr = \"192.0.2.2\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("l2tpd.toml.d")).unwrap();
+    std::fs::write(
+        dir.join("l2tpd.toml.d/50-hello.toml"),
+        "[tunnel_profile.default]\nhello_timeout = \"5s\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("hello_timeout = \"5s\""),
+        "drop-in merged:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("50-hello.toml"),
+        "sources listed:\n{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "secret redacted:\n{stdout}");
+    std::fs::write(
+        dir.join("l2tpd.toml.d/60-bad.toml"),
+        "[tunnel_profile.default]\nhello_timeout = \"soon\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("60-bad.toml:2") && err.contains("hello_timeout"),
+        "{err}"
+    );
 }
