@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     pub keep: bool,
     /// Per-scenario time limit in seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, default_value_t = 240, value_name = "SECS")]
     pub timeout: u64,
     /// Do not run `cargo build --workspace --bins` first.
     #[arg(long)]
