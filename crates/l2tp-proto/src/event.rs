@@ -287,8 +287,8 @@ pub enum AuthMode {
 }
 
 /// Parameters of one tunnel (a locally created one, or one accepted by the
-/// incoming-tunnel policy).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// incoming-tunnel policy). `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TunnelConfig {
     /// Host Name AVP we send (RFC 2661 §4.4.3).
     pub host_name: Vec<u8>,
@@ -322,6 +322,23 @@ pub struct TunnelConfig {
     pub max_sessions: u32,
     /// Send a Tie Breaker AVP in our SCCRQ (RFC 2661 §4.4.3).
     pub use_tiebreaker: bool,
+}
+
+impl std::fmt::Debug for TunnelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelConfig")
+            .field("host_name", &String::from_utf8_lossy(&self.host_name))
+            .field("channel", &self.channel)
+            .field("hello_interval", &self.hello_interval)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("auth_mode", &self.auth_mode)
+            .field("hide_avps", &self.hide_avps)
+            .field("accept_lns_calls", &self.accept_lns_calls)
+            .field("accept_lac_calls", &self.accept_lac_calls)
+            .field("max_sessions", &self.max_sessions)
+            .field("use_tiebreaker", &self.use_tiebreaker)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for TunnelConfig {
