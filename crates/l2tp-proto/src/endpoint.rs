@@ -449,9 +449,7 @@ impl Endpoint {
                     rng,
                     session,
                     crate::wire::CdnResult(result),
-                    None,
                     message.unwrap_or_else(|| "closed by administrator".into()),
-                    false,
                     &mut self.out,
                 );
                 t.flush(&mut self.out);

@@ -129,8 +129,8 @@ pub enum CloseReason {
         result: u16,
         /// Error Code sent.
         error: Option<u16>,
-        /// What was wrong.
-        message: String,
+        /// What the peer did.
+        violation: crate::violation::Violation,
     },
     /// The data plane could not be programmed.
     DataPlane(String),
@@ -181,9 +181,9 @@ impl std::fmt::Display for CloseReason {
             CloseReason::ProtocolError {
                 result,
                 error,
-                message,
+                violation,
             } => {
-                write!(f, "protocol error: {message} (sent ")?;
+                write!(f, "protocol error: {violation} (sent ")?;
                 rc(f, *result, error, &None)?;
                 f.write_str(")")
             }

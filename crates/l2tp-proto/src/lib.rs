@@ -20,4 +20,5 @@ pub mod event;
 pub mod reliable;
 pub mod session;
 pub mod tunnel;
+pub mod violation;
 pub mod wire;

@@ -12,6 +12,7 @@ use rand_core::RngCore;
 use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
 use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::violation::Violation;
 use crate::wire::{
     AvpValue, BearerCaps, CallErrors, Cdn, CdnResult, ControlHeader, ControlMessage, ErrorCode,
     FramingCaps, Iccn, Icrp, Icrq, Message, MessageType, Occn, Ocrp, Ocrq, ResultCode, Scccn,
@@ -452,12 +453,12 @@ impl Tunnel {
         // RFC 2661 §4.1: an unrecognised AVP with the M bit set ends the call
         // it belongs to, or the tunnel for a tunnel message.
         if let Some(avp) = msg.unknown_mandatory() {
-            let text = format!(
-                "unknown mandatory AVP (vendor {}, attribute {}) in {mt}",
-                avp.vendor_id(),
-                avp.attribute().0
-            );
-            self.reject(now, rng, &msg, text, ErrorCode::UNKNOWN_MANDATORY_AVP, out);
+            let v = Violation::UnknownMandatoryAvp {
+                message: mt,
+                vendor_id: avp.vendor_id(),
+                attribute: avp.attribute().0,
+            };
+            self.reject(now, rng, &msg, v, out);
             return;
         }
         let typed = match Message::from_control(&msg) {
@@ -470,14 +471,34 @@ impl Tunnel {
                 tracing::info!(tunnel = %self.id, "ignoring unknown message type {mt}");
                 return;
             }
-            Err(e) => {
-                let error = match e {
-                    crate::wire::MessageError::UnknownMandatoryAvp { .. } => {
-                        ErrorCode::UNKNOWN_MANDATORY_AVP
-                    }
-                    _ => ErrorCode::NO_GENERAL_ERROR,
+            Err(crate::wire::MessageError::UnknownMessageType { .. }) => {
+                self.reject(now, rng, &msg, Violation::UnknownMandatoryMessage(mt), out);
+                return;
+            }
+            Err(crate::wire::MessageError::UnknownMandatoryAvp {
+                vendor_id,
+                attribute,
+                ..
+            }) => {
+                let v = Violation::UnknownMandatoryAvp {
+                    message: mt,
+                    vendor_id,
+                    attribute: attribute.0,
                 };
-                self.reject(now, rng, &msg, format!("malformed {mt}: {e}"), error, out);
+                self.reject(now, rng, &msg, v, out);
+                return;
+            }
+            Err(e) => {
+                self.reject(
+                    now,
+                    rng,
+                    &msg,
+                    Violation::Malformed {
+                        message: mt,
+                        reason: e.to_string(),
+                    },
+                    out,
+                );
                 return;
             }
         };
@@ -490,8 +511,11 @@ impl Tunnel {
             other => {
                 if self.state != TunnelState::Established {
                     self.count_bad(mt);
-                    let text = format!("{mt} before the tunnel was established");
-                    self.protocol_error(now, rng, StopCcnResult::FSM_ERROR, None, text, out);
+                    let v = Violation::UnexpectedMessage {
+                        message: mt,
+                        state: self.state_name(),
+                    };
+                    self.protocol_error(now, rng, v, out);
                     return;
                 }
                 self.on_call_message(now, rng, header_session, other, out);
@@ -508,8 +532,7 @@ impl Tunnel {
         now: Instant,
         rng: &mut dyn RngCore,
         msg: &ControlMessage,
-        text: String,
-        error: ErrorCode,
+        violation: Violation,
         out: &mut VecDeque<Output>,
     ) {
         let Some(mt) = msg.message_type() else { return };
@@ -526,41 +549,26 @@ impl Tunnel {
             }
         }
         if !mt.is_known() || !mt.is_session_message() {
-            self.protocol_error(
-                now,
-                rng,
-                StopCcnResult::GENERAL_ERROR,
-                Some(error),
-                text,
-                out,
-            );
+            self.protocol_error(now, rng, violation, out);
         } else if mt == MessageType::ICRQ || mt == MessageType::OCRQ {
             let peer_session = msg.avps.iter().find_map(|a| match a.value {
                 AvpValue::AssignedSessionId(id) => Some(id),
                 _ => None,
             });
+            let (result, error) = violation.cdn();
             match peer_session {
                 Some(peer) => {
-                    self.refuse_call(now, rng, peer, CdnResult::GENERAL_ERROR, Some(error), &text)
+                    self.refuse_call(now, rng, peer, result, error, &violation.to_string())
                 }
                 None => {
-                    tracing::info!(tunnel = %self.id, "dropping {mt} without an Assigned Session ID: {text}")
+                    tracing::info!(tunnel = %self.id, "dropping {mt} without an Assigned Session ID: {violation}")
                 }
             }
         } else if self.sessions.contains_key(&header_session) {
-            self.clear_session(
-                now,
-                rng,
-                header_session,
-                CdnResult::GENERAL_ERROR,
-                Some(error),
-                text,
-                true,
-                out,
-            );
+            self.clear_session_violation(now, rng, header_session, violation, out);
         } else {
             self.counters.no_matching_session_discards += 1;
-            tracing::info!(tunnel = %self.id, "dropping {mt} for unknown session {header_session}: {text}");
+            tracing::info!(tunnel = %self.id, "dropping {mt} for unknown session {header_session}: {violation}");
         }
     }
 
@@ -601,9 +609,10 @@ impl Tunnel {
             self.protocol_error(
                 now,
                 rng,
-                StopCcnResult::FSM_ERROR,
-                None,
-                "unexpected SCCRQ".into(),
+                Violation::UnexpectedMessage {
+                    message: MessageType::SCCRQ,
+                    state: self.state_name(),
+                },
                 out,
             );
             return;
@@ -636,16 +645,10 @@ impl Tunnel {
             return;
         }
         if m.protocol_version != (1, 0) {
-            let text = format!(
-                "protocol version {}.{} not supported",
-                m.protocol_version.0, m.protocol_version.1
-            );
             self.protocol_error(
                 now,
                 rng,
-                StopCcnResult::UNSUPPORTED_VERSION,
-                None,
-                text,
+                Violation::UnsupportedVersion(m.protocol_version.0, m.protocol_version.1),
                 out,
             );
             return;
@@ -657,9 +660,9 @@ impl Tunnel {
                 self.protocol_error(
                     now,
                     rng,
-                    StopCcnResult::NOT_AUTHORIZED,
-                    None,
-                    "peer sent a Challenge but no secret is configured".into(),
+                    Violation::NotAuthorized(
+                        "the peer sent a Challenge but no secret is configured",
+                    ),
                     out,
                 );
                 return;
@@ -671,9 +674,7 @@ impl Tunnel {
                 self.protocol_error(
                     now,
                     rng,
-                    StopCcnResult::NOT_AUTHORIZED,
-                    None,
-                    "auth_mode challenge requires a secret".into(),
+                    Violation::NotAuthorized("auth_mode challenge requires a secret"),
                     out,
                 );
                 return;
@@ -711,9 +712,10 @@ impl Tunnel {
             self.protocol_error(
                 now,
                 rng,
-                StopCcnResult::FSM_ERROR,
-                None,
-                "unexpected SCCRP".into(),
+                Violation::UnexpectedMessage {
+                    message: MessageType::SCCRP,
+                    state: self.state_name(),
+                },
                 out,
             );
             return;
@@ -726,16 +728,10 @@ impl Tunnel {
         self.peer_framing_caps = m.framing_capabilities.0;
         self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
         if m.protocol_version != (1, 0) {
-            let text = format!(
-                "protocol version {}.{} not supported",
-                m.protocol_version.0, m.protocol_version.1
-            );
             self.protocol_error(
                 now,
                 rng,
-                StopCcnResult::UNSUPPORTED_VERSION,
-                None,
-                text,
+                Violation::UnsupportedVersion(m.protocol_version.0, m.protocol_version.1),
                 out,
             );
             return;
@@ -750,14 +746,7 @@ impl Tunnel {
                 } else {
                     "no Challenge Response"
                 };
-                self.protocol_error(
-                    now,
-                    rng,
-                    StopCcnResult::NOT_AUTHORIZED,
-                    None,
-                    format!("tunnel authentication failed: {text}"),
-                    out,
-                );
+                self.protocol_error(now, rng, Violation::NotAuthorized(text), out);
                 return;
             }
         }
@@ -768,9 +757,9 @@ impl Tunnel {
                 self.protocol_error(
                     now,
                     rng,
-                    StopCcnResult::NOT_AUTHORIZED,
-                    None,
-                    "peer sent a Challenge but no secret is configured".into(),
+                    Violation::NotAuthorized(
+                        "the peer sent a Challenge but no secret is configured",
+                    ),
                     out,
                 );
                 return;
@@ -801,9 +790,10 @@ impl Tunnel {
             self.protocol_error(
                 now,
                 rng,
-                StopCcnResult::FSM_ERROR,
-                None,
-                "unexpected SCCCN".into(),
+                Violation::UnexpectedMessage {
+                    message: MessageType::SCCCN,
+                    state: self.state_name(),
+                },
                 out,
             );
             return;
@@ -818,14 +808,7 @@ impl Tunnel {
                 } else {
                     "no Challenge Response"
                 };
-                self.protocol_error(
-                    now,
-                    rng,
-                    StopCcnResult::NOT_AUTHORIZED,
-                    None,
-                    format!("tunnel authentication failed: {text}"),
-                    out,
-                );
+                self.protocol_error(now, rng, Violation::NotAuthorized(text), out);
                 return;
             }
         }
@@ -912,9 +895,7 @@ impl Tunnel {
                     rng,
                     id,
                     CdnResult::ADMINISTRATIVE,
-                    None,
                     "tunnel closing".into(),
-                    false,
                     out,
                 );
             }
@@ -930,25 +911,26 @@ impl Tunnel {
         self.after_input(out);
     }
 
+    /// Answer a violation in a tunnel message with StopCCN (RFC 2661 §4.4.2 codes).
     fn protocol_error(
         &mut self,
         now: Instant,
         rng: &mut dyn RngCore,
-        result: StopCcnResult,
-        error: Option<ErrorCode>,
-        message: String,
+        violation: Violation,
         out: &mut VecDeque<Output>,
     ) {
-        tracing::warn!(tunnel = %self.id, peer = %self.peer, "{message}: sending StopCCN result {}", result.0);
+        let (result, error) = violation.stopccn();
+        tracing::warn!(tunnel = %self.id, peer = %self.peer, "{violation}: sending StopCCN result {}", result.0);
+        let text = violation.to_string();
         let reason = CloseReason::ProtocolError {
             result: result.0,
             error: error.map(|e| e.0),
-            message: message.clone(),
+            violation,
         };
         self.close(
             now,
             rng,
-            result_code(result.0, error.map(|e| e.0), Some(message.into_bytes())),
+            result_code(result.0, error.map(|e| e.0), Some(text.into_bytes())),
             reason,
             false,
             out,
@@ -1004,16 +986,12 @@ impl Tunnel {
                     .map(|s| s.id)
                     .collect();
                 for id in expired {
-                    self.clear_session(
-                        now,
-                        rng,
-                        id,
-                        CdnResult::TIMEOUT,
+                    let rc = result_code(
+                        CdnResult::TIMEOUT.0,
                         None,
-                        "call establishment timed out".into(),
-                        true,
-                        out,
+                        Some(b"call establishment timed out".to_vec()),
                     );
+                    self.clear_session_with(now, rng, id, rc, CloseReason::SetupTimeout, out);
                 }
             }
             TunnelState::Lingering { until } => {
@@ -1367,20 +1345,13 @@ impl Tunnel {
                         s.peer_info.framing_type = Some(m.framing_type.0);
                         self.session_up(id, out);
                     }
-                    (_, state, _) => {
-                        let text = format!("{mt} unexpected in call state {state:?}");
-                        self.counters.illegal_messages += 1;
-                        self.counters.rx_bad_by_type[type_index(mt)] += 1;
-                        self.clear_session(
-                            now,
-                            rng,
-                            id,
-                            CdnResult::GENERAL_ERROR,
-                            Some(ErrorCode::NO_GENERAL_ERROR),
-                            text,
-                            true,
-                            out,
-                        );
+                    (_, _, _) => {
+                        let v = Violation::UnexpectedMessage {
+                            message: mt,
+                            state: s.state_name(),
+                        };
+                        self.count_bad(mt);
+                        self.clear_session_violation(now, rng, id, v, out);
                     }
                 }
             }
@@ -1491,17 +1462,15 @@ impl Tunnel {
         }));
     }
 
-    /// Clear a call with CDN (RFC 2661 §5.4 / §6.14).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn clear_session(
+    /// Clear a call with CDN (RFC 2661 §5.4 / §6.12) carrying `result`, and
+    /// report it down with `reason`.
+    fn clear_session_with(
         &mut self,
         now: Instant,
         rng: &mut dyn RngCore,
         id: SessionId,
-        result: CdnResult,
-        error: Option<ErrorCode>,
-        message: String,
-        protocol_error: bool,
+        result: ResultCode,
+        reason: CloseReason,
         out: &mut VecDeque<Output>,
     ) {
         let Some(s) = self.sessions.get(&id) else {
@@ -1510,31 +1479,63 @@ impl Tunnel {
         let peer = s.peer_id;
         if s.state != SessionState::WaitTunnel {
             let cdn = Cdn {
-                result_code: result_code(
-                    result.0,
-                    error.map(|e| e.0),
-                    Some(message.clone().into_bytes()),
-                ),
+                result_code: result,
                 assigned_session_id: id,
                 q931_cause_code: None,
                 other: Vec::new(),
             };
             self.send(now, rng, peer, Message::Cdn(cdn));
         }
-        let reason = if protocol_error {
-            CloseReason::ProtocolError {
-                result: result.0,
-                error: error.map(|e| e.0),
-                message,
-            }
-        } else {
-            CloseReason::Local {
-                result: result.0,
-                error: error.map(|e| e.0),
-                message: Some(message),
-            }
-        };
         self.drop_session(id, reason, out);
+    }
+
+    /// Clear a call locally (administrator, pppd, tunnel closing) with CDN.
+    pub(crate) fn clear_session(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        id: SessionId,
+        result: CdnResult,
+        message: String,
+        out: &mut VecDeque<Output>,
+    ) {
+        let reason = CloseReason::Local {
+            result: result.0,
+            error: None,
+            message: Some(message.clone()),
+        };
+        self.clear_session_with(
+            now,
+            rng,
+            id,
+            result_code(result.0, None, Some(message.into_bytes())),
+            reason,
+            out,
+        );
+    }
+
+    /// Clear a call after the peer violated the protocol in a call message.
+    fn clear_session_violation(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        id: SessionId,
+        violation: Violation,
+        out: &mut VecDeque<Output>,
+    ) {
+        let (result, error) = violation.cdn();
+        tracing::warn!(tunnel = %self.id, session = %id, "{violation}: sending CDN result {}", result.0);
+        let rc = result_code(
+            result.0,
+            error.map(|e| e.0),
+            Some(violation.to_string().into_bytes()),
+        );
+        let reason = CloseReason::ProtocolError {
+            result: result.0,
+            error: error.map(|e| e.0),
+            violation,
+        };
+        self.clear_session_with(now, rng, id, rc, reason, out);
     }
 
     /// The driver's report on a kernel tunnel.

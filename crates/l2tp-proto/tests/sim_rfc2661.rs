@@ -249,7 +249,16 @@ fn lns_refuses_a_wrong_challenge_response_with_result_4() {
         _ => None,
     });
     assert!(
-        matches!(b, Some(CloseReason::ProtocolError { result: 4, .. })),
+        matches!(
+            &b,
+            Some(CloseReason::ProtocolError {
+                result: 4,
+                violation: l2tp_proto::violation::Violation::NotAuthorized(
+                    "wrong Challenge Response"
+                ),
+                ..
+            })
+        ),
         "{b:?}"
     );
     let a = s.a.events().find_map(|e| match e {

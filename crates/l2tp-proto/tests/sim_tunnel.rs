@@ -429,8 +429,20 @@ fn peer_cdn_clears_one_session_only() {
 
 #[test]
 fn tunnel_config_debug_never_shows_the_secret() {
-    let c = TunnelConfig { secret: Some(b"hunter2".to_vec()), ..TunnelConfig::default() };
-    let text = format!("{c:?} {:?}", Command::OpenTunnel { peer: addr_b(), config: Box::new(c.clone()) });
-    assert!(!text.contains("hunter2") && !text.contains("104, 117"), "{text}");
+    let c = TunnelConfig {
+        secret: Some(b"hunter2".to_vec()),
+        ..TunnelConfig::default()
+    };
+    let text = format!(
+        "{c:?} {:?}",
+        Command::OpenTunnel {
+            peer: addr_b(),
+            config: Box::new(c.clone())
+        }
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("104, 117"),
+        "{text}"
+    );
     assert!(text.contains("<redacted>"));
 }

@@ -1,0 +1,113 @@
+//! Typed protocol violations by the peer and the RFC 2661 §4.4.2 Result and
+//! Error Codes each one is answered with.
+
+use crate::wire::{CdnResult, ErrorCode, MessageType, StopCcnResult};
+
+/// Something the peer did that RFC 2661 does not allow. A violation in a
+/// tunnel message is answered with StopCCN, one in a call message with CDN,
+/// each with the codes of [`Violation::stopccn`] / [`Violation::cdn`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// An AVP we do not know with the M bit set (RFC 2661 §4.1).
+    #[error("unknown mandatory AVP (vendor {vendor_id}, attribute {attribute}) in {message}")]
+    UnknownMandatoryAvp {
+        /// The message carrying it.
+        message: MessageType,
+        /// Its Vendor ID (0 for IETF).
+        vendor_id: u16,
+        /// Its Attribute Type.
+        attribute: u16,
+    },
+    /// A message type we do not know, with the M bit set (RFC 2661 §3.2).
+    #[error("unknown message type {0} with the M bit set")]
+    UnknownMandatoryMessage(MessageType),
+    /// A message that breaks the AVP rules of RFC 2661 §6 (a mandatory AVP
+    /// missing, duplicated or out of place).
+    #[error("malformed {message}: {reason}")]
+    Malformed {
+        /// The message.
+        message: MessageType,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A message that is not allowed in the current state (RFC 2661 §7).
+    #[error("{message} unexpected in state {state}")]
+    UnexpectedMessage {
+        /// The message.
+        message: MessageType,
+        /// The tunnel or call state it arrived in.
+        state: &'static str,
+    },
+    /// A Protocol Version other than 1.0 (RFC 2661 §4.4.3).
+    #[error("protocol version {0}.{1} not supported")]
+    UnsupportedVersion(u8, u8),
+    /// Tunnel authentication failed (RFC 2661 §5.1.1): no or a wrong Challenge
+    /// Response, or a Challenge we cannot answer without a secret.
+    #[error("tunnel authentication failed: {0}")]
+    NotAuthorized(&'static str),
+}
+
+impl Violation {
+    /// The StopCCN Result Code and Error Code that answer this violation in a
+    /// tunnel message (RFC 2661 §4.4.2).
+    pub fn stopccn(&self) -> (StopCcnResult, Option<ErrorCode>) {
+        match self {
+            Violation::UnknownMandatoryAvp { .. } => (
+                StopCcnResult::GENERAL_ERROR,
+                Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
+            ),
+            Violation::UnknownMandatoryMessage(_) | Violation::Malformed { .. } => (
+                StopCcnResult::GENERAL_ERROR,
+                Some(ErrorCode::NO_GENERAL_ERROR),
+            ),
+            Violation::UnexpectedMessage { .. } => (StopCcnResult::FSM_ERROR, None),
+            Violation::UnsupportedVersion(..) => (StopCcnResult::UNSUPPORTED_VERSION, None),
+            Violation::NotAuthorized(_) => (StopCcnResult::NOT_AUTHORIZED, None),
+        }
+    }
+
+    /// The CDN Result Code and Error Code that answer this violation in a call
+    /// message (RFC 2661 §4.4.2).
+    pub fn cdn(&self) -> (CdnResult, Option<ErrorCode>) {
+        match self {
+            Violation::UnknownMandatoryAvp { .. } => (
+                CdnResult::GENERAL_ERROR,
+                Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
+            ),
+            _ => (CdnResult::GENERAL_ERROR, Some(ErrorCode::NO_GENERAL_ERROR)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_rfc2661_4_4_2() {
+        let avp = Violation::UnknownMandatoryAvp {
+            message: MessageType::ICRQ,
+            vendor_id: 0,
+            attribute: 99,
+        };
+        assert_eq!(avp.stopccn(), (StopCcnResult(2), Some(ErrorCode(8))));
+        assert_eq!(avp.cdn(), (CdnResult(2), Some(ErrorCode(8))));
+        let fsm = Violation::UnexpectedMessage {
+            message: MessageType::ICRQ,
+            state: "wait-ctl-conn",
+        };
+        assert_eq!(fsm.stopccn().0, StopCcnResult(7));
+        assert_eq!(
+            Violation::UnsupportedVersion(2, 0).stopccn().0,
+            StopCcnResult(5)
+        );
+        assert_eq!(
+            Violation::NotAuthorized("wrong Challenge Response")
+                .stopccn()
+                .0,
+            StopCcnResult(4)
+        );
+        assert_eq!(fsm.to_string(), "ICRQ unexpected in state wait-ctl-conn");
+    }
+}
