@@ -16,7 +16,7 @@ use crate::event::{
     ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
 };
 use crate::session::CallType;
-use crate::tunnel::{Tunnel, alloc_id, result_code};
+use crate::tunnel::{Tunnel, alloc_id};
 use crate::wire::{
     ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId, decode_header,
 };
@@ -464,19 +464,7 @@ impl Endpoint {
                     .tunnels
                     .get_mut(&tunnel)
                     .ok_or(CommandError::NoSuchTunnel(tunnel))?;
-                let reason = CloseReason::Local {
-                    result,
-                    error: None,
-                    message: message.clone(),
-                };
-                t.close(
-                    now,
-                    rng,
-                    result_code(result, None, message.map(String::into_bytes)),
-                    reason,
-                    true,
-                    &mut self.out,
-                );
+                t.close_locally(now, rng, result, message, &mut self.out);
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
@@ -529,19 +517,12 @@ impl Endpoint {
                 let ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
                 for id in ids {
                     if let Some(t) = self.tunnels.get_mut(&id) {
-                        let result = StopCcnResult::SHUTTING_DOWN.0;
                         let message = Some("l2tpd shutting down".to_string());
-                        let reason = CloseReason::Local {
-                            result,
-                            error: None,
-                            message: message.clone(),
-                        };
-                        t.close(
+                        t.close_locally(
                             now,
                             rng,
-                            result_code(result, None, message.map(String::into_bytes)),
-                            reason,
-                            true,
+                            StopCcnResult::SHUTTING_DOWN.0,
+                            message,
                             &mut self.out,
                         );
                     }

@@ -597,6 +597,92 @@ impl Tunnel {
         self.send(now, rng, peer_session, Message::Cdn(cdn));
     }
 
+    /// An SCCRQ, SCCRP or SCCCN in the wrong state: StopCCN with result 7.
+    fn unexpected(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        mt: MessageType,
+        out: &mut VecDeque<Output>,
+    ) {
+        self.count_bad(mt);
+        let v = Violation::UnexpectedMessage {
+            message: mt,
+            state: self.state_name(),
+        };
+        self.protocol_error(now, rng, v, out);
+    }
+
+    /// Tunnel authentication failed: count it and send StopCCN result 4.
+    fn auth_failed(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        v: Violation,
+        out: &mut VecDeque<Output>,
+    ) {
+        self.counters.auth_fails += 1;
+        self.protocol_error(now, rng, v, out);
+    }
+
+    /// Record what the peer announced in its SCCRQ / SCCRP; its Protocol
+    /// Version must be 1.0 (RFC 2661 §4.4.3).
+    #[allow(clippy::too_many_arguments)]
+    fn learn_peer(
+        &mut self,
+        version: (u8, u8),
+        assigned: TunnelId,
+        rws: Option<u16>,
+        host_name: &[u8],
+        vendor_name: &Option<Vec<u8>>,
+        framing: FramingCaps,
+        bearer: Option<BearerCaps>,
+    ) -> Result<(), Violation> {
+        self.peer_id = assigned;
+        self.channel.set_peer(assigned, rws);
+        self.peer_host_name = host_name.to_vec();
+        self.peer_vendor_name = vendor_name.clone();
+        self.peer_framing_caps = framing.0;
+        self.peer_bearer_caps = bearer.map_or(0, |b| b.0);
+        match version {
+            (1, 0) => Ok(()),
+            (v, r) => Err(Violation::UnsupportedVersion(v, r)),
+        }
+    }
+
+    /// Our Challenge Response (RFC 2661 §4.2) to the peer's `challenge`, to be
+    /// carried in a message of type `carrier`; an error when we have no secret.
+    fn respond_to_challenge(
+        &self,
+        challenge: &Option<Vec<u8>>,
+        carrier: MessageType,
+    ) -> Result<Option<[u8; 16]>, Violation> {
+        match (challenge, &self.config.secret) {
+            (Some(c), Some(s)) => Ok(Some(challenge_response(carrier, s, c))),
+            (Some(_), None) => Err(Violation::NotAuthorized(
+                "the peer sent a Challenge but no secret is configured",
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// Check the peer's response (in a message of type `carrier`) to our Challenge, if we sent one.
+    fn verify_response(
+        &self,
+        carrier: MessageType,
+        got: Option<[u8; 16]>,
+    ) -> Result<(), Violation> {
+        let Some(ours) = &self.our_challenge else {
+            return Ok(());
+        };
+        let secret = self.config.secret.as_deref().unwrap_or_default();
+        match got {
+            Some(r) if r == challenge_response(carrier, secret, ours) => Ok(()),
+            Some(_) => Err(Violation::NotAuthorized("wrong Challenge Response")),
+            None => Err(Violation::NotAuthorized("no Challenge Response")),
+        }
+    }
+
     fn on_sccrq(
         &mut self,
         now: Instant,
@@ -605,79 +691,49 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.initiator || self.state != TunnelState::WaitCtlConn || self.peer_id.0 != 0 {
-            self.count_bad(MessageType::SCCRQ);
-            self.protocol_error(
-                now,
-                rng,
-                Violation::UnexpectedMessage {
-                    message: MessageType::SCCRQ,
-                    state: self.state_name(),
-                },
-                out,
-            );
-            return;
+            return self.unexpected(now, rng, MessageType::SCCRQ, out);
         }
-        self.peer_id = m.assigned_tunnel_id;
-        self.channel
-            .set_peer(m.assigned_tunnel_id, m.receive_window_size);
-        self.peer_host_name = m.host_name.clone();
-        self.peer_vendor_name = m.vendor_name.clone();
-        self.peer_framing_caps = m.framing_capabilities.0;
-        self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
+        let learned = self.learn_peer(
+            m.protocol_version,
+            m.assigned_tunnel_id,
+            m.receive_window_size,
+            &m.host_name,
+            &m.vendor_name,
+            m.framing_capabilities,
+            m.bearer_capabilities,
+        );
         if let Some(text) = self.refusal.take() {
+            let result = StopCcnResult::NOT_AUTHORIZED.0;
             let reason = CloseReason::Local {
-                result: StopCcnResult::NOT_AUTHORIZED.0,
+                result,
                 error: None,
                 message: Some(text.clone()),
             };
             self.close(
                 now,
                 rng,
-                result_code(
-                    StopCcnResult::NOT_AUTHORIZED.0,
-                    None,
-                    Some(text.into_bytes()),
-                ),
+                result_code(result, None, Some(text.into_bytes())),
                 reason,
                 false,
                 out,
             );
             return;
         }
-        if m.protocol_version != (1, 0) {
-            self.protocol_error(
-                now,
-                rng,
-                Violation::UnsupportedVersion(m.protocol_version.0, m.protocol_version.1),
-                out,
-            );
-            return;
+        if let Err(v) = learned {
+            return self.protocol_error(now, rng, v, out);
         }
-        let challenge_response = match (&m.challenge, &self.config.secret) {
-            (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCRP, s, c)),
-            (Some(_), None) => {
-                self.counters.auth_fails += 1;
-                self.protocol_error(
-                    now,
-                    rng,
-                    Violation::NotAuthorized(
-                        "the peer sent a Challenge but no secret is configured",
-                    ),
-                    out,
-                );
-                return;
-            }
-            (None, _) => None,
+        let challenge_response = match self.respond_to_challenge(&m.challenge, MessageType::SCCRP) {
+            Ok(r) => r,
+            Err(v) => return self.auth_failed(now, rng, v, out),
         };
         if self.config.auth_mode == AuthMode::Challenge {
             if self.config.secret.is_none() {
-                self.protocol_error(
+                return self.protocol_error(
                     now,
                     rng,
                     Violation::NotAuthorized("auth_mode challenge requires a secret"),
                     out,
                 );
-                return;
             }
             let mut c = vec![0u8; 16];
             rng.fill_bytes(&mut c);
@@ -708,63 +764,26 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.state != TunnelState::WaitCtlReply {
-            self.count_bad(MessageType::SCCRP);
-            self.protocol_error(
-                now,
-                rng,
-                Violation::UnexpectedMessage {
-                    message: MessageType::SCCRP,
-                    state: self.state_name(),
-                },
-                out,
-            );
-            return;
+            return self.unexpected(now, rng, MessageType::SCCRP, out);
         }
-        self.peer_id = m.assigned_tunnel_id;
-        self.channel
-            .set_peer(m.assigned_tunnel_id, m.receive_window_size);
-        self.peer_host_name = m.host_name.clone();
-        self.peer_vendor_name = m.vendor_name.clone();
-        self.peer_framing_caps = m.framing_capabilities.0;
-        self.peer_bearer_caps = m.bearer_capabilities.map_or(0, |b| b.0);
-        if m.protocol_version != (1, 0) {
-            self.protocol_error(
-                now,
-                rng,
-                Violation::UnsupportedVersion(m.protocol_version.0, m.protocol_version.1),
-                out,
-            );
-            return;
+        let learned = self.learn_peer(
+            m.protocol_version,
+            m.assigned_tunnel_id,
+            m.receive_window_size,
+            &m.host_name,
+            &m.vendor_name,
+            m.framing_capabilities,
+            m.bearer_capabilities,
+        );
+        if let Err(v) = learned {
+            return self.protocol_error(now, rng, v, out);
         }
-        if let Some(ours) = self.our_challenge.clone() {
-            let secret = self.config.secret.clone().unwrap_or_default();
-            let expected = challenge_response(MessageType::SCCRP, &secret, &ours);
-            if m.challenge_response != Some(expected) {
-                self.counters.auth_fails += 1;
-                let text = if m.challenge_response.is_some() {
-                    "wrong Challenge Response"
-                } else {
-                    "no Challenge Response"
-                };
-                self.protocol_error(now, rng, Violation::NotAuthorized(text), out);
-                return;
-            }
+        if let Err(v) = self.verify_response(MessageType::SCCRP, m.challenge_response) {
+            return self.auth_failed(now, rng, v, out);
         }
-        let challenge_response = match (&m.challenge, &self.config.secret) {
-            (Some(c), Some(s)) => Some(challenge_response(MessageType::SCCCN, s, c)),
-            (Some(_), None) => {
-                self.counters.auth_fails += 1;
-                self.protocol_error(
-                    now,
-                    rng,
-                    Violation::NotAuthorized(
-                        "the peer sent a Challenge but no secret is configured",
-                    ),
-                    out,
-                );
-                return;
-            }
-            (None, _) => None,
+        let challenge_response = match self.respond_to_challenge(&m.challenge, MessageType::SCCCN) {
+            Ok(r) => r,
+            Err(v) => return self.auth_failed(now, rng, v, out),
         };
         self.send(
             now,
@@ -786,31 +805,10 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if self.state != TunnelState::WaitCtlConn || self.peer_id.0 == 0 {
-            self.count_bad(MessageType::SCCCN);
-            self.protocol_error(
-                now,
-                rng,
-                Violation::UnexpectedMessage {
-                    message: MessageType::SCCCN,
-                    state: self.state_name(),
-                },
-                out,
-            );
-            return;
+            return self.unexpected(now, rng, MessageType::SCCCN, out);
         }
-        if let Some(ours) = self.our_challenge.clone() {
-            let secret = self.config.secret.clone().unwrap_or_default();
-            let expected = challenge_response(MessageType::SCCCN, &secret, &ours);
-            if m.challenge_response != Some(expected) {
-                self.counters.auth_fails += 1;
-                let text = if m.challenge_response.is_some() {
-                    "wrong Challenge Response"
-                } else {
-                    "no Challenge Response"
-                };
-                self.protocol_error(now, rng, Violation::NotAuthorized(text), out);
-                return;
-            }
+        if let Err(v) = self.verify_response(MessageType::SCCCN, m.challenge_response) {
+            return self.auth_failed(now, rng, v, out);
         }
         self.established(now, rng, out);
     }
@@ -909,6 +907,31 @@ impl Tunnel {
         self.teardown(reason, out);
         self.state = TunnelState::Closing;
         self.after_input(out);
+    }
+
+    /// Close the tunnel at our own initiative: CDN for each call, then StopCCN
+    /// with `result` (RFC 2661 §4.4.2 StopCCN Result Code) and `message`.
+    pub(crate) fn close_locally(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        result: u16,
+        message: Option<String>,
+        out: &mut VecDeque<Output>,
+    ) {
+        let reason = CloseReason::Local {
+            result,
+            error: None,
+            message: message.clone(),
+        };
+        self.close(
+            now,
+            rng,
+            result_code(result, None, message.map(String::into_bytes)),
+            reason,
+            true,
+            out,
+        );
     }
 
     /// Answer a violation in a tunnel message with StopCCN (RFC 2661 §4.4.2 codes).

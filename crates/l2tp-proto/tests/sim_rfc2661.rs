@@ -7,12 +7,10 @@ mod sim;
 
 use std::time::Duration;
 
-use l2tp_proto::event::{
-    AuthMode, CloseReason, Command, CommandOutcome, Event, Output, TunnelConfig,
-};
+use l2tp_proto::event::{AuthMode, CloseReason, Command, Event, Output, TunnelConfig};
 use l2tp_proto::session::CallType;
 use l2tp_proto::wire::{ControlMessage, MessageType, SessionId, TunnelId};
-use sim::{Impairments, Sim, accept_all, addr_a, addr_b};
+use sim::{Impairments, Sim, accept_all};
 
 fn cfg(name: &str) -> TunnelConfig {
     TunnelConfig {
@@ -22,39 +20,11 @@ fn cfg(name: &str) -> TunnelConfig {
 }
 
 fn open(s: &mut Sim, on_b: bool, config: TunnelConfig) -> TunnelId {
-    let now = s.now;
-    let (node, peer) = if on_b {
-        (&mut s.b, addr_a())
-    } else {
-        (&mut s.a, addr_b())
-    };
-    match node.ep.handle_command(
-        now,
-        &mut node.rng,
-        Command::OpenTunnel {
-            peer,
-            config: Box::new(config),
-        },
-    ) {
-        Ok(CommandOutcome::Tunnel(t)) => t,
-        other => panic!("open tunnel: {other:?}"),
-    }
+    s.open_tunnel(on_b, config)
 }
 
 fn call(s: &mut Sim, tunnel: TunnelId, call_type: CallType) -> SessionId {
-    let now = s.now;
-    match s.a.ep.handle_command(
-        now,
-        &mut s.a.rng,
-        Command::PlaceCall {
-            tunnel,
-            call_type,
-            params: Box::default(),
-        },
-    ) {
-        Ok(CommandOutcome::Session(id)) => id,
-        other => panic!("place call: {other:?}"),
-    }
+    s.place_call(tunnel, call_type)
 }
 
 fn up_calls(n: &sim::Node, t: CallType) -> usize {

@@ -5,9 +5,7 @@ mod sim;
 
 use std::time::Duration;
 
-use l2tp_proto::event::{
-    AuthMode, CloseReason, Command, CommandOutcome, Event, Output, TunnelConfig,
-};
+use l2tp_proto::event::{AuthMode, CloseReason, Command, Event, Output, TunnelConfig};
 use l2tp_proto::session::{CallParams, CallType};
 use l2tp_proto::wire::{SessionId, TunnelId};
 use sim::{Impairments, Sim, accept_all, addr_b};
@@ -27,34 +25,11 @@ fn lns_config() -> TunnelConfig {
 }
 
 fn open_tunnel(s: &mut Sim, config: TunnelConfig) -> TunnelId {
-    let now = s.now;
-    match s.a.ep.handle_command(
-        now,
-        &mut s.a.rng,
-        Command::OpenTunnel {
-            peer: addr_b(),
-            config: Box::new(config),
-        },
-    ) {
-        Ok(CommandOutcome::Tunnel(t)) => t,
-        other => panic!("open tunnel: {other:?}"),
-    }
+    s.open_tunnel(false, config)
 }
 
 fn place_call(s: &mut Sim, tunnel: TunnelId, call_type: CallType) -> SessionId {
-    let now = s.now;
-    match s.a.ep.handle_command(
-        now,
-        &mut s.a.rng,
-        Command::PlaceCall {
-            tunnel,
-            call_type,
-            params: Box::default(),
-        },
-    ) {
-        Ok(CommandOutcome::Session(id)) => id,
-        other => panic!("place call: {other:?}"),
-    }
+    s.place_call(tunnel, call_type)
 }
 
 fn tunnel_up(n: &sim::Node) -> usize {

@@ -299,6 +299,46 @@ impl Sim {
         cond(self)
     }
 
+    /// Open a tunnel from A to B (or from B to A with `from_b`).
+    pub fn open_tunnel(
+        &mut self,
+        from_b: bool,
+        config: TunnelConfig,
+    ) -> l2tp_proto::wire::TunnelId {
+        let now = self.now;
+        let (node, peer) = if from_b {
+            (&mut self.b, addr_a())
+        } else {
+            (&mut self.a, addr_b())
+        };
+        let cmd = l2tp_proto::event::Command::OpenTunnel {
+            peer,
+            config: Box::new(config),
+        };
+        match node.ep.handle_command(now, &mut node.rng, cmd) {
+            Ok(l2tp_proto::event::CommandOutcome::Tunnel(t)) => t,
+            other => panic!("open tunnel: {other:?}"),
+        }
+    }
+
+    /// Place a call of `call_type` from A in `tunnel`.
+    pub fn place_call(
+        &mut self,
+        tunnel: l2tp_proto::wire::TunnelId,
+        call_type: l2tp_proto::session::CallType,
+    ) -> l2tp_proto::wire::SessionId {
+        let now = self.now;
+        let cmd = l2tp_proto::event::Command::PlaceCall {
+            tunnel,
+            call_type,
+            params: Box::default(),
+        };
+        match self.a.ep.handle_command(now, &mut self.a.rng, cmd) {
+            Ok(l2tp_proto::event::CommandOutcome::Session(id)) => id,
+            other => panic!("place call: {other:?}"),
+        }
+    }
+
     /// Run for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
         let deadline = self.now + d;
