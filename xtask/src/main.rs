@@ -6,13 +6,15 @@
 //! - `integration`: build, boot one VM and run the namespace scenarios in
 //!   `integration/scenarios/`;
 //! - `test`: `cargo test --workspace`, then `integration`;
-//! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching.
+//! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching;
+//! - `fuzz`: run a cargo-fuzz target of `crates/fuzz` for a fixed time.
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
 //! caches the guest kernel. See `/work/shared/docs/kernel-vm.md` for why the
 //! VM is booted the way it is.
 
 mod demo;
+mod fuzz;
 mod integration;
 mod kernel;
 mod prereq;
@@ -41,6 +43,7 @@ enum Command {
     Integration(integration::Args),
     Test(test::Args),
     Demo(demo::Args),
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Integration(args) => integration::run(args),
         Command::Test(args) => test::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,
@@ -89,6 +93,9 @@ mod tests {
         .unwrap();
         parse(&["xtask", "test", "--filter", "10"]).unwrap();
         parse(&["xtask", "demo", "--lac", "xl2tpd"]).unwrap();
+        parse(&["xtask", "fuzz", "decode", "--time", "600", "--jobs", "2"]).unwrap();
+        parse(&["xtask", "fuzz", "--list"]).unwrap();
+        assert!(parse(&["xtask", "fuzz"]).is_err(), "fuzz needs a target");
         assert!(parse(&["xtask", "vm"]).is_err(), "vm needs a command");
     }
 }
