@@ -6,7 +6,7 @@
 //! ([`Endpoint::handle_action_result`]). After each input it drains
 //! [`Endpoint::poll_output`] and sleeps until [`Endpoint::poll_timeout`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -59,7 +59,8 @@ pub struct EndpointCounters {
 
 /// The protocol engine: all tunnels of one daemon.
 pub struct Endpoint {
-    tunnels: HashMap<TunnelId, Tunnel>,
+    /// Ordered, so that timers fire and outputs come out in the same order on every run.
+    tunnels: BTreeMap<TunnelId, Tunnel>,
     /// Responder tunnels by (peer address, peer's tunnel id), to recognise
     /// retransmitted SCCRQs.
     by_peer: HashMap<(SocketAddr, TunnelId), TunnelId>,
@@ -85,7 +86,7 @@ impl Endpoint {
     /// LAC-only operation).
     pub fn new(policy: Option<IncomingPolicy>) -> Self {
         Endpoint {
-            tunnels: HashMap::new(),
+            tunnels: BTreeMap::new(),
             by_peer: HashMap::new(),
             policy,
             out: VecDeque::new(),
