@@ -217,6 +217,20 @@ params! {
         /// [`crate::Config::load`] this is the path actually read. Default:
         /// none.
         secrets_file: opt PathBuf = None;
+        /// Unix socket of the management API (Varlink interface
+        /// `io.l2tpd`, used by `l2tpctl`), created owned by root with mode
+        /// 0660. An empty path disables the API. Default
+        /// `/run/l2tpd/io.l2tpd.sock`.
+        api_socket: val PathBuf = PathBuf::from("/run/l2tpd/io.l2tpd.sock");
+        /// Group (name or number) whose members may make every API call;
+        /// the socket's group unless `api_readonly_group` is set. Default:
+        /// none (root only).
+        api_group: opt String = None;
+        /// Group (name or number) whose members may make the read-only API
+        /// calls (show, list, counters, monitor); when set it is the
+        /// socket's group, so it should include the members of `api_group`.
+        /// Default: none.
+        api_readonly_group: opt String = None;
     }
 }
 
@@ -472,6 +486,28 @@ impl SystemConfig {
             }
             nul_check(&mut out, &["secrets_file"], "secrets_file", f.to_str());
         }
+        nul_check(
+            &mut out,
+            &["api_socket"],
+            "api_socket",
+            self.api_socket.to_str(),
+        );
+        if self.api_group.as_deref() == Some("") {
+            out.push(problem(&["api_group"], "api_group must not be empty"));
+        }
+        if self.api_readonly_group.as_deref() == Some("") {
+            out.push(problem(
+                &["api_readonly_group"],
+                "api_readonly_group must not be empty",
+            ));
+        }
+        nul_check(&mut out, &["api_group"], "api_group", self.api_group.as_deref());
+        nul_check(
+            &mut out,
+            &["api_readonly_group"],
+            "api_readonly_group",
+            self.api_readonly_group.as_deref(),
+        );
         out
     }
 }

@@ -1,5 +1,6 @@
 //! `l2tpd`: L2TPv2 LAC/LNS daemon for Linux.
 
+mod api;
 mod daemon;
 mod params;
 mod pool;
@@ -73,12 +74,14 @@ fn init_logging(filter: Option<&str>) {
         .or_else(|| EnvFilter::try_from_env("L2TPD_LOG").ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::prelude::*;
+    // The configured level, plus what per-object trace flags ask for (API).
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .init();
+        .with_filter(api::trace::Filter::new(filter));
+    tracing_subscriber::registry().with(fmt).init();
 }
 
 fn open_data_plane(kind: DataPlaneKind) -> anyhow::Result<Box<dyn DataPlane>> {

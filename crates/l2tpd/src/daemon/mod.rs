@@ -1,6 +1,8 @@
 //! The tokio driver around the sans-IO protocol core: UDP sockets, timers,
 //! the data plane, pppd supervision and signals.
 
+mod api;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -96,6 +98,8 @@ pub struct Daemon {
     /// Current back-off per persistent tunnel name.
     backoff: HashMap<String, Duration>,
     shutting_down: bool,
+    /// The management API: calls to answer, events to publish, runtime changes.
+    api: api::ApiState,
 }
 
 /// A persistent tunnel or call to re-establish at `at`.
@@ -194,6 +198,7 @@ impl Daemon {
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
         tokio::spawn(reader(listener.clone(), rx_tx.clone()));
         let ep = Endpoint::new(incoming_policy(config.clone()));
+        let api = api::ApiState::new(&config)?;
         let mut d = Daemon {
             config,
             ep,
@@ -215,6 +220,7 @@ impl Daemon {
             redials: Vec::new(),
             backoff: HashMap::new(),
             shutting_down: false,
+            api,
         };
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
@@ -351,7 +357,7 @@ impl Daemon {
     /// and calls added to or removed from a running tunnel are placed or cleared.
     /// Established sessions of unchanged tunnels are left alone.
     fn reload(&mut self) {
-        let new = match Config::load(&self.config_paths) {
+        let new = match self.api.reload(&self.config_paths) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(
@@ -371,7 +377,13 @@ impl Daemon {
             .filter(|k| {
                 matches!(
                     *k,
-                    "listen_addr" | "udp_port" | "data_plane" | "ppp_accm_events"
+                    "listen_addr"
+                        | "udp_port"
+                        | "data_plane"
+                        | "ppp_accm_events"
+                        | "api_socket"
+                        | "api_group"
+                        | "api_readonly_group"
                 )
             })
             .collect();
@@ -499,8 +511,10 @@ impl Daemon {
             };
             tokio::select! {
                 Some(d) = self.rx.recv() => {
+                    let _trace = crate::api::trace::enter_datagram(&d.data);
                     self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
                 }
+                Some(req) = self.api.recv() => self.handle_api(req),
                 () = sleep => {
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
@@ -727,6 +741,7 @@ impl Daemon {
     }
 
     fn event(&mut self, e: Event) {
+        self.api_event(&e);
         match e {
             Event::TunnelUp {
                 tunnel,
