@@ -561,3 +561,50 @@ fn check_prints_the_effective_configuration_and_fails_on_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn a_new_tunnel_comes_up_while_the_peer_still_lingers_on_the_old_one() {
+    let dir = tempdir("relinger");
+    let port = 17018;
+    let lns = Daemon::start(&dir, "lns", &lns_config(port));
+    assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
+    let base = format!(
+        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\ndeny_remote_tunnel_creates = true\n"
+    );
+    let tunnel = format!(
+        "[tunnel.lac1]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.lac1.session.s1]\n"
+    );
+    let lac = Daemon::start(&dir, "lac", &format!("{base}{tunnel}"));
+    assert!(
+        lac.wait_for("session up", 1, Duration::from_secs(10)),
+        "{}",
+        lac.log()
+    );
+    // Remove the tunnel: StopCCN; the LNS keeps the old tunnel lingering (RFC 2661 §5.7).
+    std::fs::write(dir.join("lac.toml"), &base).unwrap();
+    lac.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        lns.wait_for("tunnel down: closed by peer", 1, Duration::from_secs(5)),
+        "{}",
+        lns.log()
+    );
+    assert!(
+        lac.wait_for("tunnel freed", 1, Duration::from_secs(5)),
+        "{}",
+        lac.log()
+    );
+    // Add it back at once: same 5-tuple while the LNS still lingers on the old tunnel.
+    std::fs::write(dir.join("lac.toml"), format!("{base}{tunnel}")).unwrap();
+    lac.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        lac.wait_for("session up", 2, Duration::from_secs(5)),
+        "{}\n--- LNS ---\n{}",
+        lac.log(),
+        lns.log()
+    );
+    assert!(
+        !lac.log().contains("expected 127.0.0.1"),
+        "a reply came from an unexpected port:\n{}",
+        lac.log()
+    );
+}

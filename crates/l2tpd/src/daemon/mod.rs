@@ -40,9 +40,18 @@ struct Datagram {
     data: Vec<u8>,
 }
 
+/// A tunnel's UDP socket and the task reading it. Several tunnel ids may share
+/// one (a closing tunnel moved onto its successor's socket); the reader stops
+/// when the last user drops it.
 struct TunnelSocket {
     socket: Arc<UdpSocket>,
     reader: JoinHandle<()>,
+}
+
+impl Drop for TunnelSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// What the daemon knows about a tunnel beyond the protocol state.
@@ -77,7 +86,7 @@ pub struct Daemon {
     /// Null data plane: no kernel objects, no pppd.
     null_dp: bool,
     local: SocketAddr,
-    sockets: HashMap<TunnelId, TunnelSocket>,
+    sockets: HashMap<TunnelId, Arc<TunnelSocket>>,
     tunnels: HashMap<TunnelId, TunnelCtx>,
     sessions: HashMap<(u16, u16), SessionCtx>,
     rx_tx: mpsc::UnboundedSender<Datagram>,
@@ -642,9 +651,7 @@ impl Daemon {
                 tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
             }
         }
-        for (_, s) in self.sockets.drain() {
-            s.reader.abort();
-        }
+        self.sockets.clear();
     }
 
     /// Kill pppds that did not exit within their grace period and delete their sessions.
@@ -695,28 +702,42 @@ impl Daemon {
             .get(&tunnel)
             .and_then(|c| self.config.tunnel_local_addr(&c.name))
             .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
-        // The kernel cannot run two tunnels over one 5-tuple: a further tunnel
-        // to a peer we already have one with uses an ephemeral source port
-        // (the initiator may pick any port, RFC 2661 §8.1).
-        let taken = self.sockets.values().any(|s| {
-            s.socket.peer_addr().ok() == Some(peer)
-                && s.socket
-                    .local_addr()
-                    .is_ok_and(|l| l.port() == local.port())
-        });
-        if taken {
+        // The kernel cannot run two tunnels over one 5-tuple, nor a second
+        // kernel tunnel over a socket that carried one.
+        let clash: Vec<TunnelId> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| {
+                s.socket.peer_addr().ok() == Some(peer)
+                    && s.socket
+                        .local_addr()
+                        .is_ok_and(|l| l.port() == local.port())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let live_clash = clash
+            .iter()
+            .any(|id| self.ep.tunnel(*id).is_some_and(|t| t.is_open()));
+        if live_clash {
+            // A further live tunnel to this peer: an ephemeral source port (the
+            // initiator, and the responder, may pick any port, RFC 2661 §8.1).
             local.set_port(0);
         }
         let std_sock = l2tp_kernel::tunnel_socket(local, peer)?;
         let socket = Arc::new(UdpSocket::from_std(std_sock)?);
         let reader = tokio::spawn(reader(socket.clone(), self.rx_tx.clone()));
-        self.sockets.insert(
-            tunnel,
-            TunnelSocket {
-                socket: socket.clone(),
-                reader,
-            },
-        );
+        let entry = Arc::new(TunnelSocket {
+            socket: socket.clone(),
+            reader,
+        });
+        if !live_clash {
+            // Tunnels still closing or lingering on this 5-tuple move onto the
+            // fresh socket for their last acknowledgements; their old socket closes.
+            for id in clash {
+                self.sockets.insert(id, entry.clone());
+            }
+        }
+        self.sockets.insert(tunnel, entry);
         Ok(socket)
     }
 
@@ -790,9 +811,8 @@ impl Daemon {
                 }
             }
             Event::TunnelFreed { tunnel } => {
-                if let Some(s) = self.sockets.remove(&tunnel) {
-                    s.reader.abort();
-                }
+                // The socket closes when no tunnel uses it any more.
+                self.sockets.remove(&tunnel);
                 self.tunnels.remove(&tunnel);
                 tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
             }
