@@ -329,6 +329,8 @@ params!(
         trace_flags: Option<Vec<String>>,
         /// Re-establish when it goes down.
         persist: Option<bool>,
+        /// New HELLO interval, a duration such as "30s" ("0s": no HELLOs).
+        hello_timeout: Option<String>,
     }
 );
 params!(

@@ -469,6 +469,14 @@ impl Endpoint {
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
+            Command::SetHelloInterval { tunnel, interval } => {
+                let t = self
+                    .tunnels
+                    .get_mut(&tunnel)
+                    .ok_or(CommandError::NoSuchTunnel(tunnel))?;
+                t.config.hello_interval = interval;
+                Ok(CommandOutcome::Done)
+            }
             Command::SendSli {
                 tunnel,
                 session,

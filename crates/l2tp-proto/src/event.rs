@@ -417,6 +417,13 @@ pub enum Command {
         /// Receive ACCM.
         recv_accm: u32,
     },
+    /// Change a tunnel's HELLO interval at run time (`None`: no HELLOs).
+    SetHelloInterval {
+        /// Our tunnel id.
+        tunnel: TunnelId,
+        /// Send HELLO after this long without a message from the peer.
+        interval: Option<Duration>,
+    },
     /// Send WAN-Error-Notify (RFC 2661 §6.15) for a call: the LAC reports its
     /// WAN line's error counters to the LNS.
     SendWen {

@@ -165,6 +165,9 @@ pub enum TunnelCmd {
         /// Re-establish the tunnel when it goes down.
         #[arg(long)]
         persist: Option<bool>,
+        /// HELLO after this long without a message from the peer, e.g. 30s (0s: never).
+        #[arg(long, value_name = "DURATION")]
+        hello_timeout: Option<String>,
     },
     /// Clear a tunnel (StopCCN).
     Delete {

@@ -195,11 +195,6 @@ async fn system(ctl: &mut Ctl, cmd: SystemCmd) -> Result<()> {
                 settings: set_settings(&set)?,
                 trace_flags: trace_flags(&trace),
             };
-            if p.settings.is_none() && p.trace_flags.is_none() {
-                return Err(Failure::Usage(
-                    "system modify: nothing to change (--set or --trace)".into(),
-                ));
-            }
             ctl.act("SystemModify", &p, "modified").await
         }
         SystemCmd::Reload => {
@@ -353,17 +348,14 @@ async fn tunnel(ctl: &mut Ctl, cmd: TunnelCmd) -> Result<()> {
             tunnel,
             trace,
             persist,
+            hello_timeout,
         } => {
             let p = t::TunnelModifyParams {
                 tunnel,
                 trace_flags: trace_flags(&trace),
                 persist,
+                hello_timeout,
             };
-            if p.trace_flags.is_none() && p.persist.is_none() {
-                return Err(Failure::Usage(
-                    "tunnel modify: nothing to change (--trace or --persist)".into(),
-                ));
-            }
             ctl.act("TunnelModify", &p, "modified").await
         }
         TunnelCmd::Delete {
@@ -536,11 +528,6 @@ async fn profile(ctl: &mut Ctl, cmd: ProfileCmd) -> Result<()> {
                 unset: (!unset.is_empty()).then(|| unset.clone()),
                 trace_flags: trace_flags(trace),
             };
-            if p.settings.is_none() && p.unset.is_none() && p.trace_flags.is_none() {
-                return Err(Failure::Usage(
-                    "profile modify: nothing to change (--set, --unset or --trace)".into(),
-                ));
-            }
             ctl.act("ProfileModify", &p, &done).await
         }
         ProfileAction::Delete { name } => {
@@ -595,10 +582,13 @@ fn check_usage(cmd: &Command) -> Result<()> {
             }
             set_settings(set)?;
         }
-        Command::Tunnel(TunnelCmd::Modify { trace, persist, .. })
-            if trace.trace.is_none() && persist.is_none() =>
-        {
-            return nothing("tunnel modify", "--trace or --persist");
+        Command::Tunnel(TunnelCmd::Modify {
+            trace,
+            persist,
+            hello_timeout,
+            ..
+        }) if trace.trace.is_none() && persist.is_none() && hello_timeout.is_none() => {
+            return nothing("tunnel modify", "--trace, --persist or --hello-timeout");
         }
         Command::Tunnel(TunnelCmd::Create { set, .. }) => {
             set_settings(set)?;

@@ -604,6 +604,24 @@ fn profiles_settings_reload_and_trace_flags() {
         .ok();
     let v = lac.ctl(&["--json", "tunnel", "show", "fast1"]).ok().json();
     assert_eq!(v["tunnel"]["persist"], true);
+    // The HELLO interval changes at run time.
+    lac.ctl(&["tunnel", "modify", "fast1", "--hello-timeout", "7s"])
+        .ok();
+    let v = lac.ctl(&["--json", "tunnel", "show", "fast1"]).ok().json();
+    assert_eq!(v["tunnel"]["hello_interval_ms"], 7000);
+    lac.ctl(&["tunnel", "modify", "fast1", "--hello-timeout", "0s"])
+        .ok();
+    let v = lac.ctl(&["--json", "tunnel", "show", "fast1"]).ok().json();
+    assert!(v["tunnel"]["hello_interval_ms"].is_null(), "{v}");
+    lac.ctl(&[
+        "--json",
+        "tunnel",
+        "modify",
+        "fast1",
+        "--hello-timeout",
+        "soon",
+    ])
+    .refused("io.l2tpd.InvalidParameter");
 
     // A profile in use cannot be deleted; an unused one can.
     lac.ctl(&["--json", "profile", "tunnel", "delete", "fast"])

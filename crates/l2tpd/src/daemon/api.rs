@@ -760,6 +760,18 @@ impl Daemon {
                 c.persist = persist;
             }
         }
+        if let Some(text) = &p.hello_timeout {
+            let d = l2tp_config::parse_duration(text)
+                .map_err(|e| ApiError::invalid("hello_timeout", e))?;
+            let interval = (!d.is_zero()).then_some(d);
+            let cmd = l2tp_proto::event::Command::SetHelloInterval {
+                tunnel: id,
+                interval,
+            };
+            self.ep
+                .handle_command(Instant::now(), &mut self.rng, cmd)
+                .map_err(|e| ApiError::invalid("tunnel", e.to_string()))?;
+        }
         if let Some(f) = new_flags {
             trace::set_tunnel(id.0, f);
         }
