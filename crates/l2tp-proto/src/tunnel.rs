@@ -313,8 +313,14 @@ impl Tunnel {
         }
     }
 
+    /// Whether to hide AVPs in a message of type `t` (RFC 2661 §4.3). Never in
+    /// SCCRQ (Cisco cannot handle it) nor SCCRP (xl2tpd as LAC looks up the
+    /// secret only after parsing the SCCRP, so it cannot unhide anything in it).
     fn hide_for(&self, t: MessageType) -> bool {
-        self.config.hide_avps && self.config.secret.is_some() && t != MessageType::SCCRQ
+        self.config.hide_avps
+            && self.config.secret.is_some()
+            && t != MessageType::SCCRQ
+            && t != MessageType::SCCRP
     }
 
     /// Encode and queue a message on the reliable channel.
