@@ -264,8 +264,8 @@ params! {
         /// Retransmissions of a control message before the tunnel is torn
         /// down. At least 1; default 5.
         max_retries: val u32 = 5;
-        /// Receive Window Size we advertise (messages). 1..=65535; default 16
-        /// (RFC 2661 recommends at least 4).
+        /// Receive Window Size we advertise (messages). 4..=65535; default 16
+        /// (RFC 2661 §5.8: never less than 4).
         rx_window_size: val u16 = 16;
         /// Upper bound on the send window we use even if the peer advertises
         /// more (messages). 1..=65535; default 10.
@@ -552,10 +552,10 @@ impl TunnelParams {
         if self.max_retries == 0 {
             out.push(problem(&["max_retries"], "max_retries must be at least 1"));
         }
-        if self.rx_window_size == 0 {
+        if self.rx_window_size < 4 {
             out.push(problem(
                 &["rx_window_size"],
-                "rx_window_size must be at least 1",
+                "rx_window_size must be at least 4 (RFC 2661 §5.8)",
             ));
         }
         if self.tx_window_size == 0 {

@@ -287,7 +287,7 @@ fn several_errors_are_reported_at_once_in_file_order() {
     let text = r#"[system]
 udp_port = "l2tp"
 [tunnel_profile.default]
-rx_window_size = 0
+rx_window_size = 3
 auth_mode = "challenge"
 [tunnel.t]
 our_addr = "192.0.2.1"
