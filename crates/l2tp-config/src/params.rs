@@ -501,7 +501,12 @@ impl SystemConfig {
                 "api_readonly_group must not be empty",
             ));
         }
-        nul_check(&mut out, &["api_group"], "api_group", self.api_group.as_deref());
+        nul_check(
+            &mut out,
+            &["api_group"],
+            "api_group",
+            self.api_group.as_deref(),
+        );
         nul_check(
             &mut out,
             &["api_readonly_group"],

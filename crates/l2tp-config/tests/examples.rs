@@ -21,12 +21,19 @@ fn every_example_parses() {
 #[test]
 fn the_lac_example_merges_its_drop_in() {
     let main = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lac.toml");
-    let c = l2tp_config::Config::load(&l2tp_config::ConfigPaths::explicit(main)).unwrap_or_else(|e| panic!("{e}"));
+    let c = l2tp_config::Config::load(&l2tp_config::ConfigPaths::explicit(main))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.sources().len(), 2, "{:?}", c.sources());
     let names: Vec<&str> = c.local_tunnels().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["backup", "lns1"]);
     let backup = c.local_tunnel("backup").unwrap();
     assert!(backup.persist);
-    assert_eq!(backup.params.hello_timeout, std::time::Duration::from_secs(30));
-    assert_eq!(c.local_tunnel("lns1").unwrap().params.hello_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        backup.params.hello_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(
+        c.local_tunnel("lns1").unwrap().params.hello_timeout,
+        std::time::Duration::from_secs(30)
+    );
 }
