@@ -229,9 +229,25 @@ impl Endpoint {
                 return;
             }
         };
+        if msg.message_type() == Some(MessageType::STOPCCN) {
+            // A peer that could not read our SCCRP never learnt our tunnel id and
+            // sends its StopCCN to tunnel 0 (xl2tpd does); its Assigned Tunnel ID
+            // names the tunnel its SCCRQ opened.
+            let assigned = msg.avps.iter().find_map(|a| match a.value {
+                crate::wire::AvpValue::AssignedTunnelId(id) => Some(id),
+                _ => None,
+            });
+            if let Some(&id) = assigned.and_then(|peer| self.by_peer.get(&(from, peer))) {
+                if let Some(t) = self.tunnels.get_mut(&id) {
+                    t.receive(now, rng, msg, &mut self.out);
+                }
+                self.reap(id);
+                return;
+            }
+        }
         if msg.message_type() != Some(MessageType::SCCRQ) {
-            // Only SCCRQ may be sent to tunnel 0 (RFC 2661 §3.1); a ZLB or
-            // a StopCCN for a tunnel that never got an id is dropped.
+            // Only SCCRQ may be sent to tunnel 0 (RFC 2661 §3.1); anything else
+            // for a tunnel we cannot identify is dropped.
             self.counters.no_matching_tunnel_id_discards += 1;
             return;
         }

@@ -366,3 +366,45 @@ impl Peer {
         cm.encode(None).unwrap()
     }
 }
+
+#[test]
+fn stopccn_to_tunnel_zero_from_a_peer_that_never_learnt_our_id_is_honoured() {
+    let mut p = Peer::new();
+    let replies = p.send(SessionId(0), &sccrq(), vec![]);
+    only(&replies, MessageType::SCCRP);
+    // The peer could not read our SCCRP (say it was hidden) and clears the
+    // tunnel it opened, addressed to tunnel 0 (our id is unknown to it).
+    assert_eq!(p.their_tunnel, TunnelId(0));
+    let stop = Message::StopCcn(l2tp_proto::wire::StopCcn {
+        assigned_tunnel_id: PEER_TUNNEL,
+        result_code: ResultCode {
+            result: 2,
+            error: Some(6),
+            message: Some(b"Invalid Hidden AVP".to_vec()),
+        },
+        other: Vec::new(),
+    });
+    let replies = p.send(SessionId(0), &stop, vec![]);
+    assert!(
+        replies.iter().any(|m| m.is_zlb()),
+        "the StopCCN is acknowledged: {replies:?}"
+    );
+    assert_eq!(
+        p.tunnel_state(),
+        Some("lingering"),
+        "our tunnel was cleared, not left retransmitting SCCRP"
+    );
+    // A StopCCN naming a tunnel nobody opened is still dropped.
+    let mut q = Peer::new();
+    let stray = Message::StopCcn(l2tp_proto::wire::StopCcn {
+        assigned_tunnel_id: TunnelId(9),
+        result_code: ResultCode {
+            result: 1,
+            error: None,
+            message: None,
+        },
+        other: Vec::new(),
+    });
+    assert!(q.send(SessionId(0), &stray, vec![]).is_empty());
+    assert_eq!(q.ep.counters().no_matching_tunnel_id_discards, 1);
+}
