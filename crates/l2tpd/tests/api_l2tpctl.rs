@@ -3,17 +3,19 @@
 //! paths and the permission checks. Each test uses its own UDP port and a
 //! socket in its own temporary directory.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+mod common;
+
+use common::{Process, wait};
+
 struct Daemon {
-    child: Child,
-    log: PathBuf,
+    proc: Process,
     socket: PathBuf,
 }
 
@@ -21,19 +23,10 @@ impl Daemon {
     fn start(dir: &Path, name: &str, config: &str) -> Daemon {
         let socket = dir.join(format!("{name}.sock"));
         let config = format!("{config}\n",).replace("@SOCKET@", &socket.display().to_string());
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log")
-            .arg("info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start l2tpd");
-        let d = Daemon { child, log, socket };
+        let d = Daemon {
+            proc: Process::spawn(dir, name, &config, "info"),
+            socket,
+        };
         assert!(
             d.wait_for("l2tpd started", 1, Duration::from_secs(10)),
             "{name} did not start:\n{}",
@@ -43,40 +36,17 @@ impl Daemon {
     }
 
     fn log(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
+        self.proc.log()
     }
 
     fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
-        wait(timeout, || self.log().matches(needle).count() >= count)
+        self.proc.wait_for(needle, count, timeout)
     }
 
     /// Run l2tpctl against this daemon.
     fn ctl(&self, args: &[&str]) -> Ctl {
         run_ctl(&self.socket, args, None)
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// The l2tpctl binary, built once per test run (it is another package, so
@@ -162,13 +132,7 @@ fn run_ctl(socket: &Path, args: &[&str], as_user: Option<u32>) -> Ctl {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("l2tpd-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    // Readable by an unprivileged uid (the permission test).
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    d
+    common::tempdir("l2tpd-api", name)
 }
 
 fn lns(dir: &Path, port: u16) -> Daemon {
@@ -654,7 +618,7 @@ fn profiles_settings_reload_and_trace_flags() {
             .ends_with("lac.toml")
     );
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(lac.child.id() as i32),
+        nix::unistd::Pid::from_raw(lac.proc.child.id() as i32),
         nix::sys::signal::Signal::SIGHUP,
     )
     .unwrap();

@@ -2,83 +2,17 @@
 //! the whole control plane (sockets, timers, signals) without kernel L2TP.
 //! Needs no root. Each test uses its own UDP port.
 
+mod common;
+
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &std::path::Path, name: &str, config: &str) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log")
-            .arg("debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start l2tpd");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-
-    /// Wait (bounded) until the log contains `needle` `count` times.
-    fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().matches(needle).count() >= count {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
-    }
-
-    /// Wait (bounded) for the process to exit; its exit status.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Process as Daemon;
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("l2tpd-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir("l2tpd-test", name)
 }
 
 fn lns_config(port: u16) -> String {

@@ -1,0 +1,100 @@
+//! What the host tests share: a real `l2tpd` process with its log in a file,
+//! bounded waits, signals, and per-test temporary directories.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// An `l2tpd` started with `--config DIR/NAME.toml`, stderr in `DIR/NAME.log`;
+/// killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Write `config` to `DIR/NAME.toml` and start l2tpd on it with log filter `level`.
+    pub fn spawn(dir: &Path, name: &str, config: &str, level: &str) -> Process {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log")
+            .arg(level)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start l2tpd");
+        Process { child, log }
+    }
+
+    /// [`spawn`](Self::spawn) with debug logging.
+    pub fn start(dir: &Path, name: &str, config: &str) -> Process {
+        Process::spawn(dir, name, config, "debug")
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    /// Wait (bounded) until the log contains `needle` `count` times.
+    pub fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        wait(timeout, || self.log().matches(needle).count() >= count)
+    }
+
+    /// Send `sig` to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Wait (bounded) for the process to exit; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait(timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `f` every 50 ms until it holds or `timeout` passes; its last answer.
+pub fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// A fresh directory `$TMPDIR/PREFIX-NAME-PID`, readable by every uid (the
+/// permission tests run l2tpctl as an unprivileged user).
+pub fn tempdir(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
