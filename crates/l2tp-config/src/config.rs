@@ -93,6 +93,8 @@ pub struct LocalTunnel {
     pub local: Option<IpAddr>,
     /// Re-establish the tunnel when it goes down.
     pub persist: bool,
+    /// The tunnel profile the `[tunnel.NAME]` table names (`tunnel_profile_name`), if any.
+    pub tunnel_profile: Option<String>,
     /// Name of the peer profile in force (named by `peer_profile_name`,
     /// else matched by `peer_addr`, else `default`).
     pub peer_profile: String,
@@ -1388,6 +1390,7 @@ impl Checker {
             peer: SocketAddr::new(peer_ip, params.peer_udp_port),
             local: our_addr,
             persist: own.persist.unwrap_or(false),
+            tunnel_profile: own.tunnel_profile_name.clone(),
             peer_profile: peer_profile.name.clone(),
             params,
             sessions,

@@ -1295,16 +1295,14 @@ impl Daemon {
             .union(self.profile_trace("peer_profile", &m.profile.name))
             .union(self.profile_trace("tunnel_profile", &m.profile.params.tunnel_profile_name));
         // A tunnel of ours may name its own tunnel profile.
-        if let Some(ctx) = self.tunnels.get(&id).filter(|c| c.local) {
-            let doc: toml::Table = self.config.to_toml_effective().parse().unwrap_or_default();
-            if let Some(n) = doc
-                .get("tunnel")
-                .and_then(|t| t.get(&ctx.name))
-                .and_then(|t| t.get("tunnel_profile_name"))
-                .and_then(|v| v.as_str())
-            {
-                f = f.union(self.profile_trace("tunnel_profile", n));
-            }
+        if let Some(n) = self
+            .tunnels
+            .get(&id)
+            .filter(|c| c.local)
+            .and_then(|c| self.config.local_tunnel(&c.name))
+            .and_then(|lt| lt.tunnel_profile.as_deref())
+        {
+            f = f.union(self.profile_trace("tunnel_profile", n));
         }
         if !f.is_empty() {
             trace::set_tunnel(id.0, trace::tunnel(id.0).union(f));
