@@ -6,8 +6,8 @@
 //! ([`Endpoint::handle_action_result`]). After each input it drains
 //! [`Endpoint::poll_output`] and sleeps until [`Endpoint::poll_timeout`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use rand_core::RngCore;
@@ -15,16 +15,62 @@ use rand_core::RngCore;
 use crate::event::{
     ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
 };
+use crate::ids::IdSpace;
 use crate::session::CallType;
-use crate::tunnel::{Tunnel, alloc_id};
+use crate::tunnel::{Refusal, Tunnel, TunnelState};
 use crate::wire::{
-    ControlMessage, Message, MessageType, PacketKind, StopCcnResult, TunnelId, decode_header,
+    ControlMessage, ErrorCode, Message, MessageType, PacketKind, StopCcnResult, TunnelId,
+    decode_header,
 };
 
 /// Decides whether to accept an incoming tunnel (an SCCRQ from `peer` whose Host
 /// Name AVP is `host_name`) and with which parameters; `None` refuses it with
 /// StopCCN result 4 (not authorized).
 pub type IncomingPolicy = Box<dyn FnMut(SocketAddr, &[u8]) -> Option<TunnelConfig> + Send>;
+
+/// Resource limits the endpoint enforces on what peers and commands can make
+/// it hold. `0` means no limit for `max_tunnels` and `max_sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Tunnels of all kinds (`[system] max_tunnels`); further SCCRQs get
+    /// StopCCN result 2, error 4 (insufficient resources), and
+    /// [`Command::OpenTunnel`] fails.
+    pub max_tunnels: usize,
+    /// Sessions over all tunnels (`[system] max_sessions`); further ICRQs /
+    /// OCRQs get CDN result 4 (temporary lack of facilities).
+    pub max_sessions: usize,
+    /// Half-open tunnels (a peer's SCCRQ answered, its SCCCN not yet
+    /// received, including refusals still waiting for their StopCCN to be
+    /// acknowledged); SCCRQs beyond it are dropped unanswered and counted,
+    /// so that a flood costs neither state nor replies.
+    pub max_half_open: usize,
+    /// Half-open tunnels from one source address.
+    pub max_half_open_per_source: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tunnels: 0,
+            max_sessions: 0,
+            max_half_open: 4096,
+            max_half_open_per_source: 1024,
+        }
+    }
+}
+
+/// What the endpoint tracks about each tunnel for its indexes.
+#[derive(Debug, Default)]
+struct Meta {
+    /// The deadline under which the tunnel sits in `timers`.
+    scheduled: Option<Instant>,
+    /// An initiator waiting for SCCRP, listed in `dialing`.
+    dialing: bool,
+    /// A responder that never got established, counted in `half_open` by source.
+    half_open: Option<IpAddr>,
+    /// Sessions counted in `session_total`.
+    sessions: usize,
+}
 
 /// Endpoint-wide counters (OpenL2TP's system counters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,12 +101,34 @@ pub struct EndpointCounters {
     pub tie_breakers_won: u64,
     /// Crossed SCCRQs where our tunnel was discarded.
     pub tie_breakers_lost: u64,
+    /// SCCRQs dropped unanswered because the half-open bounds were reached
+    /// (see [`Limits`]).
+    pub half_open_drops: u64,
+    /// SCCRQs dropped because their Ns was not 0 (RFC 2661 §5.8: the first
+    /// message of a control connection has Ns = 0); they get no state.
+    pub sccrq_bad_ns_drops: u64,
+    /// SCCRQs refused because `max_tunnels` was reached.
+    pub tunnel_limit_refusals: u64,
 }
 
 /// The protocol engine: all tunnels of one daemon.
 pub struct Endpoint {
     /// Ordered, so that timers fire and outputs come out in the same order on every run.
     tunnels: BTreeMap<TunnelId, Tunnel>,
+    /// Tunnel ids in use (allocation without scanning).
+    tunnel_ids: IdSpace,
+    /// Index entries of each tunnel.
+    meta: HashMap<TunnelId, Meta>,
+    /// Every tunnel's next deadline: the next timer is the first entry.
+    timers: BTreeSet<(Instant, TunnelId)>,
+    /// Initiator tunnels waiting for SCCRP, by peer address (Tie Breaker, RFC 2661 §4.4.3).
+    dialing: BTreeSet<(IpAddr, TunnelId)>,
+    /// Half-open responder tunnels by source address, and their total.
+    half_open: HashMap<IpAddr, usize>,
+    half_open_total: usize,
+    /// Sessions over all tunnels.
+    session_total: usize,
+    limits: Limits,
     /// Responder tunnels by (peer address, peer's tunnel id), to recognise
     /// retransmitted SCCRQs.
     by_peer: HashMap<(SocketAddr, TunnelId), TunnelId>,
@@ -87,6 +155,14 @@ impl Endpoint {
     pub fn new(policy: Option<IncomingPolicy>) -> Self {
         Endpoint {
             tunnels: BTreeMap::new(),
+            tunnel_ids: IdSpace::default(),
+            meta: HashMap::new(),
+            timers: BTreeSet::new(),
+            dialing: BTreeSet::new(),
+            half_open: HashMap::new(),
+            half_open_total: 0,
+            session_total: 0,
+            limits: Limits::default(),
             by_peer: HashMap::new(),
             policy,
             out: VecDeque::new(),
@@ -99,6 +175,32 @@ impl Endpoint {
     /// Replace the incoming-tunnel policy (configuration reload). Existing tunnels keep theirs.
     pub fn set_policy(&mut self, policy: Option<IncomingPolicy>) {
         self.policy = policy;
+    }
+
+    /// Replace the resource limits; they apply to what comes next (nothing is
+    /// torn down when a limit is lowered below the current use).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The resource limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Number of tunnels held (any state), O(1).
+    pub fn tunnel_count(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// Number of sessions over all tunnels, O(1).
+    pub fn session_count(&self) -> usize {
+        self.session_total
+    }
+
+    /// Number of half-open responder tunnels (see [`Limits::max_half_open`]), O(1).
+    pub fn half_open_count(&self) -> usize {
+        self.half_open_total
     }
 
     /// Endpoint-wide counters; the per-tunnel totals include freed and live tunnels.
@@ -145,21 +247,115 @@ impl Endpoint {
         self.out.pop_front()
     }
 
-    /// Earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    /// Earliest instant at which [`handle_timeout`](Self::handle_timeout) has
+    /// work: the first entry of the deadline index, O(log n).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tunnels.values().filter_map(Tunnel::poll_timeout).min()
+        self.timers.first().map(|(d, _)| *d)
     }
 
-    fn reap(&mut self, id: TunnelId) {
-        if self.tunnels.get(&id).is_some_and(Tunnel::is_freed) {
-            if let Some(t) = self.tunnels.remove(&id) {
-                self.by_peer.remove(&(t.peer, t.peer_id));
-                // Keep the freed tunnel's counts in the system totals.
-                self.closed.auth_fails += t.counters.auth_fails;
-                self.closed.illegal_messages += t.counters.illegal_messages;
-                self.closed.retransmits += t.channel.counters().retransmits;
-            }
+    fn insert_tunnel(&mut self, t: Tunnel) {
+        let id = t.id;
+        self.tunnel_ids.insert(id.0);
+        self.meta.insert(id, Meta::default());
+        self.tunnels.insert(id, t);
+    }
+
+    fn alloc_tunnel_id(&mut self, rng: &mut dyn RngCore) -> Option<TunnelId> {
+        let tunnels = &self.tunnels;
+        self.tunnel_ids
+            .alloc(
+                rng,
+                |id| tunnels.contains_key(&TunnelId(id)),
+                || tunnels.keys().map(|k| k.0),
+            )
+            .map(TunnelId)
+    }
+
+    /// How many more sessions the system-wide limit allows.
+    fn session_budget(&self) -> usize {
+        match self.limits.max_sessions {
+            0 => usize::MAX,
+            max => max.saturating_sub(self.session_total),
         }
+    }
+
+    /// Bring the indexes up to date after anything happened to tunnel `id`,
+    /// and free its state once it is done. O(log n).
+    fn reap(&mut self, id: TunnelId) {
+        let Some(t) = self.tunnels.get(&id) else {
+            return;
+        };
+        let freed = t.is_freed();
+        let meta = self.meta.entry(id).or_default();
+        let (deadline, dialing, half_open, sessions) = if freed {
+            (None, false, None, 0)
+        } else {
+            let half_open = match (&meta.half_open, &t.state) {
+                (_, TunnelState::Established) => None,
+                (Some(ip), _) => Some(*ip),
+                (None, TunnelState::WaitCtlConn) if !t.initiator => Some(t.peer.ip()),
+                (None, _) => None,
+            };
+            (
+                t.poll_timeout(),
+                t.initiator && t.state == TunnelState::WaitCtlReply,
+                half_open,
+                t.session_count(),
+            )
+        };
+        if meta.scheduled != deadline {
+            if let Some(d) = meta.scheduled {
+                self.timers.remove(&(d, id));
+            }
+            if let Some(d) = deadline {
+                self.timers.insert((d, id));
+            }
+            meta.scheduled = deadline;
+        }
+        if meta.dialing != dialing {
+            if dialing {
+                self.dialing.insert((t.peer.ip(), id));
+            } else {
+                self.dialing.remove(&(t.peer.ip(), id));
+            }
+            meta.dialing = dialing;
+        }
+        if meta.half_open != half_open {
+            if let Some(ip) = meta.half_open {
+                self.half_open_total -= 1;
+                if let Some(n) = self.half_open.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.half_open.remove(&ip);
+                    }
+                }
+            }
+            if let Some(ip) = half_open {
+                self.half_open_total += 1;
+                *self.half_open.entry(ip).or_default() += 1;
+            }
+            meta.half_open = half_open;
+        }
+        self.session_total = self.session_total - meta.sessions + sessions;
+        meta.sessions = sessions;
+        if freed && let Some(t) = self.tunnels.remove(&id) {
+            self.meta.remove(&id);
+            self.tunnel_ids.remove(id.0);
+            if self.by_peer.get(&(t.peer, t.peer_id)) == Some(&id) {
+                self.by_peer.remove(&(t.peer, t.peer_id));
+            }
+            // Keep the freed tunnel's counts in the system totals.
+            self.closed.auth_fails += t.counters.auth_fails;
+            self.closed.illegal_messages += t.counters.illegal_messages;
+            self.closed.retransmits += t.channel.counters().retransmits;
+        }
+    }
+
+    /// True when a new half-open tunnel from `from` would break the bounds.
+    fn half_open_full(&self, from: IpAddr) -> bool {
+        self.half_open_total >= self.limits.max_half_open
+            || self.half_open.get(&from).copied().unwrap_or(0)
+                >= self.limits.max_half_open_per_source
     }
 
     /// Feed a datagram received from `from` on any of the driver's sockets.
@@ -192,6 +388,7 @@ impl Endpoint {
             self.handle_new_tunnel(now, rng, from, data);
             return;
         }
+        let budget = self.session_budget();
         let Some(t) = self.tunnels.get_mut(&tid) else {
             self.counters.no_matching_tunnel_id_discards += 1;
             tracing::debug!(%from, "control message for unknown tunnel {tid}");
@@ -210,6 +407,7 @@ impl Endpoint {
                 return;
             }
         };
+        t.session_budget = budget;
         t.receive(now, rng, msg, &mut self.out);
         self.reap(tid);
     }
@@ -251,6 +449,11 @@ impl Endpoint {
             self.counters.no_matching_tunnel_id_discards += 1;
             return;
         }
+        if msg.header.ns != 0 {
+            // Not the first message of a control connection: no state for it.
+            self.counters.sccrq_bad_ns_drops += 1;
+            return;
+        }
         let Some(peer_tunnel) = msg.avps.iter().find_map(|a| match a.value {
             crate::wire::AvpValue::AssignedTunnelId(id) if id.0 != 0 => Some(id),
             _ => None,
@@ -268,20 +471,23 @@ impl Endpoint {
             self.reap(id);
             return;
         }
+        if self.half_open_full(from.ip()) {
+            self.counters.half_open_drops += 1;
+            tracing::debug!(%from, half_open = self.half_open_total, "half-open tunnel bound reached: SCCRQ dropped");
+            return;
+        }
         let sccrq = match Message::from_control(&msg) {
             Ok(Message::Sccrq(m)) => m,
             _ => {
                 // Breaks RFC 2661 §4.1 / §6.1: a short-lived tunnel answers it with
                 // StopCCN carrying the reason, then goes away.
-                let Some(id) =
-                    alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId)
-                else {
+                let Some(id) = self.alloc_tunnel_id(rng) else {
                     return;
                 };
                 let mut t = Tunnel::accept(id, from, TunnelConfig::default(), now, None);
                 t.receive(now, rng, msg, &mut self.out);
                 self.by_peer.insert((from, peer_tunnel), id);
-                self.tunnels.insert(id, t);
+                self.insert_tunnel(t);
                 self.reap(id);
                 return;
             }
@@ -289,13 +495,10 @@ impl Endpoint {
         // RFC 2661 §4.4.3: our SCCRQ to this peer crossed theirs.
         let mut adopted: Option<(TunnelId, TunnelConfig, Vec<crate::session::Session>)> = None;
         let crossed = self
-            .tunnels
-            .values()
-            .find(|t| {
-                t.initiator
-                    && t.state == crate::tunnel::TunnelState::WaitCtlReply
-                    && t.peer.ip() == from.ip()
-            })
+            .dialing
+            .range((from.ip(), TunnelId(0))..=(from.ip(), TunnelId(u16::MAX)))
+            .next()
+            .and_then(|(_, id)| self.tunnels.get(id))
             .map(|t| (t.id, t.our_tie_breaker));
         if let Some((ours, our_tb)) = crossed
             && (our_tb.is_some() || sccrq.tie_breaker.is_some())
@@ -339,22 +542,43 @@ impl Endpoint {
             tracing::info!(%from, tunnel = %ours, "crossed SCCRQ: the peer won the tie breaker; accepting its tunnel");
             adopted = Some((ours, config, calls));
         }
-        let accepted = if let Some((_, config, _)) = &adopted {
-            Some(config.clone())
+        let at_limit =
+            self.limits.max_tunnels != 0 && self.tunnels.len() >= self.limits.max_tunnels;
+        let (accepted, refusal) = if let Some((_, config, _)) = &adopted {
+            (Some(config.clone()), None)
         } else if self.shutting_down {
-            None
+            let r = Refusal {
+                result: StopCcnResult::SHUTTING_DOWN.0,
+                error: None,
+                text: "shutting down".into(),
+            };
+            (None, Some(r))
+        } else if at_limit {
+            self.counters.tunnel_limit_refusals += 1;
+            let r = Refusal {
+                result: StopCcnResult::GENERAL_ERROR.0,
+                error: Some(ErrorCode::INSUFFICIENT_RESOURCES.0),
+                text: "tunnel limit reached".into(),
+            };
+            (None, Some(r))
         } else {
-            self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name))
+            match self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name)) {
+                Some(c) => (Some(c), None),
+                None => {
+                    let r = Refusal {
+                        result: StopCcnResult::NOT_AUTHORIZED.0,
+                        error: None,
+                        text: "tunnel not accepted from this peer".into(),
+                    };
+                    (None, Some(r))
+                }
+            }
         };
-        let Some(id) = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id))).map(TunnelId)
-        else {
+        let Some(id) = self.alloc_tunnel_id(rng) else {
+            // Every id is in use: the SCCRQ cannot even be refused with state.
+            self.counters.tunnel_limit_refusals += 1;
             tracing::warn!(%from, "no free tunnel id for incoming SCCRQ");
             return;
-        };
-        let refusal = match (&accepted, self.shutting_down) {
-            (Some(_), _) => None,
-            (None, true) => Some("shutting down".to_string()),
-            (None, false) => Some("tunnel not accepted from this peer".to_string()),
         };
         if refusal.is_some() {
             self.counters.tunnels_refused += 1;
@@ -377,21 +601,21 @@ impl Endpoint {
         }
         t.receive(now, rng, msg, &mut self.out);
         self.by_peer.insert((from, sccrq.assigned_tunnel_id), id);
-        self.tunnels.insert(id, t);
+        self.insert_tunnel(t);
         self.reap(id);
     }
 
     /// Fire every timer that expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn RngCore) {
         let due: Vec<TunnelId> = self
-            .tunnels
-            .iter()
-            .filter(|(_, t)| t.poll_timeout().is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
+            .timers
+            .range(..=(now, TunnelId(u16::MAX)))
+            .map(|(_, id)| *id)
             .collect();
         for id in due {
             if let Some(t) = self.tunnels.get_mut(&id) {
                 let was_open = t.is_open();
+                t.session_budget = usize::MAX;
                 t.handle_timeout(now, rng, &mut self.out);
                 if was_open && t.close_reason == Some(CloseReason::PeerUnreachable) {
                     self.counters.tunnels_lost += 1;
@@ -413,12 +637,16 @@ impl Endpoint {
                 if self.shutting_down {
                     return Err(CommandError::ShuttingDown);
                 }
-                let id = alloc_id(rng, |id| self.tunnels.contains_key(&TunnelId(id)))
-                    .map(TunnelId)
+                if self.limits.max_tunnels != 0 && self.tunnels.len() >= self.limits.max_tunnels {
+                    return Err(CommandError::TunnelLimit);
+                }
+                let id = self
+                    .alloc_tunnel_id(rng)
                     .ok_or(CommandError::IdsExhausted("tunnel"))?;
                 let mut t = Tunnel::open(id, peer, *config, now, rng);
                 t.flush(&mut self.out);
-                self.tunnels.insert(id, t);
+                self.insert_tunnel(t);
+                self.reap(id);
                 Ok(CommandOutcome::Tunnel(id))
             }
             Command::PlaceCall {
@@ -431,6 +659,9 @@ impl Endpoint {
                 }
                 if !matches!(call_type, CallType::LacIncoming | CallType::LnsOutgoing) {
                     return Err(CommandError::BadCallType(call_type));
+                }
+                if self.session_budget() == 0 {
+                    return Err(CommandError::SessionLimit);
                 }
                 let t = self
                     .tunnels
@@ -445,8 +676,9 @@ impl Endpoint {
                 }
                 let id = t
                     .place_call(now, rng, call_type, *params, &mut self.out)
-                    .ok_or(CommandError::IdsExhausted("session"))?;
-                Ok(CommandOutcome::Session(id))
+                    .ok_or(CommandError::IdsExhausted("session"));
+                self.reap(tunnel);
+                Ok(CommandOutcome::Session(id?))
             }
             Command::CloseSession {
                 tunnel,
@@ -470,6 +702,7 @@ impl Endpoint {
                     &mut self.out,
                 );
                 t.flush(&mut self.out);
+                self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
             Command::CloseTunnel {
@@ -491,6 +724,7 @@ impl Endpoint {
                     .get_mut(&tunnel)
                     .ok_or(CommandError::NoSuchTunnel(tunnel))?;
                 t.config.hello_interval = interval;
+                self.reap(tunnel);
                 Ok(CommandOutcome::Done)
             }
             Command::SendSli {
@@ -570,7 +804,9 @@ impl Endpoint {
             .tunnels
             .get_mut(&tunnel)
             .ok_or(CommandError::NoSuchTunnel(tunnel))?;
-        if t.send_call_notification(now, rng, session, msg, &mut self.out) {
+        let sent = t.send_call_notification(now, rng, session, msg, &mut self.out);
+        self.reap(tunnel);
+        if sent {
             Ok(CommandOutcome::Done)
         } else {
             Err(CommandError::NoSuchSession { tunnel, session })

@@ -477,6 +477,12 @@ pub enum CommandError {
     /// The tunnel's max_sessions is reached.
     #[error("tunnel {0} has reached its session limit")]
     TooManySessions(TunnelId),
+    /// The system-wide session limit ([`crate::endpoint::Limits::max_sessions`]) is reached.
+    #[error("the system session limit is reached")]
+    SessionLimit,
+    /// The system-wide tunnel limit ([`crate::endpoint::Limits::max_tunnels`]) is reached.
+    #[error("the system tunnel limit is reached")]
+    TunnelLimit,
     /// The endpoint is shutting down.
     #[error("shutting down")]
     ShuttingDown,

@@ -17,6 +17,7 @@
 
 pub mod endpoint;
 pub mod event;
+pub mod ids;
 pub mod reliable;
 pub mod session;
 pub mod tunnel;

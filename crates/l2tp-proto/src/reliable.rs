@@ -43,7 +43,11 @@ pub struct ChannelConfig {
     /// Retransmissions of one message before the channel gives up (RFC 2661 §5.8, default 5).
     pub max_retries: u32,
     /// How long an acknowledgement may wait for an outgoing message to carry it
-    /// before a ZLB is sent instead.
+    /// before a ZLB is sent instead. Zero (the default): a message that the
+    /// input which delivered it did not answer is acknowledged by a ZLB at the
+    /// end of that input. Otherwise a half-full receive window is acknowledged
+    /// at once whatever the timer (RFC 2661 §5.8: acknowledgements must not be
+    /// withheld as flow control).
     pub ack_timeout: Duration,
 }
 
@@ -55,7 +59,7 @@ impl Default for ChannelConfig {
             retry_timeout: Duration::from_secs(1),
             retry_max_timeout: Duration::from_secs(8),
             max_retries: 5,
-            ack_timeout: Duration::from_millis(100),
+            ack_timeout: Duration::ZERO,
         }
     }
 }
@@ -118,7 +122,8 @@ pub struct ReliableChannel {
     cong_acks: u16,
     /// Encoded messages waiting for the send window.
     waiting: VecDeque<Vec<u8>>,
-    /// Transmitted and not yet acknowledged, oldest first.
+    /// Transmitted and not yet acknowledged, oldest first, with deadlines in
+    /// the same order (see [`ReliableChannel::handle_timeout`]).
     in_flight: VecDeque<InFlight>,
     /// Messages ready to go to the network (first transmissions, retransmissions, ZLBs).
     outbox: VecDeque<Vec<u8>>,
@@ -126,6 +131,8 @@ pub struct ReliableChannel {
     reorder: BTreeMap<u16, ControlMessage>,
     /// When set, an acknowledgement is owed; a ZLB goes out at this instant unless a message carries it first.
     ack_deadline: Option<Instant>,
+    /// Messages delivered since we last sent an acknowledgement.
+    owed: u16,
     counters: ChannelCounters,
 }
 
@@ -147,6 +154,7 @@ impl ReliableChannel {
             outbox: VecDeque::new(),
             reorder: BTreeMap::new(),
             ack_deadline: None,
+            owed: 0,
             counters: ChannelCounters::default(),
         }
     }
@@ -244,11 +252,18 @@ impl ReliableChannel {
             self.stamp_nr(&mut bytes);
             self.outbox.push_back(bytes.clone());
             self.counters.tx_messages += 1;
+            // Never due before the messages ahead of it (acknowledgements are
+            // cumulative, so it cannot be acknowledged before them either).
+            let deadline = self
+                .in_flight
+                .back()
+                .map_or(now, |b| b.deadline)
+                .max(now + self.config.retry_timeout);
             self.in_flight.push_back(InFlight {
                 ns,
                 bytes,
                 retries: 0,
-                deadline: now + self.config.retry_timeout,
+                deadline,
             });
         }
     }
@@ -257,6 +272,7 @@ impl ReliableChannel {
         bytes[NR_OFFSET..NR_OFFSET + 2].copy_from_slice(&self.nr.to_be_bytes());
         // Any message we send carries the acknowledgement.
         self.ack_deadline = None;
+        self.owed = 0;
     }
 
     /// Process the Nr of a received message (acknowledgement of our messages).
@@ -306,7 +322,7 @@ impl ReliableChannel {
                 self.nr = self.nr.wrapping_add(1);
             }
             self.counters.rx_messages += out.len() as u64;
-            self.owe_ack(now);
+            self.owe_ack(now, out.len());
             out
         } else if seq_lt(ns, self.nr) {
             // Already delivered: the peer missed our acknowledgement. Ack at once.
@@ -326,9 +342,24 @@ impl ReliableChannel {
         }
     }
 
-    fn owe_ack(&mut self, now: Instant) {
+    fn owe_ack(&mut self, now: Instant, delivered: usize) {
         if self.ack_deadline.is_none() {
             self.ack_deadline = Some(now + self.config.ack_timeout);
+        }
+        self.owed = self
+            .owed
+            .saturating_add(u16::try_from(delivered).unwrap_or(u16::MAX));
+    }
+
+    /// Called at the end of each input, once the tunnel had its chance to
+    /// answer: an acknowledgement still owed goes out as a ZLB now when the
+    /// ack delay is zero or half our receive window is unacknowledged.
+    pub fn flush_ack(&mut self) {
+        if self.ack_deadline.is_some()
+            && (self.config.ack_timeout.is_zero()
+                || self.owed >= (self.config.rx_window / 2).max(1))
+        {
+            self.send_zlb();
         }
     }
 
@@ -342,6 +373,7 @@ impl ReliableChannel {
         zlb.extend_from_slice(&self.ns_next.to_be_bytes());
         zlb.extend_from_slice(&self.nr.to_be_bytes());
         self.ack_deadline = None;
+        self.owed = 0;
         self.counters.tx_zlbs += 1;
         self.outbox.push_back(zlb);
     }
@@ -351,9 +383,10 @@ impl ReliableChannel {
         self.outbox.pop_front()
     }
 
-    /// Earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    /// Earliest instant at which [`handle_timeout`](Self::handle_timeout) has
+    /// work. O(1): in-flight deadlines are in queue order.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let rtx = self.in_flight.iter().map(|m| m.deadline).min();
+        let rtx = self.in_flight.front().map(|m| m.deadline);
         match (rtx, self.ack_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -371,44 +404,39 @@ impl ReliableChannel {
             .min(self.config.retry_max_timeout)
     }
 
-    /// Fire expired timers: retransmit expired messages (doubling their
-    /// timeout, collapsing the congestion window) and send an owed ZLB.
+    /// Fire expired timers: retransmit the oldest unacknowledged message when
+    /// its timer expires (doubling its timeout, collapsing the congestion
+    /// window, RFC 2661 Appendix A) and send an owed ZLB. The peer keeps
+    /// later messages that arrived out of order and acknowledges
+    /// cumulatively, so later messages are not retransmitted before the
+    /// oldest is acknowledged: their deadlines move with it, which keeps
+    /// deadlines in queue order and a window of any size costs O(1) here
+    /// while nothing is lost.
     pub fn handle_timeout(&mut self, now: Instant) -> TimeoutOutcome {
-        let mut gave_up = false;
-        let mut congestion = false;
-        let mut resend = Vec::new();
-        for i in 0..self.in_flight.len() {
-            let (deadline, retries) = (self.in_flight[i].deadline, self.in_flight[i].retries);
-            if deadline > now {
-                continue;
+        if let Some(front) = self.in_flight.front()
+            && front.deadline <= now
+        {
+            if front.retries >= self.config.max_retries {
+                return TimeoutOutcome::GaveUp;
             }
-            if retries >= self.config.max_retries {
-                gave_up = true;
-                continue;
-            }
-            let next = retries + 1;
-            let timeout = self.backoff(next);
-            let m = &mut self.in_flight[i];
-            m.retries = next;
-            m.deadline = now + timeout;
-            congestion = true;
-            resend.push(i);
-        }
-        if gave_up {
-            return TimeoutOutcome::GaveUp;
-        }
-        if congestion {
-            // RFC 2661 Appendix A: on retransmission, ssthresh = cwnd/2, cwnd = 1.
+            let retries = front.retries + 1;
+            let deadline = now + self.backoff(retries);
             self.ssthresh = (self.cwnd / 2).max(1);
             self.cwnd = 1;
             self.cong_acks = 0;
-        }
-        for i in resend {
-            let mut bytes = std::mem::take(&mut self.in_flight[i].bytes);
+            let mut bytes = std::mem::take(&mut self.in_flight[0].bytes);
             self.stamp_nr(&mut bytes);
             self.outbox.push_back(bytes.clone());
-            self.in_flight[i].bytes = bytes;
             self.counters.retransmits += 1;
+            for (i, m) in self.in_flight.iter_mut().enumerate() {
+                if i == 0 {
+                    m.bytes = std::mem::take(&mut bytes);
+                    m.retries = retries;
+                } else if m.deadline >= deadline {
+                    break;
+                }
+                m.deadline = deadline;
+            }
         }
         if self.ack_deadline.is_some_and(|d| d <= now) {
             self.send_zlb();

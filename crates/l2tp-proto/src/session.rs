@@ -29,6 +29,14 @@ impl CallType {
         matches!(self, CallType::LacIncoming | CallType::LnsOutgoing)
     }
 
+    /// The message that opens this call: ICRQ for incoming calls, OCRQ for outgoing.
+    pub fn request_type(self) -> crate::wire::MessageType {
+        match self {
+            CallType::LacIncoming | CallType::LnsIncoming => crate::wire::MessageType::ICRQ,
+            CallType::LnsOutgoing | CallType::LacOutgoing => crate::wire::MessageType::OCRQ,
+        }
+    }
+
     /// Short name used in logs and the management API: `lac-incoming`, ...
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,7 +2,7 @@
 //! carries, HELLO keepalives (§6.5), tunnel authentication (§4.2, §5.1.1) and
 //! tear-down (§5.7).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 use rand_core::RngCore;
 
 use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
+use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
 use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
 use crate::violation::Violation;
@@ -84,8 +85,19 @@ pub struct Tunnel {
     pub config: TunnelConfig,
     /// Reliable delivery.
     pub channel: ReliableChannel,
-    /// Calls, by our session id.
+    /// Calls, by our session id. Read-only outside this module: the tunnel
+    /// keeps indexes (ids in use, setup deadlines, peer session ids) in step
+    /// with it.
     pub sessions: BTreeMap<SessionId, Session>,
+    /// Session ids in use (allocation without scanning).
+    session_ids: IdSpace,
+    /// Setup deadlines of calls not yet established, earliest first.
+    session_deadlines: BTreeSet<(Instant, SessionId)>,
+    /// Our session id by the peer's Assigned Session ID, once known.
+    by_peer_session: HashMap<SessionId, SessionId>,
+    /// How many more calls the peer may open before the system-wide session
+    /// limit refuses them; set by the endpoint before each input.
+    pub(crate) session_budget: usize,
     /// The peer's Host Name AVP.
     pub peer_host_name: Vec<u8>,
     /// The peer's Vendor Name AVP.
@@ -105,12 +117,30 @@ pub struct Tunnel {
     our_challenge: Option<Vec<u8>>,
     /// Tie Breaker we sent in our SCCRQ (RFC 2661 §4.4.3).
     pub(crate) our_tie_breaker: Option<u64>,
-    refusal: Option<String>,
+    refusal: Option<Refusal>,
     setup_deadline: Option<Instant>,
     last_rx: Instant,
     next_serial: u32,
     freed: bool,
 }
+
+/// Why an incoming SCCRQ is refused: the StopCCN Result Code (RFC 2661
+/// §4.4.2), optional Error Code and the text sent with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// StopCCN Result Code: 2 (general error, with an Error Code) or 4 (not authorized).
+    pub result: u16,
+    /// Error Code (RFC 2661 §4.4.2), e.g. 4 "insufficient resources".
+    pub error: Option<u16>,
+    /// Text for the Result Code AVP and the log.
+    pub text: String,
+}
+
+/// Up to this many calls get a CDN each before the StopCCN that closes their
+/// tunnel at our initiative; beyond it the StopCCN alone clears them (RFC 2661
+/// §5.7 does not require CDNs first), so that closing a tunnel of 65,535
+/// calls costs one message, not a window-paced stream of CDNs.
+pub const MAX_CDNS_BEFORE_STOPCCN: usize = 16;
 
 /// CHAP-style response of RFC 2661 §4.2: MD5 over the message type carrying
 /// the response (one octet: 2 for SCCRP, 3 for SCCCN), the secret and the challenge.
@@ -120,20 +150,6 @@ pub fn challenge_response(message_type: MessageType, secret: &[u8], challenge: &
     h.update(secret);
     h.update(challenge);
     h.finalize().into()
-}
-
-/// Pick a random non-zero id not in use: a few random draws, then a scan.
-pub(crate) fn alloc_id(rng: &mut dyn RngCore, in_use: impl Fn(u16) -> bool) -> Option<u16> {
-    for _ in 0..32 {
-        let id = (rng.next_u32() & 0xffff) as u16;
-        if id != 0 && !in_use(id) {
-            return Some(id);
-        }
-    }
-    let start = (rng.next_u32() & 0xffff) as u16;
-    (0..=u16::MAX)
-        .map(|i| start.wrapping_add(i))
-        .find(|&id| id != 0 && !in_use(id))
 }
 
 /// Sum of all retransmission timeouts of one message: how long a peer may keep
@@ -221,6 +237,10 @@ impl Tunnel {
             config,
             channel,
             sessions: BTreeMap::new(),
+            session_ids: IdSpace::default(),
+            session_deadlines: BTreeSet::new(),
+            by_peer_session: HashMap::new(),
+            session_budget: usize::MAX,
             peer_host_name: Vec::new(),
             peer_vendor_name: None,
             peer_framing_caps: 0,
@@ -282,7 +302,7 @@ impl Tunnel {
         peer: SocketAddr,
         config: TunnelConfig,
         now: Instant,
-        refusal: Option<String>,
+        refusal: Option<Refusal>,
     ) -> Self {
         let mut t = Tunnel::new(id, peer, false, config, now);
         t.refusal = refusal;
@@ -380,9 +400,7 @@ impl Tunnel {
                 if let Some(h) = self.config.hello_interval {
                     consider(Some(self.last_rx + h));
                 }
-                for s in self.sessions.values() {
-                    consider(s.setup_deadline);
-                }
+                consider(self.session_deadlines.first().map(|(d, _)| *d));
             }
             TunnelState::Lingering { until } => consider(Some(until)),
             TunnelState::Closing => {}
@@ -406,6 +424,7 @@ impl Tunnel {
     }
 
     fn after_input(&mut self, out: &mut VecDeque<Output>) {
+        self.channel.flush_ack();
         if self.state == TunnelState::Closing && self.channel.is_idle() {
             self.free(out);
         }
@@ -588,11 +607,9 @@ impl Tunnel {
         error: Option<ErrorCode>,
         text: &str,
     ) {
-        let Some(id) =
-            alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId)
-        else {
-            return;
-        };
+        // The refused call never exists on our side; when every id is taken
+        // the CDN still goes out, with Assigned Session ID 0.
+        let id = self.alloc_session_id(rng).unwrap_or(SessionId(0));
         tracing::info!(tunnel = %self.id, "refusing call from peer session {peer_session}: {text}");
         let cdn = Cdn {
             result_code: result_code(result.0, error.map(|e| e.0), Some(text.as_bytes().to_vec())),
@@ -708,17 +725,21 @@ impl Tunnel {
             m.framing_capabilities,
             m.bearer_capabilities,
         );
-        if let Some(text) = self.refusal.take() {
-            let result = StopCcnResult::NOT_AUTHORIZED.0;
+        if let Some(Refusal {
+            result,
+            error,
+            text,
+        }) = self.refusal.take()
+        {
             let reason = CloseReason::Local {
                 result,
-                error: None,
+                error,
                 message: Some(text.clone()),
             };
             self.close(
                 now,
                 rng,
-                result_code(result, None, Some(text.into_bytes())),
+                result_code(result, error, Some(text.into_bytes())),
                 reason,
                 false,
                 out,
@@ -930,12 +951,13 @@ impl Tunnel {
             error: None,
             message: message.clone(),
         };
+        let clear_calls = self.sessions.len() <= MAX_CDNS_BEFORE_STOPCCN;
         self.close(
             now,
             rng,
             result_code(result, None, message.map(String::into_bytes)),
             reason,
-            true,
+            clear_calls,
             out,
         );
     }
@@ -1009,10 +1031,10 @@ impl Tunnel {
                     self.send(now, rng, SessionId(0), Message::Hello);
                 }
                 let expired: Vec<SessionId> = self
-                    .sessions
-                    .values()
-                    .filter(|s| s.setup_deadline.is_some_and(|d| d <= now))
-                    .map(|s| s.id)
+                    .session_deadlines
+                    .iter()
+                    .take_while(|(d, _)| *d <= now)
+                    .map(|(_, id)| *id)
                     .collect();
                 for id in expired {
                     let rc = result_code(
@@ -1037,7 +1059,11 @@ impl Tunnel {
     /// tunnel without StopCCN (RFC 2661 §4.4.3) and hand over the calls that
     /// were waiting for it.
     pub(crate) fn discard_for_tie_breaker(&mut self, out: &mut VecDeque<Output>) -> Vec<Session> {
-        let calls: Vec<Session> = std::mem::take(&mut self.sessions).into_values().collect();
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let calls: Vec<Session> = ids
+            .into_iter()
+            .filter_map(|id| self.remove_session(id))
+            .collect();
         out.push_back(Output::Event(Event::TunnelDown {
             tunnel: self.id,
             reason: CloseReason::TieBreakerLost,
@@ -1060,7 +1086,7 @@ impl Tunnel {
             s.state = SessionState::WaitTunnel;
             s.peer_id = SessionId(0);
             ids.push(s.id);
-            self.sessions.insert(s.id, s);
+            self.insert_session(s);
         }
         ids
     }
@@ -1098,6 +1124,56 @@ impl Tunnel {
         self.config.max_sessions != 0 && self.sessions.len() >= self.config.max_sessions as usize
     }
 
+    /// A free session id (RFC 2661 §4.4.4: non-zero), without scanning.
+    fn alloc_session_id(&mut self, rng: &mut dyn RngCore) -> Option<SessionId> {
+        let sessions = &self.sessions;
+        self.session_ids
+            .alloc(
+                rng,
+                |id| sessions.contains_key(&SessionId(id)),
+                || sessions.keys().map(|k| k.0),
+            )
+            .map(SessionId)
+    }
+
+    /// Add a call and its index entries.
+    fn insert_session(&mut self, s: Session) {
+        self.session_ids.insert(s.id.0);
+        if let Some(d) = s.setup_deadline {
+            self.session_deadlines.insert((d, s.id));
+        }
+        if s.peer_id.0 != 0 {
+            self.by_peer_session.insert(s.peer_id, s.id);
+        }
+        self.sessions.insert(s.id, s);
+    }
+
+    /// Remove a call and its index entries.
+    fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+        let s = self.sessions.remove(&id)?;
+        self.session_ids.remove(id.0);
+        if let Some(d) = s.setup_deadline {
+            self.session_deadlines.remove(&(d, id));
+        }
+        if s.peer_id.0 != 0 && self.by_peer_session.get(&s.peer_id) == Some(&id) {
+            self.by_peer_session.remove(&s.peer_id);
+        }
+        Some(s)
+    }
+
+    /// Record the peer's Assigned Session ID of call `id`.
+    fn set_peer_session(&mut self, id: SessionId, peer: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if s.peer_id.0 != 0 && self.by_peer_session.get(&s.peer_id) == Some(&id) {
+                self.by_peer_session.remove(&s.peer_id);
+            }
+            s.peer_id = peer;
+            if peer.0 != 0 {
+                self.by_peer_session.insert(peer, id);
+            }
+        }
+    }
+
     /// Create a call we initiate (LacIncoming or LnsOutgoing).
     pub(crate) fn place_call(
         &mut self,
@@ -1107,9 +1183,7 @@ impl Tunnel {
         params: CallParams,
         out: &mut VecDeque<Output>,
     ) -> Option<SessionId> {
-        let id = SessionId(alloc_id(rng, |id| {
-            self.sessions.contains_key(&SessionId(id))
-        })?);
+        let id = self.alloc_session_id(rng)?;
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1).max(1);
         let session = Session {
@@ -1123,7 +1197,7 @@ impl Tunnel {
             params,
             peer_info: PeerCallInfo::default(),
         };
-        self.sessions.insert(id, session);
+        self.insert_session(session);
         if self.state == TunnelState::Established {
             self.start_call(now, rng, id);
         }
@@ -1202,7 +1276,10 @@ impl Tunnel {
         s.state = SessionState::Established {
             kernel: KernelState::Pending,
         };
-        s.setup_deadline = None;
+        if let Some(d) = s.setup_deadline.take() {
+            self.session_deadlines.remove(&(d, id));
+        }
+        let s = &self.sessions[&id];
         out.push_back(Output::Action(Action::CreateSession {
             tunnel: self.id,
             session: id,
@@ -1224,11 +1301,8 @@ impl Tunnel {
         }
         // Some peers put 0 in the header of a CDN for a call they never heard back
         // on; fall back to the peer's Assigned Session ID.
-        let peer = assigned?;
-        self.sessions
-            .values()
-            .find(|s| s.peer_id == peer && s.peer_id.0 != 0)
-            .map(|s| s.id)
+        let peer = assigned.filter(|p| p.0 != 0)?;
+        self.by_peer_session.get(&peer).copied()
     }
 
     fn on_call_message(
@@ -1339,10 +1413,9 @@ impl Tunnel {
                             ..
                         }),
                     ) => {
-                        s.peer_id = assigned_session_id;
                         let iccn = Self::connect_message(&s.params, false);
-                        let peer = s.peer_id;
-                        self.send(now, rng, peer, iccn);
+                        self.set_peer_session(id, assigned_session_id);
+                        self.send(now, rng, assigned_session_id, iccn);
                         self.session_up(id, out);
                     }
                     (CallType::LnsIncoming, SessionState::WaitConnect, Message::Iccn(m)) => {
@@ -1363,9 +1436,9 @@ impl Tunnel {
                             ..
                         }),
                     ) => {
-                        s.peer_id = assigned_session_id;
                         s.peer_info.physical_channel_id = physical_channel_id;
                         s.state = SessionState::WaitConnect;
+                        self.set_peer_session(id, assigned_session_id);
                     }
                     (CallType::LnsOutgoing, SessionState::WaitConnect, Message::Occn(m)) => {
                         s.sequencing |= m.sequencing_required;
@@ -1413,22 +1486,47 @@ impl Tunnel {
             );
             return;
         }
-        if self.session_limit_reached() {
+        if self.by_peer_session.contains_key(&peer_session) {
+            // RFC 2661 §4.4.4: the peer already uses this id for a call of ours.
+            self.count_bad(call_type.request_type());
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult::GENERAL_ERROR,
+                Some(ErrorCode::INVALID_SESSION_ID),
+                "Assigned Session ID already in use in this tunnel",
+            );
+            return;
+        }
+        if self.session_limit_reached() || self.session_budget == 0 {
+            let text = if self.session_budget == 0 {
+                "system session limit reached"
+            } else {
+                "tunnel session limit reached"
+            };
             self.refuse_call(
                 now,
                 rng,
                 peer_session,
                 CdnResult::NO_FACILITIES_TEMPORARY,
                 None,
-                "session limit reached",
+                text,
             );
             return;
         }
-        let Some(id) =
-            alloc_id(rng, |id| self.sessions.contains_key(&SessionId(id))).map(SessionId)
-        else {
+        let Some(id) = self.alloc_session_id(rng) else {
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult::NO_FACILITIES_TEMPORARY,
+                Some(ErrorCode::INSUFFICIENT_RESOURCES),
+                "no free session id in this tunnel",
+            );
             return;
         };
+        self.session_budget -= 1;
         let session = Session {
             id,
             peer_id: peer_session,
@@ -1440,7 +1538,7 @@ impl Tunnel {
             params: CallParams::default(),
             peer_info: info,
         };
-        self.sessions.insert(id, session);
+        self.insert_session(session);
         match call_type {
             CallType::LnsIncoming => {
                 self.send(
@@ -1475,7 +1573,7 @@ impl Tunnel {
 
     /// Remove a call locally without telling the peer (tunnel going away or peer sent CDN).
     fn drop_session(&mut self, id: SessionId, reason: CloseReason, out: &mut VecDeque<Output>) {
-        let Some(s) = self.sessions.remove(&id) else {
+        let Some(s) = self.remove_session(id) else {
             return;
         };
         if matches!(s.state, SessionState::Established { .. }) {

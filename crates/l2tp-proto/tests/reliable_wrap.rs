@@ -52,6 +52,8 @@ fn seventy_thousand_messages_cross_the_sequence_number_wrap_in_order() {
             }
             let m = ControlMessage::decode(&d, None).unwrap();
             delivered.extend(y.receive(now, m).into_iter().map(|m| m.header.ns));
+            // As a tunnel does at the end of each input.
+            y.flush_ack();
         }
         while let Some(d) = y.poll_transmit() {
             moved = true;
