@@ -68,6 +68,8 @@ struct Meta {
     dialing: bool,
     /// A responder that never got established, counted in `half_open` by source.
     half_open: Option<IpAddr>,
+    /// The tunnel was established once.
+    established: bool,
     /// Sessions counted in `session_total`.
     sessions: usize,
 }
@@ -290,12 +292,10 @@ impl Endpoint {
         let (deadline, dialing, half_open, sessions) = if freed {
             (None, false, None, 0)
         } else {
-            let half_open = match (&meta.half_open, &t.state) {
-                (_, TunnelState::Established) => None,
-                (Some(ip), _) => Some(*ip),
-                (None, TunnelState::WaitCtlConn) if !t.initiator => Some(t.peer.ip()),
-                (None, _) => None,
-            };
+            meta.established |= t.state == TunnelState::Established;
+            // Refusals (closing at once) count until freed, like any
+            // responder that never got established.
+            let half_open = (!t.initiator && !meta.established).then(|| t.peer.ip());
             (
                 t.poll_timeout(),
                 t.initiator && t.state == TunnelState::WaitCtlReply,

@@ -47,7 +47,12 @@ fn all_four_call_types_under_30_percent_loss_reordering_and_duplication() {
             c.channel.max_retries = 8;
             c
         };
-        let mut s = Sim::new(seed, Impairments::lossy(0.3), None, accept_all(lossy("lns")));
+        let mut s = Sim::new(
+            seed,
+            Impairments::lossy(0.3),
+            None,
+            accept_all(lossy("lns")),
+        );
         let t = open(&mut s, false, lossy("lac"));
         for _ in 0..2 {
             call(&mut s, t, CallType::LacIncoming);

@@ -1,0 +1,163 @@
+//! A scripted peer for endpoint tests: it sends hand-built control messages
+//! to one [`Endpoint`] acting as LNS, numbering them itself, and collects
+//! what the endpoint sends back.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use l2tp_proto::endpoint::Endpoint;
+use l2tp_proto::event::{Output, TunnelConfig};
+use l2tp_proto::wire::{
+    AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, FramingCaps, Icrq, Message,
+    MessageType, ResultCode, Sccrq, SessionId, TunnelId,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+pub const PEER_TUNNEL: TunnelId = TunnelId(4242);
+pub const PEER_SESSION: SessionId = SessionId(777);
+
+pub struct Peer {
+    pub ep: Endpoint,
+    pub rng: StdRng,
+    pub now: Instant,
+    pub from: SocketAddr,
+    pub ns: u16,
+    pub nr: u16,
+    /// Our tunnel id at the endpoint, once SCCRP told us.
+    pub their_tunnel: TunnelId,
+}
+
+pub fn unknown_avp(mandatory: bool) -> Avp {
+    Avp {
+        mandatory,
+        hidden: false,
+        value: AvpValue::Unknown {
+            vendor_id: 0,
+            attribute: AttributeType(99),
+            value: vec![1, 2, 3],
+        },
+    }
+}
+
+pub fn sccrq() -> Message {
+    Message::Sccrq(Sccrq {
+        protocol_version: (1, 0),
+        host_name: b"scripted".to_vec(),
+        framing_capabilities: FramingCaps(3),
+        assigned_tunnel_id: PEER_TUNNEL,
+        bearer_capabilities: None,
+        receive_window_size: Some(8),
+        challenge: None,
+        tie_breaker: None,
+        firmware_revision: None,
+        vendor_name: None,
+        other: Vec::new(),
+    })
+}
+
+pub fn icrq() -> Message {
+    Message::Icrq(Icrq {
+        assigned_session_id: PEER_SESSION,
+        call_serial_number: 1,
+        bearer_type: None,
+        physical_channel_id: None,
+        calling_number: None,
+        called_number: None,
+        sub_address: None,
+        other: Vec::new(),
+    })
+}
+
+impl Peer {
+    pub fn new() -> Peer {
+        Peer {
+            ep: Endpoint::new(Some(Box::new(|_, _| Some(TunnelConfig::default())))),
+            rng: StdRng::seed_from_u64(7),
+            now: Instant::now(),
+            from: "192.0.2.1:1701".parse().unwrap(),
+            ns: 0,
+            nr: 0,
+            their_tunnel: TunnelId(0),
+        }
+    }
+
+    /// Send `msg` (plus `extra` AVPs) in sequence; returns the control messages the endpoint sent back.
+    pub fn send(
+        &mut self,
+        session: SessionId,
+        msg: &Message,
+        extra: Vec<Avp>,
+    ) -> Vec<ControlMessage> {
+        let mut avps = msg.to_avps();
+        avps.extend(extra);
+        let cm = ControlMessage {
+            header: ControlHeader {
+                tunnel_id: self.their_tunnel,
+                session_id: session,
+                ns: self.ns,
+                nr: self.nr,
+            },
+            avps,
+        };
+        self.ns = self.ns.wrapping_add(1);
+        self.raw(&cm.encode(None).unwrap())
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) -> Vec<ControlMessage> {
+        self.ep
+            .handle_datagram(self.now, &mut self.rng, self.from, bytes);
+        // Let the acknowledgement timer fire so that ZLBs show too.
+        self.now += std::time::Duration::from_millis(500);
+        self.ep.handle_timeout(self.now, &mut self.rng);
+        let mut got = Vec::new();
+        while let Some(o) = self.ep.poll_output() {
+            if let Output::Transmit(t) = o {
+                let m = ControlMessage::decode(&t.data, None).expect("endpoint output decodes");
+                if !m.is_zlb() {
+                    self.nr = m.header.ns.wrapping_add(1);
+                }
+                got.push(m);
+            }
+        }
+        got
+    }
+
+    /// Bring the tunnel up: SCCRQ → SCCRP, SCCCN.
+    pub fn establish(&mut self) {
+        let replies = self.send(SessionId(0), &sccrq(), vec![]);
+        let sccrp = replies
+            .iter()
+            .find(|m| m.message_type() == Some(MessageType::SCCRP))
+            .expect("SCCRP");
+        let Ok(Message::Sccrp(p)) = Message::from_control(sccrp) else {
+            panic!("SCCRP")
+        };
+        self.their_tunnel = p.assigned_tunnel_id;
+        self.send(SessionId(0), &Message::Scccn(Default::default()), vec![]);
+    }
+
+    pub fn tunnel_state(&self) -> Option<&'static str> {
+        self.ep.tunnels().next().map(|t| t.state_name())
+    }
+}
+
+pub fn result_of(m: &ControlMessage) -> ResultCode {
+    m.avps
+        .iter()
+        .find_map(|a| match &a.value {
+            AvpValue::ResultCode(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("Result Code AVP")
+}
+
+pub fn only(replies: &[ControlMessage], t: MessageType) -> &ControlMessage {
+    let found: Vec<_> = replies
+        .iter()
+        .filter(|m| m.message_type() == Some(t))
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {t} in {replies:?}");
+    found[0]
+}
