@@ -2,6 +2,7 @@
 
 mod api;
 mod daemon;
+mod fdlimit;
 mod params;
 mod pool;
 mod ppp;
@@ -113,6 +114,8 @@ fn main() -> ExitCode {
         return check(&paths);
     }
     init_logging(cli.log.as_deref());
+    // Before any socket: a carrier LNS needs far more than the usual 1024.
+    fdlimit::raise_nofile_limit();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

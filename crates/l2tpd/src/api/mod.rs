@@ -8,6 +8,12 @@
 //! the daemon loop as an [`ApiRequest`] with a oneshot reply channel: the
 //! protocol state lives only in the loop (see `daemon/api.rs`). `Monitor`
 //! streams the events the loop publishes on a broadcast channel.
+//!
+//! Connections are accepted by [`ApiListener`], which never gives up: zlink's
+//! server stops (dropping every connection) when its listener returns an
+//! error, so accept errors are handled here, out of file descriptors
+//! included (reported through [`crate::fdlimit`], then a pause before the
+//! next accept).
 
 pub mod overlay;
 pub mod trace;
@@ -15,6 +21,7 @@ pub mod trace;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::time::Duration;
 
 use anyhow::Context;
 use futures::Stream;
@@ -32,6 +39,10 @@ use zlink::{Call, Connection, Reply};
 const MONITOR_BACKLOG: usize = 1024;
 /// How many calls may wait for the daemon loop.
 const REQUEST_BACKLOG: usize = 64;
+/// The pause after a failed accept: long enough not to spin while out of
+/// file descriptors (the pending connection keeps the socket readable), short
+/// enough that callers barely notice once descriptors are free again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A call for the daemon loop.
 #[derive(Debug)]
@@ -207,16 +218,101 @@ fn serve(listener: std::os::unix::net::UnixListener, service: L2tpService) {
     };
     rt.block_on(async move {
         let listener = match tokio::net::UnixListener::from_std(listener) {
-            Ok(l) => zlink::tokio::unix::Listener::from(l),
+            Ok(l) => ApiListener::new(zlink::tokio::unix::Listener::from(l)),
             Err(e) => {
                 tracing::error!("management API: {e}");
                 return;
             }
         };
+        // ApiListener never fails nor closes, so this runs as long as the daemon.
         if let Err(e) = zlink::Server::new(listener, service).run().await {
             tracing::error!("management API stopped: {e}");
         }
     });
+}
+
+/// zlink's Unix listener made to keep accepting whatever happens.
+///
+/// zlink's [`Server::run`](zlink::Server::run) returns at the first error of
+/// its listener and drops every connection with it. This one never returns an
+/// error: a failed accept is logged (out of file descriptors through
+/// [`fdlimit::report_exhaustion`](crate::fdlimit::report_exhaustion), anything
+/// else as a warning at most once a second), the next accept waits
+/// [`ACCEPT_BACKOFF`] (the connection left pending keeps the socket readable:
+/// without the pause the loop would spin), and once an accept succeeds again
+/// an info line says how many failed.
+#[derive(Debug)]
+struct ApiListener {
+    inner: zlink::tokio::unix::Listener,
+    /// No accept before this (the backoff after a failure). Kept here rather
+    /// than in the accept future, which the server drops whenever another of
+    /// its futures completes first.
+    retry_at: Option<tokio::time::Instant>,
+    /// Accepts failed in a row.
+    failed: u64,
+    /// Accept errors other than running out of descriptors.
+    other_errors: crate::fdlimit::RateLimiter,
+}
+
+impl ApiListener {
+    fn new(inner: zlink::tokio::unix::Listener) -> ApiListener {
+        ApiListener {
+            inner,
+            retry_at: None,
+            failed: 0,
+            other_errors: crate::fdlimit::RateLimiter::new(Duration::from_secs(1)),
+        }
+    }
+
+    /// Log a failed accept and schedule the next one after [`ACCEPT_BACKOFF`].
+    fn failed(&mut self, e: zlink::Error) {
+        const OPERATION: &str = "accepting a management API connection";
+        self.failed += 1;
+        let now = tokio::time::Instant::now();
+        self.retry_at = Some(now + ACCEPT_BACKOFF);
+        match &e {
+            zlink::Error::Io(io) if crate::fdlimit::is_exhaustion(io) => {
+                crate::fdlimit::report_exhaustion(OPERATION, io);
+            }
+            _ => {
+                if let Some(suppressed) = self.other_errors.admit(now.into_std()) {
+                    tracing::warn!(
+                        "management API: {OPERATION}: {e} (retrying in {} ms; \
+                         {suppressed} more such errors suppressed since the last one)",
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl zlink::Listener for ApiListener {
+    type Socket = UnixSocket;
+
+    async fn accept(&mut self) -> zlink::Result<Option<Connection<UnixSocket>>> {
+        loop {
+            if let Some(at) = self.retry_at {
+                tokio::time::sleep_until(at).await;
+                self.retry_at = None;
+            }
+            match self.inner.accept().await {
+                // zlink's Unix listener never reports closure.
+                Ok(None) => std::future::pending::<()>().await,
+                Ok(Some(conn)) => {
+                    if self.failed > 0 {
+                        tracing::info!(
+                            "management API accepting connections again after {} failed accepts",
+                            self.failed
+                        );
+                        self.failed = 0;
+                    }
+                    return Ok(Some(conn));
+                }
+                Err(e) => self.failed(e),
+            }
+        }
+    }
 }
 
 /// A method call of any interface: dispatched by name.
@@ -411,6 +507,13 @@ impl L2tpService {
                     c.process_id().as_raw_nonzero().get(),
                     self.policy.access(uid, gids),
                 )
+            }
+            Err(e) if crate::fdlimit::is_exhaustion(&e) => {
+                // SO_PEERPIDFD makes a descriptor: without it, no caller is known.
+                crate::fdlimit::report_exhaustion("reading an API caller's credentials", &e);
+                return MethodReply::Error(ApiError::failed(format!(
+                    "l2tpd is out of file descriptors ({e}); try again later"
+                )));
             }
             Err(e) => {
                 tracing::warn!("API caller's credentials unknown: {e}");

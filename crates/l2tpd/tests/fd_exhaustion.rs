@@ -1,0 +1,210 @@
+//! l2tpd out of file descriptors: a real `l2tpd` (null data plane, loopback,
+//! no root) started with a low `RLIMIT_NOFILE`, whose descriptors are used up
+//! by API connections held open. It must raise its soft limit to the hard
+//! one at start and say so, report the exhaustion (rate-limited, naming the
+//! limit) without spinning, keep its management API alive, and answer
+//! `l2tpctl` again once the connections are released.
+
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+mod common;
+
+use common::{Process, wait};
+
+/// The daemon's soft and hard `RLIMIT_NOFILE` at exec.
+const SOFT: u64 = 32;
+const HARD: u64 = 64;
+
+/// `common::Process::spawn` with `RLIMIT_NOFILE` lowered to `soft`/`hard`
+/// before exec (lowering needs no privilege).
+fn spawn_limited(dir: &Path, name: &str, config: &str, soft: u64, hard: u64) -> Process {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l2tpd"));
+    cmd.arg("--config")
+        .arg(&cfg)
+        .arg("--log")
+        .arg("info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let rl = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: only setrlimit(2), which is async-signal-safe, runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("start l2tpd");
+    Process { child, log }
+}
+
+/// The l2tpctl binary, built once per test run (it is another package, so
+/// cargo does not build it for this one's tests).
+fn l2tpctl_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let l2tpd = Path::new(env!("CARGO_BIN_EXE_l2tpd"));
+        let bin = l2tpd.with_file_name("l2tpctl");
+        let mut args = vec!["build", "--quiet", "-p", "l2tpctl", "--bin", "l2tpctl"];
+        if l2tpd.parent().and_then(Path::file_name) == Some("release".as_ref()) {
+            args.push("--release");
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p l2tpctl");
+        assert!(status.success(), "building l2tpctl failed");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// `l2tpctl --socket SOCKET ARGS` killed after `timeout`: its status (None
+/// if it had to be killed), stdout and stderr.
+fn ctl(
+    dir: &Path,
+    socket: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> (Option<ExitStatus>, String, String) {
+    let (out, err) = (dir.join("ctl.out"), dir.join("ctl.err"));
+    let mut child = Command::new(l2tpctl_bin())
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("run l2tpctl");
+    let mut status = None;
+    wait(timeout, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    (status, read(&out), read(&err))
+}
+
+/// The `N` of "N more such reports suppressed" in a report line (0 if absent).
+fn suppressed(line: &str) -> u64 {
+    line.split("; ")
+        .find_map(|part| part.strip_suffix(" more such reports suppressed since the last one"))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn out_of_descriptors_the_api_reports_backs_off_and_recovers() {
+    let dir = common::tempdir("l2tpd-fd", "exhaustion");
+    let socket = dir.join("lns.sock");
+    let port = 17211;
+    let config = format!(
+        r#"
+[system]
+listen_addr = "127.0.0.1"
+udp_port = {port}
+data_plane = "null"
+api_socket = "{}"
+"#,
+        socket.display()
+    );
+    // Build l2tpctl before the daemon starts: the build takes a while.
+    l2tpctl_bin();
+    let mut d = spawn_limited(&dir, "lns", &config, SOFT, HARD);
+    let timeout = Duration::from_secs(10);
+    assert!(
+        d.wait_for("management API listening", 1, timeout),
+        "l2tpd did not start:\n{}",
+        d.log()
+    );
+
+    // The soft limit was raised to the hard one, and logged on one line.
+    assert!(
+        d.log().contains(&format!(
+            "open file limit (RLIMIT_NOFILE): soft {SOFT} -> {HARD}, hard {HARD}"
+        )),
+        "{}",
+        d.log()
+    );
+    let (status, out, err) = ctl(&dir, &socket, &["--json", "system", "show"], timeout);
+    assert!(status.is_some_and(|s| s.success()), "{out}\n{err}");
+
+    // Use up every descriptor: more connections than the limit, held open.
+    // Those the daemon cannot accept wait in the listen backlog.
+    let conns: Vec<UnixStream> = (0..HARD + 16)
+        .map(|_| UnixStream::connect(&socket).expect("connect to the API socket"))
+        .collect();
+    let report = "out of file descriptors: accepting a management API connection: EMFILE";
+    assert!(
+        d.wait_for(report, 1, timeout),
+        "no exhaustion report:\n{}",
+        d.log()
+    );
+    // It names the limit.
+    assert!(
+        d.log()
+            .contains(&format!("RLIMIT_NOFILE soft limit {HARD} (hard {HARD})")),
+        "{}",
+        d.log()
+    );
+    // At most one line a second, counting the others; and no spinning: the
+    // accepts retried every 100 ms make about 9 suppressed reports a second,
+    // not thousands.
+    assert!(
+        d.wait_for(report, 2, timeout),
+        "no second report:\n{}",
+        d.log()
+    );
+    let log = d.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(report)).collect();
+    assert_eq!(suppressed(lines[0]), 0, "{}", lines[0]);
+    let n = suppressed(lines[1]);
+    assert!((1..=12).contains(&n), "{n} suppressed: {}", lines[1]);
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "l2tpd exited:\n{log}"
+    );
+
+    // Release them: the daemon accepts again and answers a fresh call.
+    drop(conns);
+    assert!(
+        d.wait_for(
+            "management API accepting connections again after",
+            1,
+            timeout
+        ),
+        "{}",
+        d.log()
+    );
+    let (status, out, err) = ctl(&dir, &socket, &["--json", "system", "show"], timeout);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "l2tpctl after the exhaustion: {status:?}\n{out}\n{err}\n{}",
+        d.log()
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["system"]["data_plane"], "null", "{v}");
+    assert!(d.child.try_wait().unwrap().is_none(), "l2tpd exited");
+
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = d.wait_exit(timeout).expect("l2tpd did not exit on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", d.log());
+}
