@@ -204,6 +204,12 @@ params! {
         max_tunnels: val u32 = 0;
         /// Most sessions at once over all tunnels; 0 = no limit (default).
         max_sessions: val u32 = 0;
+        /// Most half-open tunnels at once (a peer's SCCRQ answered, its SCCCN
+        /// not yet received, refusals included); further SCCRQs are dropped
+        /// unanswered and counted. Default 4096.
+        max_half_open_tunnels: val u32 = 4096;
+        /// Most half-open tunnels from one peer address. Default 1024.
+        max_half_open_tunnels_per_peer: val u32 = 1024;
         /// Time a tunnel may take to become established (std Duration;
         /// config accepts "120s" / seconds). Default 120 s.
         tunnel_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);

@@ -38,8 +38,9 @@ pub enum Call {
 #[derive(Debug)]
 struct NullSession {
     spec: SessionSpec,
-    /// The other end of the socketpair handed out as the "PPPoL2TP socket".
-    peer_end: OwnedFd,
+    /// The other end of the socketpair handed out as the "PPPoL2TP socket"
+    /// (none in signalling-only mode).
+    peer_end: Option<OwnedFd>,
 }
 
 /// A data plane for hosts without kernel L2TP (tests, `--no-kernel` runs).
@@ -61,12 +62,32 @@ pub struct NullDataPlane {
     tunnels: BTreeMap<TunnelId, TunnelSpec>,
     sessions: BTreeMap<(TunnelId, SessionId), NullSession>,
     fail_next: Option<i32>,
+    /// Record no calls and hand out no socketpairs (see [`NullDataPlane::signalling_only`]).
+    lean: bool,
 }
 
 impl NullDataPlane {
     /// An empty data plane.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty data plane for a daemon that runs the control protocol only
+    /// (`data_plane = "null"`): it keeps the tunnels and sessions with the
+    /// kernel's rules but records no calls and creates no socketpair, so a
+    /// session costs no file descriptor and its memory does not grow with
+    /// history. [`DataPlane::create_session`] returns `Ok(None)`.
+    pub fn signalling_only() -> Self {
+        NullDataPlane {
+            lean: true,
+            ..Self::default()
+        }
+    }
+
+    fn record(&mut self, call: Call) {
+        if !self.lean {
+            self.calls.push(call);
+        }
     }
 
     /// Every call so far, oldest first.
@@ -103,7 +124,7 @@ impl NullDataPlane {
     pub fn session_peer_end(&self, tunnel: TunnelId, session: SessionId) -> Option<BorrowedFd<'_>> {
         self.sessions
             .get(&(tunnel, session))
-            .map(|s| s.peer_end.as_fd())
+            .and_then(|s| s.peer_end.as_ref().map(|f| f.as_fd()))
     }
 
     /// Makes the next create/delete call fail with [`Error::Kernel`] carrying `errno`
@@ -122,7 +143,7 @@ impl NullDataPlane {
 
 impl DataPlane for NullDataPlane {
     fn create_tunnel(&mut self, spec: &TunnelSpec) -> Result<(), Error> {
-        self.calls.push(Call::CreateTunnel(spec.clone()));
+        self.record(Call::CreateTunnel(spec.clone()));
         let op = format!(
             "{} tunnel {}",
             cmd::name(cmd::TUNNEL_CREATE),
@@ -138,7 +159,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn delete_tunnel(&mut self, id: TunnelId) -> Result<(), Error> {
-        self.calls.push(Call::DeleteTunnel(id));
+        self.record(Call::DeleteTunnel(id));
         self.injected(format!("{} tunnel {}", cmd::name(cmd::TUNNEL_DELETE), id))?;
         self.tunnels.remove(&id);
         self.sessions.retain(|(t, _), _| *t != id);
@@ -146,7 +167,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn create_session(&mut self, spec: &SessionSpec) -> Result<Option<PppSession>, Error> {
-        self.calls.push(Call::CreateSession(spec.clone()));
+        self.record(Call::CreateSession(spec.clone()));
         let op = format!(
             "{} tunnel {} session {}",
             cmd::name(cmd::SESSION_CREATE),
@@ -167,6 +188,16 @@ impl DataPlane for NullDataPlane {
         if self.sessions.contains_key(&key) {
             return Err(Error::kernel(op, libc::EEXIST));
         }
+        if self.lean {
+            self.sessions.insert(
+                key,
+                NullSession {
+                    spec: spec.clone(),
+                    peer_end: None,
+                },
+            );
+            return Ok(None);
+        }
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::Datagram,
@@ -178,7 +209,7 @@ impl DataPlane for NullDataPlane {
             key,
             NullSession {
                 spec: spec.clone(),
-                peer_end: ours,
+                peer_end: Some(ours),
             },
         );
         if !spec.pseudowire.is_ppp() {
@@ -192,7 +223,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) -> Result<(), Error> {
-        self.calls.push(Call::DeleteSession(tunnel, session));
+        self.record(Call::DeleteSession(tunnel, session));
         self.injected(format!(
             "{} tunnel {} session {}",
             cmd::name(cmd::SESSION_DELETE),
@@ -204,7 +235,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn session_stats(&mut self, tunnel: TunnelId, session: SessionId) -> Result<Stats, Error> {
-        self.calls.push(Call::SessionStats(tunnel, session));
+        self.record(Call::SessionStats(tunnel, session));
         if self.sessions.contains_key(&(tunnel, session)) {
             Ok(Stats::default())
         } else {
@@ -221,7 +252,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn tunnel_stats(&mut self, tunnel: TunnelId) -> Result<Stats, Error> {
-        self.calls.push(Call::TunnelStats(tunnel));
+        self.record(Call::TunnelStats(tunnel));
         if self.tunnels.contains_key(&tunnel) {
             Ok(Stats::default())
         } else {
@@ -233,7 +264,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn list_tunnels(&mut self) -> Result<Vec<TunnelInfo>, Error> {
-        self.calls.push(Call::ListTunnels);
+        self.record(Call::ListTunnels);
         Ok(self
             .tunnels
             .values()
@@ -256,7 +287,7 @@ impl DataPlane for NullDataPlane {
     }
 
     fn list_sessions(&mut self) -> Result<Vec<SessionInfo>, Error> {
-        self.calls.push(Call::ListSessions);
+        self.record(Call::ListSessions);
         Ok(self
             .sessions
             .values()

@@ -87,7 +87,7 @@ fn init_logging(filter: Option<&str>) {
 
 fn open_data_plane(kind: DataPlaneKind) -> anyhow::Result<Box<dyn DataPlane>> {
     Ok(match kind {
-        DataPlaneKind::Null => Box::new(NullDataPlane::default()),
+        DataPlaneKind::Null => Box::new(NullDataPlane::signalling_only()),
         DataPlaneKind::Netlink => Box::new(KernelDataPlane::new(DataPlaneMode::Netlink)?),
         DataPlaneKind::Legacy => Box::new(KernelDataPlane::new(DataPlaneMode::Legacy)?),
     })

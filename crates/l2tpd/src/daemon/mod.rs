@@ -2,6 +2,7 @@
 //! the data plane, pppd supervision and signals.
 
 mod api;
+mod sockets;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use l2tp_config::{Config, PppParams};
 use l2tp_kernel::{DataPlane, SessionSpec, TunnelSpec};
-use l2tp_proto::endpoint::{Endpoint, IncomingPolicy};
+use l2tp_proto::endpoint::{Endpoint, IncomingPolicy, Limits};
 use l2tp_proto::event::{Action, ActionResult, Command, CommandOutcome, Event, Output, Transmit};
 use l2tp_proto::session::CallType;
 use l2tp_proto::wire::{CdnResult, SessionId, TunnelId};
@@ -21,7 +22,6 @@ use rand::rngs::StdRng;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::params;
 use crate::pool::{Pools, Range};
@@ -32,28 +32,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long a pppd may take to exit after SIGTERM (LCP Terminate over the
 /// still-working link) before it is killed and its kernel session deleted anyway.
 const PPPD_GRACE: Duration = Duration::from_millis(1500);
-/// Largest datagram we read (L2TP control messages are far smaller).
-const MAX_DATAGRAM: usize = 65_535;
-
-struct Datagram {
-    from: SocketAddr,
-    data: Vec<u8>,
-}
-
-/// A tunnel's UDP socket and the task reading it. Several tunnel ids may share
-/// one (a closing tunnel moved onto its successor's socket); the reader stops
-/// when the last user drops it.
-struct TunnelSocket {
-    socket: Arc<UdpSocket>,
-    reader: JoinHandle<()>,
-}
-
-impl Drop for TunnelSocket {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
 /// What the daemon knows about a tunnel beyond the protocol state.
 struct TunnelCtx {
     /// Configuration name (`[tunnel.NAME]`) or `incoming-<peer>`.
@@ -86,11 +64,9 @@ pub struct Daemon {
     /// Null data plane: no kernel objects, no pppd.
     null_dp: bool,
     local: SocketAddr,
-    sockets: HashMap<TunnelId, Arc<TunnelSocket>>,
+    sockets: sockets::Sockets,
     tunnels: HashMap<TunnelId, TunnelCtx>,
     sessions: HashMap<(u16, u16), SessionCtx>,
-    rx_tx: mpsc::UnboundedSender<Datagram>,
-    rx: mpsc::UnboundedReceiver<Datagram>,
     ppp_tx: mpsc::UnboundedSender<PppEvent>,
     ppp_rx: mpsc::UnboundedReceiver<PppEvent>,
     pools: Pools,
@@ -145,6 +121,17 @@ struct Stopping {
     deadline: Instant,
 }
 
+/// The endpoint's resource limits from `[system]`.
+fn limits(config: &Config) -> Limits {
+    let s = &config.system;
+    Limits {
+        max_tunnels: s.max_tunnels as usize,
+        max_sessions: s.max_sessions as usize,
+        max_half_open: s.max_half_open_tunnels as usize,
+        max_half_open_per_source: s.max_half_open_tunnels_per_peer as usize,
+    }
+}
+
 fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
     if config.system.deny_remote_tunnel_creates {
         return None;
@@ -168,28 +155,6 @@ fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
     }))
 }
 
-async fn reader(socket: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Datagram>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                if tx
-                    .send(Datagram {
-                        from,
-                        data: buf[..n].to_vec(),
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            // ICMP errors (e.g. port unreachable) surface on connected UDP
-            // sockets as ECONNREFUSED; the retransmission logic deals with loss.
-            Err(e) => tracing::debug!("recv: {e}"),
-        }
-    }
-}
-
 impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
     pub async fn new(
@@ -202,11 +167,10 @@ impl Daemon {
         let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
         let std_sock = l2tp_kernel::listen_socket(local)
             .with_context(|| format!("binding the L2TP listening socket {local}"))?;
-        let listener = Arc::new(UdpSocket::from_std(std_sock)?);
-        let (rx_tx, rx) = mpsc::unbounded_channel();
+        let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?);
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
-        tokio::spawn(reader(listener.clone(), rx_tx.clone()));
-        let ep = Endpoint::new(incoming_policy(config.clone()));
+        let mut ep = Endpoint::new(incoming_policy(config.clone()));
+        ep.set_limits(limits(&config));
         let api = api::ApiState::new(&config)?;
         let mut d = Daemon {
             config,
@@ -215,11 +179,9 @@ impl Daemon {
             dp,
             null_dp,
             local,
-            sockets: HashMap::new(),
+            sockets,
             tunnels: HashMap::new(),
             sessions: HashMap::new(),
-            rx_tx,
-            rx,
             ppp_tx,
             ppp_rx,
             pools: Pools::default(),
@@ -412,6 +374,7 @@ impl Daemon {
             new.local_tunnels().iter().map(|t| t.name.clone()).collect();
         self.config = new.clone();
         self.ep.set_policy(incoming_policy(new.clone()));
+        self.ep.set_limits(limits(&new));
         let now = Instant::now();
         let (mut added, mut removed) = (0, 0);
         for name in old_names.difference(&new_names) {
@@ -518,19 +481,23 @@ impl Daemon {
                     None => std::future::pending().await,
                 }
             };
+            // Biased: signals and timers first, then datagrams (established
+            // tunnels' before the listening socket's, see `sockets`), then
+            // pppd and the API.
             tokio::select! {
-                Some(d) = self.rx.recv() => {
-                    let _trace = crate::api::trace::enter_datagram(&d.data);
-                    self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
-                }
-                Some(req) = self.api.recv() => self.handle_api(req),
+                biased;
                 () = sleep => {
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
                     self.expire_stopping(now);
                     self.run_redials(now);
                 }
+                Some(d) = self.sockets.recv() => {
+                    let _trace = crate::api::trace::enter_datagram(&d.data);
+                    self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
+                }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
+                Some(req) = self.api.recv() => self.handle_api(req),
                 _ = sigterm.recv() => {
                     tracing::info!("SIGTERM: closing all tunnels");
                     self.begin_shutdown(&mut shutdown_deadline);
@@ -557,8 +524,8 @@ impl Daemon {
     fn log_counters(&self) {
         let c = self.ep.counters();
         tracing::info!(
-            tunnels = self.ep.tunnels().count(),
-            sessions = self.ep.tunnels().map(|t| t.session_count()).sum::<usize>(),
+            tunnels = self.ep.tunnel_count(),
+            sessions = self.ep.session_count(),
             total_rcvd_control_frames = c.total_rcvd_control_frames,
             bad_rcvd_frames = c.bad_rcvd_frames,
             wrong_version_frames = c.wrong_version_frames,
@@ -572,6 +539,13 @@ impl Daemon {
             retransmits = c.retransmits,
             tie_breakers_won = c.tie_breakers_won,
             tie_breakers_lost = c.tie_breakers_lost,
+            half_open = self.ep.half_open_count(),
+            half_open_drops = c.half_open_drops,
+            sccrq_bad_ns_drops = c.sccrq_bad_ns_drops,
+            tunnel_limit_refusals = c.tunnel_limit_refusals,
+            tunnel_sockets = self.sockets.count(),
+            listen_queue_drops = self.sockets.drops().0,
+            tunnel_queue_drops = self.sockets.drops().1,
             "counters: system"
         );
         for t in self.ep.tunnels() {
@@ -642,8 +616,7 @@ impl Daemon {
         self.expire_stopping(Instant::now() + PPPD_GRACE);
         let tunnels: HashSet<TunnelId> = self
             .sockets
-            .keys()
-            .copied()
+            .tunnels()
             .chain(self.tunnels_to_delete.drain())
             .collect();
         for t in tunnels {
@@ -689,67 +662,54 @@ impl Daemon {
         }
     }
 
+    /// The socket of `tunnel`, opened from the tunnel's local address (its
+    /// `local_addr` or the listening address) when it has none yet.
     fn tunnel_socket(
         &mut self,
         tunnel: TunnelId,
         peer: SocketAddr,
-    ) -> anyhow::Result<Arc<UdpSocket>> {
-        if let Some(s) = self.sockets.get(&tunnel) {
-            return Ok(s.socket.clone());
+    ) -> std::io::Result<Arc<UdpSocket>> {
+        if let Some(s) = self.sockets.get(tunnel) {
+            return Ok(s);
         }
-        let mut local = self
+        let local = self
             .tunnels
             .get(&tunnel)
             .and_then(|c| self.config.tunnel_local_addr(&c.name))
             .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
-        // The kernel cannot run two tunnels over one 5-tuple, nor a second
-        // kernel tunnel over a socket that carried one.
-        let clash: Vec<TunnelId> = self
-            .sockets
-            .iter()
-            .filter(|(_, s)| {
-                s.socket.peer_addr().ok() == Some(peer)
-                    && s.socket
-                        .local_addr()
-                        .is_ok_and(|l| l.port() == local.port())
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        let live_clash = clash
-            .iter()
-            .any(|id| self.ep.tunnel(*id).is_some_and(|t| t.is_open()));
-        if live_clash {
-            // A further live tunnel to this peer: an ephemeral source port (the
-            // initiator, and the responder, may pick any port, RFC 2661 §8.1).
-            local.set_port(0);
-        }
-        let std_sock = l2tp_kernel::tunnel_socket(local, peer)?;
-        let socket = Arc::new(UdpSocket::from_std(std_sock)?);
-        let reader = tokio::spawn(reader(socket.clone(), self.rx_tx.clone()));
-        let entry = Arc::new(TunnelSocket {
-            socket: socket.clone(),
-            reader,
+        let ep = &self.ep;
+        let opened = self.sockets.open(tunnel, local, peer, |id| {
+            ep.tunnel(id).is_some_and(|t| t.is_open())
         });
-        if !live_clash {
-            // Tunnels still closing or lingering on this 5-tuple move onto the
-            // fresh socket for their last acknowledgements; their old socket closes.
-            for id in clash {
-                self.sockets.insert(id, entry.clone());
-            }
+        if let Err(e) = &opened
+            && crate::fdlimit::is_exhaustion(e)
+        {
+            crate::fdlimit::report_exhaustion("opening a tunnel socket", e);
         }
-        self.sockets.insert(tunnel, entry);
-        Ok(socket)
+        opened
     }
 
+    /// Send a control message: from the tunnel's own socket, from a new one
+    /// for a tunnel we dial, else (a half-open or refused tunnel of a peer)
+    /// from the listening socket.
     async fn transmit(&mut self, t: Transmit) {
-        let socket = match self.tunnel_socket(t.tunnel, t.peer) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e:#}");
-                return;
-            }
+        let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
+        let socket = match self.sockets.get(t.tunnel) {
+            Some(s) => Some(s),
+            None if dialed => match self.tunnel_socket(t.tunnel, t.peer) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e}");
+                    return;
+                }
+            },
+            None => None,
         };
-        if let Err(e) = socket.send(&t.data).await {
+        let sent = match socket {
+            Some(s) => s.send(&t.data).await.map(|_| ()),
+            None => self.sockets.send_from_listener(t.peer, &t.data).await,
+        };
+        if let Err(e) = sent {
             // Loss is recovered by retransmission.
             tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, "send: {e}");
         }
@@ -812,7 +772,7 @@ impl Daemon {
             }
             Event::TunnelFreed { tunnel } => {
                 // The socket closes when no tunnel uses it any more.
-                self.sockets.remove(&tunnel);
+                self.sockets.release(tunnel);
                 self.tunnels.remove(&tunnel);
                 tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
             }
@@ -978,7 +938,7 @@ impl Daemon {
     ) -> Result<(), String> {
         let socket = self
             .tunnel_socket(tunnel, peer)
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| format!("tunnel socket: {e}"))?;
         let spec = TunnelSpec {
             tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
             peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
@@ -1056,7 +1016,9 @@ impl Daemon {
             peer_addr: peer,
         };
         let ppp_session = match self.dp.create_session(&spec) {
-            Ok(Some(s)) => s,
+            // The null data plane runs the control protocol only: no pppd.
+            Ok(_) if self.null_dp => None,
+            Ok(Some(s)) => Some(s),
             Ok(None) => {
                 if let Some((r, a)) = pool_addr {
                     self.pools.release(r, a);
@@ -1082,9 +1044,9 @@ impl Daemon {
         });
         ctx.kernel = true;
         ctx.pool_addr = pool_addr;
-        if self.null_dp {
+        let Some(ppp_session) = ppp_session else {
             return Ok(());
-        }
+        };
         let launch = PppLaunch {
             pppd: self.config.system.pppd_path.clone(),
             tunnel_id: tunnel.0,

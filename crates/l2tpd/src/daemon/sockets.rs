@@ -1,0 +1,254 @@
+//! The daemon's UDP sockets: the listening socket, one connected socket per
+//! tunnel that needs one, and the bounded receive queues between their
+//! reader tasks and the protocol loop.
+//!
+//! - A half-open tunnel (a peer's SCCRQ answered, no SCCCN yet) has no socket:
+//!   its messages go out of the listening socket, so a flood of SCCRQs costs
+//!   no file descriptor, task or buffer. A responder tunnel gets its connected
+//!   socket when it is established (the kernel tunnel needs one,
+//!   `L2TP_ATTR_FD`); a tunnel we dial gets one before its SCCRQ.
+//! - Connected sockets share the listening address and port (`SO_REUSEADDR`);
+//!   a further live tunnel to a peer that already has one on that 5-tuple
+//!   binds an ephemeral port instead (RFC 2661 §8.1 lets either side use any
+//!   port), without `SO_REUSEADDR`, so two tunnels never share a 5-tuple.
+//!   The 5-tuples are indexed: opening a socket never looks at the others.
+//! - Datagrams from established tunnels' sockets and from the listening
+//!   socket travel in two bounded queues; the protocol loop drains the
+//!   tunnels' first, so a backlog of SCCRQs never delays an established
+//!   tunnel's control messages. A full queue drops (and counts) the datagram;
+//!   the peer retransmits.
+//! - Reader tasks share one receive buffer per thread instead of holding 64 KiB each.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use l2tp_proto::wire::TunnelId;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Datagrams queued from the listening socket (new tunnels, half-open
+/// tunnels, strays) before further ones are dropped.
+pub const LISTEN_QUEUE: usize = 4096;
+/// Datagrams queued from all tunnel sockets together before further ones are dropped.
+pub const TUNNEL_QUEUE: usize = 65_536;
+/// Largest datagram read (L2TP control messages are far smaller).
+const MAX_DATAGRAM: usize = 65_535;
+
+thread_local! {
+    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_DATAGRAM]);
+}
+
+/// A received datagram and its source.
+pub struct Datagram {
+    /// Source address and port.
+    pub from: SocketAddr,
+    /// The UDP payload.
+    pub data: Vec<u8>,
+}
+
+/// Datagrams dropped because a receive queue was full.
+#[derive(Debug, Default)]
+pub struct QueueDrops {
+    /// From the listening socket.
+    pub listen: AtomicU64,
+    /// From tunnel sockets.
+    pub tunnel: AtomicU64,
+}
+
+/// A tunnel's connected UDP socket and its reader task. Several tunnel ids
+/// may share one (a closing tunnel moved onto its successor's socket).
+struct TunnelSocket {
+    socket: Arc<UdpSocket>,
+    reader: JoinHandle<()>,
+    /// (local, peer) when bound to the shared local port; `None` for an ephemeral port.
+    tuple: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl Drop for TunnelSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Read `socket` until it fails for good, queueing datagrams on `tx`
+/// (dropping and counting in `drops` when the queue is full).
+async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<QueueDrops>) {
+    let listen = tx.max_capacity() == LISTEN_QUEUE;
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        loop {
+            let got = RECV_BUF.with_borrow_mut(|buf| {
+                socket
+                    .try_recv_from(buf)
+                    .map(|(n, from)| Datagram {
+                        from,
+                        data: buf[..n].to_vec(),
+                    })
+            });
+            match got {
+                Ok(d) => match tx.try_send(d) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        let counter = if listen {
+                            &drops.listen
+                        } else {
+                            &drops.tunnel
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ICMP errors (e.g. port unreachable) surface on connected UDP
+                // sockets as ECONNREFUSED; the retransmission logic deals with loss.
+                Err(e) => {
+                    tracing::debug!("recv: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// All UDP sockets of the daemon and their receive queues.
+pub struct Sockets {
+    listener: Arc<UdpSocket>,
+    by_tunnel: HashMap<TunnelId, Arc<TunnelSocket>>,
+    /// Tunnels on each shared-port socket, by (local, peer).
+    by_tuple: HashMap<(SocketAddr, SocketAddr), Vec<TunnelId>>,
+    tunnel_tx: mpsc::Sender<Datagram>,
+    tunnel_rx: mpsc::Receiver<Datagram>,
+    listen_rx: mpsc::Receiver<Datagram>,
+    drops: Arc<QueueDrops>,
+    _listen_reader: JoinHandle<()>,
+}
+
+impl Sockets {
+    /// Start reading the listening socket.
+    pub fn new(listener: UdpSocket) -> Self {
+        let listener = Arc::new(listener);
+        let drops = Arc::new(QueueDrops::default());
+        let (listen_tx, listen_rx) = mpsc::channel(LISTEN_QUEUE);
+        let (tunnel_tx, tunnel_rx) = mpsc::channel(TUNNEL_QUEUE);
+        let listen_reader = tokio::spawn(reader(listener.clone(), listen_tx, drops.clone()));
+        Sockets {
+            listener,
+            by_tunnel: HashMap::new(),
+            by_tuple: HashMap::new(),
+            tunnel_tx,
+            tunnel_rx,
+            listen_rx,
+            drops,
+            _listen_reader: listen_reader,
+        }
+    }
+
+    /// Datagrams dropped so far because a queue was full.
+    pub fn drops(&self) -> (u64, u64) {
+        (
+            self.drops.listen.load(Ordering::Relaxed),
+            self.drops.tunnel.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Number of tunnel sockets open.
+    pub fn count(&self) -> usize {
+        self.by_tunnel.len()
+    }
+
+    /// The next datagram: tunnel sockets first, then the listening socket.
+    pub async fn recv(&mut self) -> Option<Datagram> {
+        tokio::select! {
+            biased;
+            Some(d) = self.tunnel_rx.recv() => Some(d),
+            Some(d) = self.listen_rx.recv() => Some(d),
+            else => None,
+        }
+    }
+
+    /// The socket of `tunnel`, if it has one.
+    pub fn get(&self, tunnel: TunnelId) -> Option<Arc<UdpSocket>> {
+        self.by_tunnel.get(&tunnel).map(|s| s.socket.clone())
+    }
+
+    /// The tunnels that have a socket.
+    pub fn tunnels(&self) -> impl Iterator<Item = TunnelId> + '_ {
+        self.by_tunnel.keys().copied()
+    }
+
+    /// Send from the listening socket (half-open tunnels, refusals).
+    pub async fn send_from_listener(&self, peer: SocketAddr, data: &[u8]) -> std::io::Result<()> {
+        self.listener.send_to(data, peer).await.map(|_| ())
+    }
+
+    /// Open `tunnel`'s socket from `local` to `peer` (or return the one it
+    /// has). When a live tunnel (`is_live`) already uses that 5-tuple, the
+    /// new socket gets an ephemeral port; otherwise tunnels still closing or
+    /// lingering on the 5-tuple move onto the new socket for their last
+    /// acknowledgements and the old socket closes.
+    pub fn open(
+        &mut self,
+        tunnel: TunnelId,
+        local: SocketAddr,
+        peer: SocketAddr,
+        is_live: impl Fn(TunnelId) -> bool,
+    ) -> std::io::Result<Arc<UdpSocket>> {
+        if let Some(s) = self.by_tunnel.get(&tunnel) {
+            return Ok(s.socket.clone());
+        }
+        let key = (local, peer);
+        let users = self.by_tuple.get(&key).cloned().unwrap_or_default();
+        let live_clash = users.iter().any(|id| is_live(*id));
+        let mut bind = local;
+        if live_clash {
+            bind.set_port(0);
+        }
+        let std_sock = l2tp_kernel::tunnel_socket(bind, peer).map_err(std::io::Error::other)?;
+        let socket = Arc::new(UdpSocket::from_std(std_sock)?);
+        let reader = tokio::spawn(reader(
+            socket.clone(),
+            self.tunnel_tx.clone(),
+            self.drops.clone(),
+        ));
+        let entry = Arc::new(TunnelSocket {
+            socket: socket.clone(),
+            reader,
+            tuple: (!live_clash).then_some(key),
+        });
+        if !live_clash {
+            for id in &users {
+                self.by_tunnel.insert(*id, entry.clone());
+            }
+            self.by_tuple.entry(key).or_default().push(tunnel);
+        }
+        self.by_tunnel.insert(tunnel, entry);
+        Ok(socket)
+    }
+
+    /// `tunnel` is gone: its socket closes when no other tunnel uses it.
+    pub fn release(&mut self, tunnel: TunnelId) {
+        let Some(entry) = self.by_tunnel.remove(&tunnel) else {
+            return;
+        };
+        if let Some(key) = entry.tuple
+            && let Some(users) = self.by_tuple.get_mut(&key)
+        {
+            users.retain(|id| *id != tunnel);
+            if users.is_empty() {
+                self.by_tuple.remove(&key);
+            }
+        }
+    }
+
+    /// Close every tunnel socket.
+    pub fn clear(&mut self) {
+        self.by_tunnel.clear();
+        self.by_tuple.clear();
+    }
+}
