@@ -44,8 +44,12 @@ fn new_udp(addr: &SocketAddr, what: &str) -> Result<OwnedFd, Error> {
         None,
     )
     .map_err(|e| Error::io(format!("socket({what})"), e.into()))?;
-    setsockopt(&fd, sockopt::ReuseAddr, &true)
-        .map_err(|e| Error::io(format!("setsockopt({what}, SO_REUSEADDR)"), e.into()))?;
+    // Sockets share a fixed port; on port 0 the kernel must pick a port no
+    // other socket uses, which SO_REUSEADDR would let it skip.
+    if addr.port() != 0 {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)
+            .map_err(|e| Error::io(format!("setsockopt({what}, SO_REUSEADDR)"), e.into()))?;
+    }
     if addr.is_ipv6() {
         setsockopt(&fd, sockopt::Ipv6V6Only, &true)
             .map_err(|e| Error::io(format!("setsockopt({what}, IPV6_V6ONLY)"), e.into()))?;
@@ -55,7 +59,8 @@ fn new_udp(addr: &SocketAddr, what: &str) -> Result<OwnedFd, Error> {
     Ok(fd)
 }
 
-/// Creates the per-tunnel UDP socket: `SO_REUSEADDR`, bound to `local`, connected to
+/// Creates the per-tunnel UDP socket: `SO_REUSEADDR` (unless `local` has port
+/// 0, so that the ephemeral port is unique), bound to `local`, connected to
 /// `peer`, non-blocking, close-on-exec (IPv6: `IPV6_V6ONLY`). Pass its fd as
 /// [`crate::TunnelSpec::socket`] and keep it open for the life of the tunnel; the
 /// daemon keeps sending and receiving control messages on it.
