@@ -57,8 +57,15 @@ pub struct SystemCounters {
     pub retransmits: u64,
     pub tie_breakers_won: u64,
     pub tie_breakers_lost: u64,
+    pub half_open_drops: u64,
+    pub sccrq_bad_ns_drops: u64,
+    pub tunnel_limit_refusals: u64,
+    pub listen_queue_drops: u64,
+    pub tunnel_queue_drops: u64,
     pub tunnels: u64,
+    pub half_open_tunnels: u64,
     pub sessions: u64,
+    pub tunnel_sockets: u64,
 }
 
 /// Kernel data counters of a tunnel or session.

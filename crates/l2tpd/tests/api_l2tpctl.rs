@@ -5,14 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{Process, wait};
+use common::{Process, l2tpctl_bin, wait};
 
 struct Daemon {
     proc: Process,
@@ -47,28 +46,6 @@ impl Daemon {
     fn ctl(&self, args: &[&str]) -> Ctl {
         run_ctl(&self.socket, args, None)
     }
-}
-
-/// The l2tpctl binary, built once per test run (it is another package, so
-/// cargo does not build it for this one's tests).
-fn l2tpctl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let l2tpd = Path::new(env!("CARGO_BIN_EXE_l2tpd"));
-        let bin = l2tpd.with_file_name("l2tpctl");
-        let mut args = vec!["build", "--quiet", "-p", "l2tpctl", "--bin", "l2tpctl"];
-        if l2tpd.parent().and_then(Path::file_name) == Some("release".as_ref()) {
-            args.push("--release");
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p l2tpctl");
-        assert!(status.success(), "building l2tpctl failed");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
 }
 
 struct Ctl {

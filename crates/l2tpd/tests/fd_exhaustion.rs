@@ -7,14 +7,13 @@
 
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
 
-use common::{Process, wait};
+use common::{Process, ctl, l2tpctl_bin};
 
 /// The daemon's soft and hard `RLIMIT_NOFILE` at exec.
 const SOFT: u64 = 32;
@@ -49,59 +48,6 @@ fn spawn_limited(dir: &Path, name: &str, config: &str, soft: u64, hard: u64) -> 
     }
     let child = cmd.spawn().expect("start l2tpd");
     Process { child, log }
-}
-
-/// The l2tpctl binary, built once per test run (it is another package, so
-/// cargo does not build it for this one's tests).
-fn l2tpctl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let l2tpd = Path::new(env!("CARGO_BIN_EXE_l2tpd"));
-        let bin = l2tpd.with_file_name("l2tpctl");
-        let mut args = vec!["build", "--quiet", "-p", "l2tpctl", "--bin", "l2tpctl"];
-        if l2tpd.parent().and_then(Path::file_name) == Some("release".as_ref()) {
-            args.push("--release");
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p l2tpctl");
-        assert!(status.success(), "building l2tpctl failed");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
-}
-
-/// `l2tpctl --socket SOCKET ARGS` killed after `timeout`: its status (None
-/// if it had to be killed), stdout and stderr.
-fn ctl(
-    dir: &Path,
-    socket: &Path,
-    args: &[&str],
-    timeout: Duration,
-) -> (Option<ExitStatus>, String, String) {
-    let (out, err) = (dir.join("ctl.out"), dir.join("ctl.err"));
-    let mut child = Command::new(l2tpctl_bin())
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("run l2tpctl");
-    let mut status = None;
-    wait(timeout, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    (status, read(&out), read(&err))
 }
 
 /// The `N` of "N more such reports suppressed" in a report line (0 if absent).

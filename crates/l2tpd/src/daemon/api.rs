@@ -48,6 +48,8 @@ pub(super) struct ApiState {
     overlay: Overlay,
     started: Instant,
     counters_base: EndpointCounters,
+    /// Receive-queue drops (listening socket, tunnel sockets) at the last reset.
+    queue_drops_base: (u64, u64),
     reset_at: Instant,
     /// Names of the tunnels created through the API (`[tunnel.NAME]` in the overlay).
     api_tunnels: HashSet<String>,
@@ -69,6 +71,7 @@ impl ApiState {
             overlay,
             started: Instant::now(),
             counters_base: EndpointCounters::default(),
+            queue_drops_base: (0, 0),
             reset_at: Instant::now(),
             api_tunnels: HashSet::new(),
             profile_trace: HashMap::new(),
@@ -216,6 +219,7 @@ impl Daemon {
             "SystemResetCounters" => {
                 params::<t::NoParams>(p)?;
                 self.api.counters_base = self.ep.counters();
+                self.api.queue_drops_base = self.sockets.drops();
                 self.api.reset_at = Instant::now();
                 empty()
             }
@@ -358,6 +362,7 @@ impl Daemon {
 
     fn system_counters(&self) -> t::SystemCounters {
         let c = self.ep.counters();
+        let (listen_drops, tunnel_drops) = self.sockets.drops();
         let b = &self.api.counters_base;
         t::SystemCounters {
             seconds_since_reset: self.api.reset_at.elapsed().as_secs(),
@@ -384,8 +389,17 @@ impl Daemon {
             retransmits: c.retransmits.saturating_sub(b.retransmits),
             tie_breakers_won: c.tie_breakers_won.saturating_sub(b.tie_breakers_won),
             tie_breakers_lost: c.tie_breakers_lost.saturating_sub(b.tie_breakers_lost),
-            tunnels: self.ep.tunnels().count() as u64,
-            sessions: self.ep.tunnels().map(|t| t.session_count() as u64).sum(),
+            half_open_drops: c.half_open_drops.saturating_sub(b.half_open_drops),
+            sccrq_bad_ns_drops: c.sccrq_bad_ns_drops.saturating_sub(b.sccrq_bad_ns_drops),
+            tunnel_limit_refusals: c
+                .tunnel_limit_refusals
+                .saturating_sub(b.tunnel_limit_refusals),
+            listen_queue_drops: listen_drops.saturating_sub(self.api.queue_drops_base.0),
+            tunnel_queue_drops: tunnel_drops.saturating_sub(self.api.queue_drops_base.1),
+            tunnels: self.ep.tunnel_count() as u64,
+            half_open_tunnels: self.ep.half_open_count() as u64,
+            sessions: self.ep.session_count() as u64,
+            tunnel_sockets: self.sockets.count() as u64,
         }
     }
 
