@@ -84,22 +84,16 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<Q
         }
         loop {
             let got = RECV_BUF.with_borrow_mut(|buf| {
-                socket
-                    .try_recv_from(buf)
-                    .map(|(n, from)| Datagram {
-                        from,
-                        data: buf[..n].to_vec(),
-                    })
+                socket.try_recv_from(buf).map(|(n, from)| Datagram {
+                    from,
+                    data: buf[..n].to_vec(),
+                })
             });
             match got {
                 Ok(d) => match tx.try_send(d) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        let counter = if listen {
-                            &drops.listen
-                        } else {
-                            &drops.tunnel
-                        };
+                        let counter = if listen { &drops.listen } else { &drops.tunnel };
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
