@@ -652,12 +652,28 @@ impl Daemon {
         }
     }
 
+    /// Drain the core's outputs. Datagrams go out first, so that replies and
+    /// acknowledgements never wait behind kernel calls or pppd start-ups;
+    /// actions and events then run in the order the core gave them.
     async fn process_outputs(&mut self) {
-        while let Some(o) = self.ep.poll_output() {
-            match o {
-                Output::Transmit(t) => self.transmit(t).await,
-                Output::Action(a) => self.action(a),
-                Output::Event(e) => self.event(e),
+        let mut rest = Vec::new();
+        loop {
+            while let Some(o) = self.ep.poll_output() {
+                match o {
+                    Output::Transmit(t) => self.transmit(t).await,
+                    other => rest.push(other),
+                }
+            }
+            if rest.is_empty() {
+                return;
+            }
+            // Action results feed the core again: go round until it is quiet.
+            for o in rest.drain(..) {
+                match o {
+                    Output::Action(a) => self.action(a),
+                    Output::Event(e) => self.event(e),
+                    Output::Transmit(_) => unreachable!("transmits are sent above"),
+                }
             }
         }
     }
