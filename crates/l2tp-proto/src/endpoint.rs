@@ -72,6 +72,9 @@ struct Meta {
     established: bool,
     /// Sessions counted in `session_total`.
     sessions: usize,
+    /// The tunnel's auth failures, illegal messages and retransmissions
+    /// already added to the endpoint's totals.
+    counted: [u64; 3],
 }
 
 /// Endpoint-wide counters (OpenL2TP's system counters).
@@ -137,9 +140,8 @@ pub struct Endpoint {
     policy: Option<IncomingPolicy>,
     out: VecDeque<Output>,
     shutting_down: bool,
+    /// Totals, kept up to date as tunnels change (see `reap`).
     counters: EndpointCounters,
-    /// Totals carried over from freed tunnels.
-    closed: EndpointCounters,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -170,7 +172,6 @@ impl Endpoint {
             out: VecDeque::new(),
             shutting_down: false,
             counters: EndpointCounters::default(),
-            closed: EndpointCounters::default(),
         }
     }
 
@@ -205,28 +206,10 @@ impl Endpoint {
         self.half_open_total
     }
 
-    /// Endpoint-wide counters; the per-tunnel totals include freed and live tunnels.
+    /// Endpoint-wide counters; the per-tunnel totals include freed and live
+    /// tunnels. O(1): kept up to date as tunnels change.
     pub fn counters(&self) -> EndpointCounters {
-        let mut c = self.counters.clone();
-        c.auth_fails = self.closed.auth_fails
-            + self
-                .tunnels
-                .values()
-                .map(|t| t.counters.auth_fails)
-                .sum::<u64>();
-        c.illegal_messages = self.closed.illegal_messages
-            + self
-                .tunnels
-                .values()
-                .map(|t| t.counters.illegal_messages)
-                .sum::<u64>();
-        c.retransmits = self.closed.retransmits
-            + self
-                .tunnels
-                .values()
-                .map(|t| t.channel.counters().retransmits)
-                .sum::<u64>();
-        c
+        self.counters.clone()
     }
 
     /// A tunnel, by our tunnel id.
@@ -338,16 +321,23 @@ impl Endpoint {
         }
         self.session_total = self.session_total - meta.sessions + sessions;
         meta.sessions = sessions;
+        // The tunnel's counters only grow: add what is new to the totals.
+        let now = [
+            t.counters.auth_fails,
+            t.counters.illegal_messages,
+            t.channel.counters().retransmits,
+        ];
+        let c = &mut self.counters;
+        c.auth_fails += now[0].saturating_sub(meta.counted[0]);
+        c.illegal_messages += now[1].saturating_sub(meta.counted[1]);
+        c.retransmits += now[2].saturating_sub(meta.counted[2]);
+        meta.counted = now;
         if freed && let Some(t) = self.tunnels.remove(&id) {
             self.meta.remove(&id);
             self.tunnel_ids.remove(id.0);
             if self.by_peer.get(&(t.peer, t.peer_id)) == Some(&id) {
                 self.by_peer.remove(&(t.peer, t.peer_id));
             }
-            // Keep the freed tunnel's counts in the system totals.
-            self.closed.auth_fails += t.counters.auth_fails;
-            self.closed.illegal_messages += t.counters.illegal_messages;
-            self.closed.retransmits += t.channel.counters().retransmits;
         }
     }
 
