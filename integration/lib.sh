@@ -247,6 +247,8 @@ write_ppp_options() {
         echo "lcp-echo-failure 3"
         echo "debug"
         echo "logfile $logfile"
+        local opt
+        for opt in $PPP_EXTRA_OPTS; do echo "$opt"; done
         if [[ $role == lac ]]; then
             echo "ipcp-accept-local"
             echo "ipcp-accept-remote"
@@ -335,6 +337,16 @@ EOF
     printf '%s' "$_XO_EXTRA" >>"$file"
 }
 
+# Further pppd options (words, e.g. "lcp-max-configure 40") for every pppd a
+# scenario starts, under l2tpd and xl2tpd alike.
+PPP_EXTRA_OPTS=${PPP_EXTRA_OPTS:-}
+
+# _toml_extra_opts: $PPP_EXTRA_OPTS as further TOML array items.
+_toml_extra_opts() {
+    local w
+    for w in $PPP_EXTRA_OPTS; do printf ', "%s"' "$w"; done
+}
+
 # write_l2tpd_conf FILE ROLE(lac|lns) [OPTIONS]: an l2tpd config (TOML).
 #   --sessions "s1 s2"   LAC: sessions placed in tunnel "lac1" (default "s1")
 #   --pool               LNS: hand out peer addresses from ip_pool
@@ -347,12 +359,14 @@ EOF
 #   --hide               hide_avps = true (needs --secret)
 #   --session-type T     LAC: session_type of every session (default: none
 #                        given, i.e. lac_incoming; "lns_outgoing" sends OCRQ)
+#   --api-socket PATH    the management API socket (default: none, API off,
+#                        so that two daemons in one VM never share a socket)
 # The LAC dials tunnel "lac1" to $LNS_IP; the LNS accepts incoming tunnels.
 write_l2tpd_conf() {
     local file=$1 role=$2
     shift 2
     local sessions="s1" pool=0 listen deny ppp_log sess
-    local auth_lines="" session_type="" auth=none
+    local auth_lines="" session_type="" auth=none api_socket=""
     local timers='hello_timeout = "60s"
 retry_timeout = "1s"
 retry_max_timeout = "8s"
@@ -366,6 +380,7 @@ max_retries = 5'
         --auth) auth_lines+="auth_mode = \"$2\""$'\n'; auth=$2; shift 2 ;;
         --hide) auth_lines+=$'hide_avps = true\n'; shift ;;
         --session-type) session_type=$2; shift 2 ;;
+        --api-socket) api_socket=$2; shift 2 ;;
         *) fail "write_l2tpd_conf: unknown option $1" ;;
         esac
     done
@@ -383,6 +398,7 @@ udp_port = 1701
 data_plane = "netlink"
 pppd_path = "$PPPD"
 deny_remote_tunnel_creates = $deny
+api_socket = "$api_socket"
 
 [tunnel_profile.default]
 $timers
@@ -397,7 +413,7 @@ EOF
             echo "remote_ipaddr = \"$PPP_POOL_START\"" >>"$file"
         fi
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug"]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug"$(_toml_extra_opts)]
 EOF
         if [[ $auth != none ]]; then
             # With auth_mode simple or challenge an LNS accepts tunnels only
@@ -410,7 +426,7 @@ EOF
         fi
     else
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug"]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug"$(_toml_extra_opts)]
 
 [tunnel.lac1]
 peer_addr = "$LNS_IP"

@@ -5,7 +5,8 @@
 #       run-in-vm.sh SCENARIO...
 #
 # SCENARIO is a file name under integration/scenarios/ without ".sh". Each
-# scenario runs on its own (fresh namespaces, bounded by `timeout`), its output
+# scenario runs on its own (fresh namespaces, bounded by `timeout`: the
+# scenario timeout, or the "# timeout: SECONDS" line of its header), its output
 # goes to DIR/SCENARIO/scenario.log, and one line per scenario is appended to
 # DIR/results.tsv:   NAME <TAB> PASS|FAIL|TIMEOUT <TAB> SECONDS <TAB> EXIT_STATUS
 # DIR/done is written last, so the host can tell a complete run from a VM that
@@ -68,7 +69,10 @@ for name in "$@"; do
     mkdir -p "$dir"
     t0=$EPOCHREALTIME
     if [[ -f $script ]]; then
-        RESULT_DIR=$dir timeout --kill-after=10 "$TIMEOUT" bash "$script" >"$dir/scenario.log" 2>&1 </dev/null
+        # A scenario may need longer: a "# timeout: SECONDS" line in its header.
+        limit=$(sed -n 's/^# timeout: \([0-9][0-9]*\)$/\1/p' "$script" | head -n 1)
+        limit=${limit:-$TIMEOUT}
+        RESULT_DIR=$dir timeout --kill-after=10 "$limit" bash "$script" >"$dir/scenario.log" 2>&1 </dev/null
         rc=$?
     else
         echo "no such scenario: $script" >"$dir/scenario.log"
