@@ -12,8 +12,7 @@ use std::time::Duration;
 use l2tp_proto::endpoint::Limits;
 use l2tp_proto::event::{Command, Output, TunnelConfig};
 use l2tp_proto::wire::{
-    ControlHeader, ControlMessage, FramingCaps, Icrq, Message, MessageType, Sccrq, SessionId,
-    TunnelId,
+    ControlHeader, ControlMessage, Message, MessageType, Sccrq, SessionId, TunnelId,
 };
 use scripted::*;
 
@@ -24,38 +23,6 @@ fn sccrq_for(peer_tunnel: u16) -> Message {
     Message::Sccrq(Sccrq {
         assigned_tunnel_id: TunnelId(peer_tunnel),
         ..m
-    })
-}
-
-fn icrq_for(peer_session: u16) -> Message {
-    Message::Icrq(Icrq {
-        assigned_session_id: SessionId(peer_session),
-        call_serial_number: u32::from(peer_session),
-        bearer_type: None,
-        physical_channel_id: None,
-        calling_number: None,
-        called_number: None,
-        sub_address: None,
-        other: Vec::new(),
-    })
-}
-
-fn iccn() -> Message {
-    Message::Iccn(l2tp_proto::wire::Iccn {
-        tx_connect_speed: 1_000_000,
-        framing_type: FramingCaps(1),
-        initial_received_lcp_confreq: None,
-        last_sent_lcp_confreq: None,
-        last_received_lcp_confreq: None,
-        proxy_authen_type: None,
-        proxy_authen_name: None,
-        proxy_authen_challenge: None,
-        proxy_authen_id: None,
-        proxy_authen_response: None,
-        private_group_id: None,
-        rx_connect_speed: None,
-        sequencing_required: false,
-        other: Vec::new(),
     })
 }
 

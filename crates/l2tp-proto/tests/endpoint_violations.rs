@@ -7,8 +7,8 @@
 mod scripted;
 
 use l2tp_proto::wire::{
-    AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, FramingCaps, Message, MessageType,
-    ResultCode, SessionId, TunnelId,
+    AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, Message, MessageType, ResultCode,
+    SessionId, TunnelId,
 };
 use scripted::*;
 
@@ -82,22 +82,7 @@ fn unknown_mandatory_avp_in_iccn_clears_that_session_only() {
     let Ok(Message::Icrp(icrp)) = Message::from_control(only(&replies, MessageType::ICRP)) else {
         panic!()
     };
-    let iccn = Message::Iccn(l2tp_proto::wire::Iccn {
-        tx_connect_speed: 64000,
-        framing_type: FramingCaps(1),
-        initial_received_lcp_confreq: None,
-        last_sent_lcp_confreq: None,
-        last_received_lcp_confreq: None,
-        proxy_authen_type: None,
-        proxy_authen_name: None,
-        proxy_authen_challenge: None,
-        proxy_authen_id: None,
-        proxy_authen_response: None,
-        private_group_id: None,
-        rx_connect_speed: None,
-        sequencing_required: false,
-        other: Vec::new(),
-    });
+    let iccn = iccn();
     let replies = p.send(icrp.assigned_session_id, &iccn, vec![unknown_avp(true)]);
     let rc = result_of(only(&replies, MessageType::CDN));
     assert_eq!((rc.result, rc.error), (2, Some(8)));

@@ -58,14 +58,39 @@ pub fn sccrq() -> Message {
 }
 
 pub fn icrq() -> Message {
+    icrq_for(PEER_SESSION.0)
+}
+
+/// ICRQ for a call whose Assigned Session ID (the peer's) is `peer_session`.
+pub fn icrq_for(peer_session: u16) -> Message {
     Message::Icrq(Icrq {
-        assigned_session_id: PEER_SESSION,
-        call_serial_number: 1,
+        assigned_session_id: SessionId(peer_session),
+        call_serial_number: u32::from(peer_session),
         bearer_type: None,
         physical_channel_id: None,
         calling_number: None,
         called_number: None,
         sub_address: None,
+        other: Vec::new(),
+    })
+}
+
+/// A plain ICCN (64 kb/s, synchronous framing, no proxy AVPs).
+pub fn iccn() -> Message {
+    Message::Iccn(l2tp_proto::wire::Iccn {
+        tx_connect_speed: 64000,
+        framing_type: FramingCaps(1),
+        initial_received_lcp_confreq: None,
+        last_sent_lcp_confreq: None,
+        last_received_lcp_confreq: None,
+        proxy_authen_type: None,
+        proxy_authen_name: None,
+        proxy_authen_challenge: None,
+        proxy_authen_id: None,
+        proxy_authen_response: None,
+        private_group_id: None,
+        rx_connect_speed: None,
+        sequencing_required: false,
         other: Vec::new(),
     })
 }
