@@ -7,12 +7,14 @@
 //!   `integration/scenarios/`;
 //! - `test`: `cargo test --workspace`, then `integration`;
 //! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching;
-//! - `fuzz`: run a cargo-fuzz target of `crates/fuzz` for a fixed time.
+//! - `fuzz`: run a cargo-fuzz target of `crates/fuzz` for a fixed time;
+//! - `bench`: benchmark the daemon's signalling path on loopback (no VM).
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
 //! caches the guest kernel. See `/work/shared/docs/kernel-vm.md` for why the
 //! VM is booted the way it is.
 
+mod bench;
 mod demo;
 mod fuzz;
 mod integration;
@@ -44,6 +46,7 @@ enum Command {
     Test(test::Args),
     Demo(demo::Args),
     Fuzz(fuzz::Args),
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
@@ -95,6 +99,24 @@ mod tests {
         parse(&["xtask", "demo", "--lac", "xl2tpd"]).unwrap();
         parse(&["xtask", "fuzz", "decode", "--time", "600", "--jobs", "2"]).unwrap();
         parse(&["xtask", "fuzz", "--list"]).unwrap();
+        parse(&[
+            "xtask", "bench", "--quick", "--reps", "2", "--only", "sessions", "--only", "flood",
+        ])
+        .unwrap();
+        parse(&[
+            "xtask",
+            "bench",
+            "--idle-secs",
+            "10",
+            "--timeout",
+            "30",
+            "--xl2tpd",
+        ])
+        .unwrap();
+        assert!(
+            parse(&["xtask", "bench", "--reps", "0"]).is_err(),
+            "at least one rep"
+        );
         assert!(parse(&["xtask", "fuzz"]).is_err(), "fuzz needs a target");
         assert!(parse(&["xtask", "vm"]).is_err(), "vm needs a command");
     }
