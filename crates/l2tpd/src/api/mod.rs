@@ -6,7 +6,7 @@
 //! caller's credentials (SO_PEERCRED), answers the `org.varlink.service`
 //! introspection calls and `Monitor` itself, and hands every other call to
 //! the daemon loop as an [`ApiRequest`] with a oneshot reply channel: the
-//! protocol state lives only in the loop (see `daemon/api.rs`). `Monitor`
+//! protocol state lives only in the loop (see `daemon/api/`). `Monitor`
 //! streams the events the loop publishes on a broadcast channel.
 //!
 //! Connections are accepted by [`ApiListener`], which never gives up: zlink's

@@ -246,3 +246,62 @@ impl Sockets {
         self.by_tuple.clear();
     }
 }
+
+use l2tp_proto::event::Transmit;
+
+use super::Daemon;
+
+impl Daemon {
+    /// The socket of `tunnel`, opened from the tunnel's local address (its
+    /// `local_addr` or the listening address) when it has none yet.
+    pub(super) fn tunnel_socket(
+        &mut self,
+        tunnel: TunnelId,
+        peer: SocketAddr,
+    ) -> std::io::Result<Arc<UdpSocket>> {
+        if let Some(s) = self.sockets.get(tunnel) {
+            return Ok(s);
+        }
+        let local = self
+            .tunnels
+            .get(&tunnel)
+            .and_then(|c| self.config.tunnel_local_addr(&c.name))
+            .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+        let ep = &self.ep;
+        let opened = self.sockets.open(tunnel, local, peer, |id| {
+            ep.tunnel(id).is_some_and(|t| t.is_open())
+        });
+        if let Err(e) = &opened
+            && crate::fdlimit::is_exhaustion(e)
+        {
+            crate::fdlimit::report_exhaustion("opening a tunnel socket", e);
+        }
+        opened
+    }
+
+    /// Send a control message: from the tunnel's own socket, from a new one
+    /// for a tunnel we dial, else (a half-open or refused tunnel of a peer)
+    /// from the listening socket.
+    pub(super) async fn transmit(&mut self, t: Transmit) {
+        let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
+        let socket = match self.sockets.get(t.tunnel) {
+            Some(s) => Some(s),
+            None if dialed => match self.tunnel_socket(t.tunnel, t.peer) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let sent = match socket {
+            Some(s) => s.send(&t.data).await.map(|_| ()),
+            None => self.sockets.send_from_listener(t.peer, &t.data).await,
+        };
+        if let Err(e) = sent {
+            // Loss is recovered by retransmission.
+            tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, "send: {e}");
+        }
+    }
+}

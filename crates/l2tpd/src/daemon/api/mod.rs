@@ -1,0 +1,435 @@
+//! The management API's calls, answered inside the daemon loop (the server
+//! side is `crate::api`). Runtime changes to profiles, tunnels, sessions and
+//! `[system]` go through an [`Overlay`] over the configuration files, so they
+//! resolve and validate exactly as the files would.
+
+mod monitor;
+mod profile;
+mod session;
+mod system;
+mod tunnel;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use l2tp_api::ApiError;
+use l2tp_api::types::{self as t, Settings};
+use l2tp_config::{Config, ConfigPaths, SessionType};
+use l2tp_proto::endpoint::EndpointCounters;
+use l2tp_proto::event::CommandError;
+use l2tp_proto::tunnel::Tunnel;
+use l2tp_proto::wire::{MessageType, SessionId, TunnelId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Daemon, incoming_policy};
+use crate::api::overlay::{self, LoadError, Overlay};
+use crate::api::trace::{self, TraceFlags};
+use crate::api::{ApiChannels, ApiRequest};
+
+/// `[system]` keys that only change when l2tpd restarts.
+pub(super) const RESTART_KEYS: &[&str] = &[
+    "listen_addr",
+    "udp_port",
+    "data_plane",
+    "ppp_accm_events",
+    "secrets_file",
+    "api_socket",
+    "api_group",
+    "api_readonly_group",
+];
+
+/// The name of the scratch tunnel used to resolve calls placed in tunnels
+/// the peer set up (never kept).
+pub(super) const RESOLVE_TUNNEL: &str = "#api-resolve";
+
+/// The API's part of the daemon state.
+pub(super) struct ApiState {
+    channels: ApiChannels,
+    overlay: Overlay,
+    started: Instant,
+    counters_base: EndpointCounters,
+    /// Receive-queue drops (listening socket, tunnel sockets) at the last reset.
+    queue_drops_base: (u64, u64),
+    reset_at: Instant,
+    /// Names of the tunnels created through the API (`[tunnel.NAME]` in the overlay).
+    api_tunnels: HashSet<String>,
+    /// Trace flags of profiles, by (table, name).
+    profile_trace: HashMap<(String, String), TraceFlags>,
+    next_name: u64,
+    /// Names of live tunnels and sessions, for the events that come after
+    /// the daemon has dropped its own record (`TunnelFreed`, `SessionDown`).
+    tunnel_names: HashMap<u16, String>,
+    session_names: HashMap<(u16, u16), String>,
+}
+
+impl ApiState {
+    /// Start the API server as the configuration says.
+    pub(in crate::daemon) fn new(config: &Config) -> anyhow::Result<ApiState> {
+        let overlay = Overlay::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(ApiState {
+            channels: crate::api::start(&config.system)?,
+            overlay,
+            started: Instant::now(),
+            counters_base: EndpointCounters::default(),
+            queue_drops_base: (0, 0),
+            reset_at: Instant::now(),
+            api_tunnels: HashSet::new(),
+            profile_trace: HashMap::new(),
+            next_name: 1,
+            tunnel_names: HashMap::new(),
+            session_names: HashMap::new(),
+        })
+    }
+
+    /// The next API call.
+    pub(super) async fn recv(&mut self) -> Option<ApiRequest> {
+        self.channels.requests.recv().await
+    }
+
+    /// Read the configuration files again and lay the runtime changes over
+    /// them (SIGHUP and `SystemReload`).
+    pub(in crate::daemon) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
+        self.overlay.reload(paths)
+    }
+}
+
+pub(super) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| {
+        let msg = e.to_string();
+        let parameter = msg
+            .split('`')
+            .nth(1)
+            .filter(|p| !p.contains(' '))
+            .unwrap_or("parameters")
+            .to_owned();
+        ApiError::invalid(parameter, msg)
+    })
+}
+
+pub(super) fn reply<T: Serialize>(v: T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::failed(format!("encoding the reply: {e}")))
+}
+
+pub(super) fn empty() -> Result<Value, ApiError> {
+    reply(t::Empty {})
+}
+
+pub(super) fn flags(names: &[String], parameter: &str) -> Result<TraceFlags, ApiError> {
+    TraceFlags::parse(names).map_err(|e| ApiError::invalid(parameter, e))
+}
+
+pub(super) fn command_error(e: CommandError) -> ApiError {
+    ApiError::failed(e.to_string())
+}
+
+pub(super) fn kernel_stats(s: &l2tp_kernel::Stats) -> t::KernelStats {
+    t::KernelStats {
+        tx_packets: s.tx_packets,
+        tx_bytes: s.tx_bytes,
+        tx_errors: s.tx_errors,
+        rx_packets: s.rx_packets,
+        rx_bytes: s.rx_bytes,
+        rx_seq_discards: s.rx_seq_discards,
+        rx_oos_packets: s.rx_oos_packets,
+        rx_errors: s.rx_errors,
+        rx_cookie_discards: s.rx_cookie_discards,
+        rx_invalid: s.rx_invalid,
+    }
+}
+
+pub(super) fn by_type(v: &[u64; 17]) -> BTreeMap<String, u64> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| (MessageType(i as u16).to_string(), *n))
+        .collect()
+}
+
+pub(super) fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub(super) fn to_object<T: Serialize>(v: &T) -> Settings {
+    match serde_json::to_value(v) {
+        Ok(Value::Object(o)) => o,
+        _ => Settings::new(),
+    }
+}
+
+pub(super) fn now_usec() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A settings object as a TOML table, refusing the keys given separately.
+pub(super) fn settings_table(
+    settings: Option<&Settings>,
+    path: &str,
+    reserved: &[&str],
+) -> Result<toml::Table, ApiError> {
+    let Some(s) = settings else {
+        return Ok(toml::Table::new());
+    };
+    for k in reserved {
+        if s.contains_key(*k) {
+            return Err(ApiError::invalid(
+                format!("{path}.{k}"),
+                format!("`{k}` is a parameter of its own, not a settings key"),
+            ));
+        }
+    }
+    overlay::json_object_to_toml(s, path)
+}
+
+impl Daemon {
+    /// Answer one API call.
+    pub(in crate::daemon) fn handle_api(&mut self, req: ApiRequest) {
+        let ApiRequest {
+            method,
+            params,
+            caller,
+            reply,
+        } = req;
+        let result = self.api_call(&method, params);
+        match &result {
+            Err(e) => tracing::info!(%method, %caller, "API call refused: {e}"),
+            Ok(_) if l2tp_api::access(&method) == Some(l2tp_api::Access::ReadWrite) => {
+                tracing::info!(%method, %caller, "API call")
+            }
+            Ok(_) => tracing::debug!(%method, %caller, "API call"),
+        }
+        let _ = reply.send(result);
+    }
+
+    pub(in crate::daemon) fn api_call(
+        &mut self,
+        method: &str,
+        p: Value,
+    ) -> Result<Value, ApiError> {
+        match method {
+            "SystemShow" => {
+                params::<t::NoParams>(p)?;
+                reply(t::SystemShowReply {
+                    system: self.system_info(),
+                })
+            }
+            "SystemCounters" => {
+                params::<t::NoParams>(p)?;
+                reply(t::SystemCountersReply {
+                    counters: self.system_counters(),
+                })
+            }
+            "SystemResetCounters" => {
+                params::<t::NoParams>(p)?;
+                self.api.counters_base = self.ep.counters();
+                self.api.queue_drops_base = self.sockets.drops();
+                self.api.reset_at = Instant::now();
+                empty()
+            }
+            "SystemModify" => self.system_modify(params(p)?),
+            "SystemReload" => {
+                params::<t::NoParams>(p)?;
+                self.system_reload()
+            }
+            "TunnelList" => {
+                params::<t::NoParams>(p)?;
+                let mut tunnels: Vec<t::TunnelSummary> =
+                    self.ep.tunnels().map(|t| self.tunnel_summary(t)).collect();
+                tunnels.sort_by_key(|t| t.id);
+                reply(t::TunnelListReply { tunnels })
+            }
+            "TunnelShow" => {
+                let r: t::TunnelRef = params(p)?;
+                let id = self.find_tunnel(&r.tunnel)?;
+                reply(t::TunnelShowReply {
+                    tunnel: self.tunnel_info(id),
+                })
+            }
+            "TunnelCreate" => self.tunnel_create(params(p)?),
+            "TunnelModify" => self.tunnel_modify(params(p)?),
+            "TunnelDelete" => self.tunnel_delete(params(p)?),
+            "SessionList" => {
+                let r: t::SessionListParams = params(p)?;
+                let only = r
+                    .tunnel
+                    .as_deref()
+                    .map(|t| self.find_tunnel(t))
+                    .transpose()?;
+                let mut sessions = Vec::new();
+                let mut tunnels: Vec<&Tunnel> = self.ep.tunnels().collect();
+                tunnels.sort_by_key(|t| t.id.0);
+                for tun in tunnels {
+                    if only.is_some_and(|o| o != tun.id) {
+                        continue;
+                    }
+                    for s in tun.sessions.values() {
+                        sessions.push(self.session_summary(tun, s));
+                    }
+                }
+                reply(t::SessionListReply { sessions })
+            }
+            "SessionShow" => {
+                let r: t::SessionRef = params(p)?;
+                let (tid, sid) = self.find_session(&r.tunnel, &r.session)?;
+                reply(t::SessionShowReply {
+                    session: self.session_info(tid, sid),
+                })
+            }
+            "SessionCreate" => self.session_create(params(p)?),
+            "SessionModify" => {
+                let r: t::SessionModifyParams = params(p)?;
+                let (tid, sid) = self.find_session(&r.tunnel, &r.session)?;
+                if let Some(f) = &r.trace_flags {
+                    trace::set_session(tid.0, sid.0, flags(f, "trace_flags")?);
+                }
+                empty()
+            }
+            "SessionDelete" => self.session_delete(params(p)?),
+            "ProfileList" => {
+                let r: t::ProfileListParams = params(p)?;
+                self.profile_list(r.kind.as_deref())
+            }
+            "ProfileShow" => {
+                let r: t::ProfileRef = params(p)?;
+                self.profile_show(&r.kind, &r.name)
+            }
+            "ProfileCreate" => self.profile_create(params(p)?),
+            "ProfileModify" => self.profile_modify(params(p)?),
+            "ProfileDelete" => {
+                let r: t::ProfileRef = params(p)?;
+                self.profile_delete(&r.kind, &r.name)
+            }
+            other => Err(ApiError::MethodNotFound {
+                method: format!("{}.{other}", l2tp_api::INTERFACE),
+            }),
+        }
+    }
+
+    /// Use a new configuration built from the overlay (no tunnels are opened or closed).
+    pub(in crate::daemon) fn apply_config(&mut self, config: Config) {
+        self.config = Arc::new(config);
+        self.ep.set_policy(incoming_policy(self.config.clone()));
+    }
+
+    /// Change the overlay with `f`, rebuild and apply the configuration; on
+    /// error the overlay is restored and the error mapped (see
+    /// [`overlay::api_error`]).
+    pub(in crate::daemon) fn change_overlay(
+        &mut self,
+        prefix: &str,
+        param_prefix: &str,
+        f: impl FnOnce(&mut Overlay) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let saved = self.api.overlay.clone();
+        let result = f(&mut self.api.overlay).and_then(|()| {
+            self.api
+                .overlay
+                .build()
+                .map_err(|e| overlay::api_error(&e, prefix, param_prefix))
+        });
+        match result {
+            Ok(config) => {
+                self.apply_config(config);
+                Ok(())
+            }
+            Err(e) => {
+                self.api.overlay = saved;
+                Err(e)
+            }
+        }
+    }
+
+    // ---- lookups ---------------------------------------------------------
+
+    pub(in crate::daemon) fn find_tunnel(&self, r: &str) -> Result<TunnelId, ApiError> {
+        if r.is_empty() {
+            return Err(ApiError::invalid("tunnel", "missing: a tunnel id or name"));
+        }
+        if let Ok(n) = r.parse::<u16>()
+            && self.ep.tunnel(TunnelId(n)).is_some()
+        {
+            return Ok(TunnelId(n));
+        }
+        self.ep
+            .tunnels()
+            .map(|t| t.id)
+            .find(|id| self.tunnel_name(*id) == r)
+            .ok_or_else(|| ApiError::NoSuchTunnel {
+                tunnel: r.to_owned(),
+                description: format!("no tunnel `{r}`"),
+            })
+    }
+
+    pub(in crate::daemon) fn session_name(&self, tunnel: TunnelId, session: SessionId) -> String {
+        let key = (tunnel.0, session.0);
+        match (self.sessions.get(&key), self.api.session_names.get(&key)) {
+            (Some(c), _) => c.name.clone(),
+            (None, Some(n)) => n.clone(),
+            (None, None) => session.0.to_string(),
+        }
+    }
+
+    pub(in crate::daemon) fn find_session(
+        &self,
+        tr: &str,
+        sr: &str,
+    ) -> Result<(TunnelId, SessionId), ApiError> {
+        let tid = self.find_tunnel(tr)?;
+        if sr.is_empty() {
+            return Err(ApiError::invalid(
+                "session",
+                "missing: a session id or name",
+            ));
+        }
+        let Some(tun) = self.ep.tunnel(tid) else {
+            return Err(ApiError::NoSuchTunnel {
+                tunnel: tr.to_owned(),
+                description: format!("no tunnel `{tr}`"),
+            });
+        };
+        if let Ok(n) = sr.parse::<u16>()
+            && tun.sessions.contains_key(&SessionId(n))
+        {
+            return Ok((tid, SessionId(n)));
+        }
+        tun.sessions
+            .keys()
+            .copied()
+            .find(|sid| self.session_name(tid, *sid) == sr)
+            .map(|sid| (tid, sid))
+            .ok_or_else(|| ApiError::NoSuchSession {
+                tunnel: tr.to_owned(),
+                session: sr.to_owned(),
+                description: format!("no session `{sr}` in tunnel `{tr}`"),
+            })
+    }
+
+    pub(in crate::daemon) fn origin(&self, id: TunnelId) -> &'static str {
+        match self.tunnels.get(&id) {
+            Some(c) if c.local && self.api.api_tunnels.contains(&c.name) => "api",
+            Some(c) if c.local => "config",
+            _ => "peer",
+        }
+    }
+}
+
+/// Whether we place calls of this type (the others are placed by the peer).
+pub(super) fn can_place(t: SessionType) -> bool {
+    matches!(t, SessionType::LacIncoming | SessionType::LnsOutgoing)
+}
+
+/// A key as it appears in a dotted key path of configuration errors.
+pub(super) fn quote_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_owned()
+    } else {
+        format!("{k:?}")
+    }
+}

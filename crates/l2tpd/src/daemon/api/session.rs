@@ -1,0 +1,268 @@
+//! `Session*` calls: create and delete, summaries and details.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use l2tp_api::ApiError;
+use l2tp_api::types::{self as t};
+use l2tp_config::SessionType;
+use l2tp_proto::event::{Command, CommandOutcome};
+use l2tp_proto::session::{CallType, Session};
+use l2tp_proto::tunnel::Tunnel;
+use l2tp_proto::wire::{SessionId, TunnelId};
+use serde_json::Value;
+
+use super::super::{Daemon, SessionCtx};
+use super::{
+    RESOLVE_TUNNEL, command_error, empty, kernel_stats, lossy, quote_key, reply, settings_table,
+};
+use crate::api::overlay::{self};
+use crate::api::trace::{self};
+
+impl Daemon {
+    pub(in crate::daemon) fn session_summary(&self, t: &Tunnel, s: &Session) -> t::SessionSummary {
+        let ctx = self.sessions.get(&(t.id.0, s.id.0));
+        t::SessionSummary {
+            tunnel_id: t.id.0,
+            tunnel: self.tunnel_name(t.id),
+            id: s.id.0,
+            peer_id: s.peer_id.0,
+            name: self.session_name(t.id, s.id),
+            call_type: s.call_type.to_string(),
+            state: s.state_name().to_owned(),
+            pppd_pid: ctx.and_then(|c| c.pppd_pid),
+            ifname: ctx.and_then(|c| c.ifname.clone()),
+        }
+    }
+
+    pub(in crate::daemon) fn session_info(
+        &mut self,
+        tid: TunnelId,
+        sid: SessionId,
+    ) -> t::SessionInfo {
+        let in_kernel = self.sessions.get(&(tid.0, sid.0)).is_some_and(|c| c.kernel);
+        let (kernel, kernel_error) = if in_kernel {
+            match self.dp.session_stats(
+                l2tp_kernel::TunnelId(u32::from(tid.0)),
+                l2tp_kernel::SessionId(u32::from(sid.0)),
+            ) {
+                Ok(s) => (Some(kernel_stats(&s)), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+        let Some((tun, s)) = self
+            .ep
+            .tunnel(tid)
+            .and_then(|t| t.sessions.get(&sid).map(|s| (t, s)))
+        else {
+            unreachable!("find_session found it")
+        };
+        let sum = self.session_summary(tun, s);
+        let pi = &s.peer_info;
+        t::SessionInfo {
+            tunnel_id: sum.tunnel_id,
+            tunnel: sum.tunnel,
+            id: sum.id,
+            peer_id: sum.peer_id,
+            name: sum.name,
+            call_type: sum.call_type,
+            state: sum.state,
+            serial: s.serial,
+            sequencing: s.sequencing,
+            pppd_pid: sum.pppd_pid,
+            ifname: sum.ifname,
+            peer_info: t::PeerCallInfo {
+                tx_connect_speed: pi.tx_connect_speed,
+                rx_connect_speed: pi.rx_connect_speed,
+                framing_type: pi.framing_type,
+                bearer_type: pi.bearer_type,
+                calling_number: pi.calling_number.as_deref().map(lossy),
+                called_number: pi.called_number.as_deref().map(lossy),
+                physical_channel_id: pi.physical_channel_id,
+                private_group_id: pi.private_group_id.as_deref().map(lossy),
+            },
+            kernel,
+            kernel_error,
+            trace_flags: trace::session(tid.0, sid.0).names(),
+        }
+    }
+
+    pub(in crate::daemon) fn session_create(
+        &mut self,
+        p: t::SessionCreateParams,
+    ) -> Result<Value, ApiError> {
+        let tid = self.find_tunnel(&p.tunnel)?;
+        let tname = self.tunnel_name(tid);
+        let name = match p.name {
+            Some(n) if n.is_empty() || n.contains('/') => {
+                return Err(ApiError::invalid("name", "must not be empty or contain /"));
+            }
+            Some(n) => n,
+            None => {
+                let running: HashSet<String> = self
+                    .sessions
+                    .iter()
+                    .filter(|((t, _), _)| *t == tid.0)
+                    .map(|(_, c)| c.name.clone())
+                    .collect();
+                self.next_api_name(|n| running.contains(n))
+            }
+        };
+        if self
+            .sessions
+            .iter()
+            .any(|((t, _), c)| *t == tid.0 && c.name == name)
+        {
+            return Err(ApiError::NameInUse {
+                description: format!("tunnel `{tname}` has a session named `{name}` already"),
+                name,
+            });
+        }
+        let table = settings_table(p.settings.as_ref(), "settings", &[])?;
+        let local = self
+            .tunnels
+            .get(&tid)
+            .is_some_and(|c| c.local && self.config.local_tunnel(&c.name).is_some());
+        let ls = if local {
+            // A [tunnel.T.session.NAME] table over the tunnel's own table.
+            let prefix = format!("tunnel.{}.session.{}", quote_key(&tname), quote_key(&name));
+            self.change_overlay(&prefix, "settings", |o| {
+                *o.table_mut(&["tunnel", &tname, "session", &name]) = table;
+                Ok(())
+            })?;
+            self.config
+                .local_tunnel(&tname)
+                .and_then(|lt| lt.sessions.iter().find(|s| s.name == name))
+                .cloned()
+        } else {
+            // A tunnel the peer set up: resolve as a scratch tunnel to the peer
+            // under its peer profile, then forget the scratch.
+            let Some(tun) = self.ep.tunnel(tid) else {
+                return Err(ApiError::failed("the tunnel went away"));
+            };
+            let m = self
+                .config
+                .match_peer(tun.peer.ip(), Some(&tun.peer_host_name));
+            let mut scratch = self.api.overlay.clone();
+            let tt = scratch.table_mut(&["tunnel", RESOLVE_TUNNEL]);
+            tt.insert("peer_addr".into(), tun.peer.ip().to_string().into());
+            tt.insert("peer_profile_name".into(), m.profile.name.clone().into());
+            *scratch.table_mut(&["tunnel", RESOLVE_TUNNEL, "session", &name]) = table;
+            let prefix = format!(
+                "tunnel.{}.session.{}",
+                quote_key(RESOLVE_TUNNEL),
+                quote_key(&name)
+            );
+            let config = scratch
+                .build()
+                .map_err(|e| overlay::api_error(&e, &prefix, "settings"))?;
+            config
+                .local_tunnel(RESOLVE_TUNNEL)
+                .and_then(|lt| lt.sessions.iter().find(|s| s.name == name))
+                .cloned()
+        };
+        let Some(ls) = ls else {
+            return Err(ApiError::failed("the new session did not resolve"));
+        };
+        let undo = |d: &mut Daemon| {
+            if local {
+                d.api.overlay.remove_session(&tname, &name);
+                if let Ok(c) = d.api.overlay.build() {
+                    d.apply_config(c);
+                }
+            }
+        };
+        let call_type = match ls.session_type {
+            SessionType::LacIncoming => CallType::LacIncoming,
+            SessionType::LnsOutgoing => CallType::LnsOutgoing,
+            other => {
+                undo(self);
+                return Err(ApiError::invalid(
+                    "settings.session_type",
+                    format!(
+                        "{other} calls are placed by the peer: use lac_incoming or lns_outgoing"
+                    ),
+                ));
+            }
+        };
+        let cmd = Command::PlaceCall {
+            tunnel: tid,
+            call_type,
+            params: Box::new(crate::params::call_params(&ls.params)),
+        };
+        let sid = match self.ep.handle_command(Instant::now(), &mut self.rng, cmd) {
+            Ok(CommandOutcome::Session(sid)) => sid,
+            Ok(_) => {
+                undo(self);
+                return Err(ApiError::failed("the call was not placed"));
+            }
+            Err(e) => {
+                undo(self);
+                return Err(command_error(e));
+            }
+        };
+        tracing::info!(tunnel = %tname, session = %name, tunnel_id = tid.0, session_id = sid.0, "placing call (API)");
+        self.sessions.insert(
+            (tid.0, sid.0),
+            SessionCtx {
+                name: name.clone(),
+                local_call: local.then(|| name.clone()),
+                ppp: Some(ls.ppp.clone()),
+                pppd_pid: None,
+                ifname: None,
+                pool_addr: None,
+                kernel: false,
+            },
+        );
+        self.api.session_names.insert((tid.0, sid.0), name.clone());
+        self.inherit_session_trace(tid, sid, Some(&ls));
+        reply(t::SessionCreateReply {
+            tunnel_id: tid.0,
+            session_id: sid.0,
+            name,
+        })
+    }
+
+    pub(in crate::daemon) fn session_delete(
+        &mut self,
+        p: t::SessionDeleteParams,
+    ) -> Result<Value, ApiError> {
+        let (tid, sid) = self.find_session(&p.tunnel, &p.session)?;
+        let result = p.result_code.unwrap_or(3);
+        if !(1..=11).contains(&result) {
+            return Err(ApiError::invalid(
+                "result_code",
+                format!("{result} is not a CDN Result Code (1..11, RFC 2661 §4.4.2)"),
+            ));
+        }
+        let tname = self.tunnel_name(tid);
+        if let Some(c) = self.sessions.get_mut(&(tid.0, sid.0))
+            && let Some(call) = c.local_call.take()
+            && self
+                .api
+                .overlay
+                .table(&["tunnel", &tname, "session", &call])
+                .is_some()
+        {
+            self.api.overlay.remove_session(&tname, &call);
+            match self.api.overlay.build() {
+                Ok(c) => self.apply_config(c),
+                Err(e) => {
+                    tracing::warn!(tunnel = %tname, session = %call, "removing the runtime session: {e}")
+                }
+            }
+        }
+        let cmd = Command::CloseSession {
+            tunnel: tid,
+            session: sid,
+            result,
+            message: p.message.or_else(|| Some("cleared by the operator".into())),
+        };
+        self.ep
+            .handle_command(Instant::now(), &mut self.rng, cmd)
+            .map_err(command_error)?;
+        empty()
+    }
+}

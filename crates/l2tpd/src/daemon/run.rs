@@ -1,0 +1,217 @@
+//! The wakeup loop: signals, timers, datagrams, pppd and API events; SIGUSR1
+//! counters; shutdown.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use l2tp_proto::event::{Command, Output};
+use l2tp_proto::wire::{SessionId, TunnelId};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::persist::*;
+use super::{Daemon, PPPD_GRACE, SHUTDOWN_GRACE};
+
+impl Daemon {
+    /// Run until SIGTERM / SIGINT, then tear everything down.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let mut sigusr1 = signal(SignalKind::user_defined1())?;
+        let mut shutdown_deadline: Option<Instant> = None;
+        loop {
+            self.process_outputs().await;
+            if let Some(d) = shutdown_deadline
+                && ((self.ep.is_idle() && self.stopping.is_empty()) || Instant::now() >= d)
+            {
+                break;
+            }
+            let next_stop = self.stopping.values().map(|s| s.deadline).min();
+            let next_redial = self.redials.iter().map(Redial::at).min();
+            let next = [
+                self.ep.poll_timeout(),
+                shutdown_deadline,
+                next_stop,
+                next_redial,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let sleep = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Biased: signals and timers first, then datagrams (established
+            // tunnels' before the listening socket's, see `sockets`), then
+            // pppd and the API.
+            tokio::select! {
+                biased;
+                () = sleep => {
+                    let now = Instant::now();
+                    self.ep.handle_timeout(now, &mut self.rng);
+                    self.expire_stopping(now);
+                    self.run_redials(now);
+                }
+                Some(d) = self.sockets.recv() => {
+                    let _trace = crate::api::trace::enter_datagram(&d.data);
+                    self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
+                }
+                Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
+                Some(req) = self.api.recv() => self.handle_api(req),
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM: closing all tunnels");
+                    self.begin_shutdown(&mut shutdown_deadline);
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT: closing all tunnels");
+                    self.begin_shutdown(&mut shutdown_deadline);
+                }
+                _ = sigusr1.recv() => self.log_counters(),
+                _ = sighup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    if shutdown_deadline.is_none() {
+                        self.reload();
+                    }
+                }
+            }
+        }
+        self.final_cleanup().await;
+        tracing::info!("l2tpd stopped");
+        Ok(())
+    }
+
+    /// Log the system counters and each tunnel's state and counters (SIGUSR1).
+    pub(super) fn log_counters(&self) {
+        let c = self.ep.counters();
+        tracing::info!(
+            tunnels = self.ep.tunnel_count(),
+            sessions = self.ep.session_count(),
+            total_rcvd_control_frames = c.total_rcvd_control_frames,
+            bad_rcvd_frames = c.bad_rcvd_frames,
+            wrong_version_frames = c.wrong_version_frames,
+            unexpected_data_frames = c.unexpected_data_frames,
+            no_matching_tunnel_id_discards = c.no_matching_tunnel_id_discards,
+            mismatched_peer_discards = c.mismatched_peer_discards,
+            tunnels_refused = c.tunnels_refused,
+            tunnels_lost = c.tunnels_lost,
+            auth_fails = c.auth_fails,
+            illegal_messages = c.illegal_messages,
+            retransmits = c.retransmits,
+            tie_breakers_won = c.tie_breakers_won,
+            tie_breakers_lost = c.tie_breakers_lost,
+            half_open = self.ep.half_open_count(),
+            half_open_drops = c.half_open_drops,
+            sccrq_bad_ns_drops = c.sccrq_bad_ns_drops,
+            tunnel_limit_refusals = c.tunnel_limit_refusals,
+            tunnel_sockets = self.sockets.count(),
+            listen_queue_drops = self.sockets.drops().0,
+            tunnel_queue_drops = self.sockets.drops().1,
+            "counters: system"
+        );
+        for t in self.ep.tunnels() {
+            let ch = t.channel.counters();
+            let by_type = |v: &[u64; 17]| {
+                v.iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| format!("{}={n}", l2tp_proto::wire::MessageType(i as u16)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            tracing::info!(
+                tunnel = %self.tunnel_name(t.id),
+                tunnel_id = t.id.0,
+                peer_tunnel_id = t.peer_id.0,
+                peer = %t.peer,
+                state = %t.state_name(),
+                sessions = t.session_count(),
+                ns = t.channel.ns(),
+                nr = t.channel.nr(),
+                cwnd = t.channel.cwnd(),
+                ssthresh = t.channel.ssthresh(),
+                peer_rws = t.channel.peer_rws(),
+                retransmits = ch.retransmits,
+                tx_zlbs = ch.tx_zlbs,
+                rx_zlbs = ch.rx_zlbs,
+                duplicates = ch.duplicates,
+                out_of_order = ch.out_of_order,
+                tx_hellos = t.counters.tx_hellos,
+                rx_hellos = t.counters.rx_hellos,
+                auth_fails = t.counters.auth_fails,
+                illegal_messages = t.counters.illegal_messages,
+                ignored_avps = t.counters.ignored_avps,
+                vendor_avps = t.counters.vendor_avps,
+                rx = %by_type(&t.counters.rx_by_type),
+                tx = %by_type(&t.counters.tx_by_type),
+                rx_bad = %by_type(&t.counters.rx_bad_by_type),
+                "counters: tunnel"
+            );
+        }
+    }
+
+    pub(super) fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {
+        if deadline.is_none() {
+            self.shutting_down = true;
+            self.redials.clear();
+            let _ = self
+                .ep
+                .handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
+            *deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+        }
+    }
+
+    pub(super) async fn final_cleanup(&mut self) {
+        let keys: Vec<(u16, u16)> = self.sessions.keys().copied().collect();
+        for (t, s) in keys {
+            self.delete_session(TunnelId(t), SessionId(s));
+        }
+        // Wait (bounded) for every pppd to exit, then kill the stragglers.
+        let deadline = tokio::time::Instant::now() + PPPD_GRACE;
+        while !self.stopping.is_empty() {
+            match tokio::time::timeout_at(deadline, self.ppp_rx.recv()).await {
+                Ok(Some(ev)) => self.on_ppp_event(ev),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.expire_stopping(Instant::now() + PPPD_GRACE);
+        let tunnels: HashSet<TunnelId> = self
+            .sockets
+            .tunnels()
+            .chain(self.tunnels_to_delete.drain())
+            .collect();
+        for t in tunnels {
+            if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
+                tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
+            }
+        }
+        self.sockets.clear();
+    }
+
+    /// Drain the core's outputs. Datagrams go out first, so that replies and
+    /// acknowledgements never wait behind kernel calls or pppd start-ups;
+    /// actions and events then run in the order the core gave them.
+    pub(super) async fn process_outputs(&mut self) {
+        let mut rest = Vec::new();
+        loop {
+            while let Some(o) = self.ep.poll_output() {
+                match o {
+                    Output::Transmit(t) => self.transmit(t).await,
+                    other => rest.push(other),
+                }
+            }
+            if rest.is_empty() {
+                return;
+            }
+            // Action results feed the core again: go round until it is quiet.
+            for o in rest.drain(..) {
+                match o {
+                    Output::Action(a) => self.action(a),
+                    Output::Event(e) => self.event(e),
+                    Output::Transmit(_) => unreachable!("transmits are sent above"),
+                }
+            }
+        }
+    }
+}
