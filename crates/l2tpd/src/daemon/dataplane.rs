@@ -1,20 +1,26 @@
-//! The core's actions: kernel tunnels and sessions created and deleted,
-//! pppd started and stopped, IP pool addresses taken and returned.
+//! The core's actions on the data plane: kernel tunnels and sessions
+//! created and deleted, IP pool addresses taken and returned, and the order
+//! teardown must keep: a session's pppd is stopped before its kernel session
+//! is deleted (`pppd`), and a kernel tunnel is deleted only once none of its
+//! sessions is stopping. Each action touches one registry entry.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
+use l2tp_config::PppParams;
 use l2tp_kernel::{SessionSpec, TunnelSpec};
 use l2tp_proto::event::{Action, ActionResult};
 use l2tp_proto::session::CallType;
 use l2tp_proto::wire::{SessionId, TunnelId};
 
-use super::{Daemon, PPPD_GRACE, SessionCtx, Stopping};
+use super::Daemon;
+use super::registry::{CallDefaults, SessionEntry};
 use crate::pool::Range;
-use crate::ppp::{self, PppLaunch};
 
 impl Daemon {
+    /// Carry out one action of the core and report its result back.
     pub(super) fn action(&mut self, a: Action) {
         let now = Instant::now();
         match a {
@@ -33,10 +39,7 @@ impl Daemon {
                     ActionResult::Tunnel { tunnel, result },
                 );
             }
-            Action::DeleteTunnel { tunnel } => {
-                self.tunnels_to_delete.insert(tunnel);
-                self.maybe_delete_tunnel(tunnel);
-            }
+            Action::DeleteTunnel { tunnel } => self.delete_kernel_tunnel(tunnel),
             Action::CreateSession {
                 tunnel,
                 session,
@@ -76,12 +79,14 @@ impl Daemon {
         }
     }
 
-    pub(super) fn create_tunnel(
+    fn create_tunnel(
         &mut self,
         tunnel: TunnelId,
         peer_tunnel: TunnelId,
         peer: SocketAddr,
     ) -> Result<(), String> {
+        // The id may have belonged to a tunnel whose kernel objects are still going.
+        self.drain_freed_tunnel(tunnel);
         let socket = self
             .tunnel_socket(tunnel, peer)
             .map_err(|e| format!("tunnel socket: {e}"))?;
@@ -97,7 +102,7 @@ impl Daemon {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn create_session(
+    fn create_session(
         &mut self,
         tunnel: TunnelId,
         session: SessionId,
@@ -107,14 +112,34 @@ impl Daemon {
         sequencing: bool,
         peer: SocketAddr,
     ) -> Result<(), String> {
-        let key = (tunnel.0, session.0);
-        let (session_params, ppp) = match self.sessions.get(&key).and_then(|c| c.ppp.clone()) {
-            Some(ppp) => (None, ppp),
-            None => match self.tunnels.get(&tunnel).and_then(|c| c.incoming.clone()) {
-                Some((s, p)) => (Some(s), p),
-                None => return Err("no ppp profile for this session".into()),
-            },
+        if self
+            .reg
+            .session(tunnel, session)
+            .is_some_and(|c| !c.is_live())
+        {
+            self.drain_session(tunnel, session);
+        }
+        // A call we placed has its PPP parameters; a peer's takes its tunnel's.
+        let call_ppp: Option<Arc<PppParams>> = self
+            .reg
+            .session(tunnel, session)
+            .and_then(|c| c.ppp.clone());
+        let defaults: Option<Arc<CallDefaults>> = match call_ppp {
+            Some(_) => None,
+            None => {
+                self.ensure_tunnel_entry(tunnel);
+                match self.reg.tunnel(tunnel).and_then(|c| c.incoming.clone()) {
+                    Some(d) => Some(d),
+                    None => return Err("no ppp profile for this session".into()),
+                }
+            }
         };
+        let ppp: &PppParams = match (&call_ppp, &defaults) {
+            (Some(p), _) => p,
+            (None, Some(d)) => &d.ppp,
+            (None, None) => return Err("no ppp profile for this session".into()),
+        };
+        let session_params = defaults.as_deref().map(|d| &d.session);
         // The LNS assigns the peer's address: from the profile's pool, else its fixed remote address.
         let mut pool_addr = None;
         // remote_ipaddr, when set, takes precedence over ip_pool (l2tp-config's rule).
@@ -143,10 +168,7 @@ impl Daemon {
             }
             (true, None, None) => None,
         };
-        let seq = sequencing
-            || session_params
-                .as_ref()
-                .is_some_and(|s| s.use_sequence_numbers);
+        let seq = sequencing || session_params.is_some_and(|s| s.use_sequence_numbers);
         let spec = SessionSpec {
             tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
             session_id: l2tp_kernel::SessionId(u32::from(session.0)),
@@ -156,9 +178,7 @@ impl Daemon {
             lns_mode: call_type.is_lns(),
             send_seq: seq,
             recv_seq: seq,
-            reorder_timeout_ms: session_params
-                .as_ref()
-                .map_or(0, |s| s.reorder_timeout.as_millis() as u64),
+            reorder_timeout_ms: session_params.map_or(0, |s| s.reorder_timeout.as_millis() as u64),
             peer_addr: peer,
         };
         let ppp_session = match self.dp.create_session(&spec) {
@@ -179,108 +199,163 @@ impl Daemon {
             }
         };
         let name = self.tunnel_name(tunnel);
-        let ctx = self.sessions.entry(key).or_insert_with(|| SessionCtx {
-            name: format!("{}/{}", name, session.0),
-            local_call: None,
-            ppp: None,
-            pppd_pid: None,
-            ifname: None,
-            pool_addr: None,
-            kernel: false,
-        });
-        ctx.kernel = true;
-        ctx.pool_addr = pool_addr;
+        if self.reg.session(tunnel, session).is_none() {
+            let entry = SessionEntry::new(&format!("{name}/{}", session.0), false, None);
+            self.reg.insert_session(tunnel, session, entry);
+        }
+        if let Some(c) = self.reg.session_mut(tunnel, session) {
+            c.kernel = true;
+            c.pool_addr = pool_addr;
+        }
         let Some(ppp_session) = ppp_session else {
             return Ok(());
         };
-        let launch = PppLaunch {
-            pppd: self.config.system.pppd_path.clone(),
-            tunnel_id: tunnel.0,
-            session_id: session.0,
-            lns_mode: call_type.is_lns(),
-            options: ppp.pppd_args(call_type.is_lns(), remote),
-            ipparam: name,
-            event_plugin: self.config.system.ppp_accm_events,
-        };
-        match ppp::spawn(&launch, ppp_session.fd, self.ppp_tx.clone()) {
-            Ok(pid) => {
-                if let Some(c) = self.sessions.get_mut(&key) {
-                    c.pppd_pid = Some(pid);
-                }
-                Ok(())
+        let options = ppp.pppd_args(call_type.is_lns(), remote);
+        if let Err(e) = self.start_pppd(tunnel, session, call_type, options, name, ppp_session) {
+            let _ = self.dp.delete_session(spec.tunnel_id, spec.session_id);
+            if let Some(c) = self.reg.session_mut(tunnel, session) {
+                c.kernel = false;
+                c.pool_addr = None;
             }
-            Err(e) => {
-                let _ = self.dp.delete_session(spec.tunnel_id, spec.session_id);
-                if let Some((r, a)) = pool_addr {
-                    self.pools.release(r, a);
-                }
-                Err(format!("{e:#}"))
+            if let Some((r, a)) = pool_addr {
+                self.pools.release(r, a);
             }
+            return Err(e);
         }
+        Ok(())
     }
 
-    /// Stop a session's pppd (SIGTERM); its kernel session goes when pppd has exited.
-    pub(super) fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) {
-        let key = (tunnel.0, session.0);
-        let Some(ctx) = self.sessions.remove(&key) else {
+    /// The core is done with session `s`: stop its pppd (its kernel session
+    /// goes when pppd has exited), or clean it up now if it has none.
+    pub(super) fn delete_session(&mut self, t: TunnelId, s: SessionId) {
+        let Some(c) = self.reg.session_mut(t, s) else {
             return;
         };
-        match ctx.pppd_pid {
-            Some(pid) => {
-                ppp::terminate(pid);
-                self.stopping.insert(
-                    key,
-                    Stopping {
-                        pid,
-                        ctx,
-                        deadline: Instant::now() + PPPD_GRACE,
-                    },
-                );
-            }
-            None => self.finish_session(key, ctx),
+        if c.released {
+            return;
+        }
+        c.released = true;
+        let pid = c.pppd_pid;
+        self.reg.unindex_session(t, s);
+        match pid {
+            Some(pid) => self.stop_pppd(t, s, pid),
+            None => self.finish_session(t, s),
         }
     }
 
-    /// Delete the kernel session and return the pool address.
-    pub(super) fn finish_session(&mut self, key: (u16, u16), ctx: SessionCtx) {
-        if ctx.kernel
+    /// Delete the kernel session, return the pool address, and drop the
+    /// entry if the core has reported the call down; then the kernel tunnel
+    /// may go.
+    pub(super) fn finish_session(&mut self, t: TunnelId, s: SessionId) {
+        if let Some(deadline) = self.reg.end_stopping(t, s) {
+            self.cancel_pppd_kill(t, s, deadline);
+        }
+        let Some(c) = self.reg.session_mut(t, s) else {
+            return;
+        };
+        let kernel = std::mem::take(&mut c.kernel);
+        let pool_addr = c.pool_addr.take();
+        c.pppd_pid = None;
+        let ifname = c.ifname.clone().unwrap_or_default();
+        if kernel
             && let Err(e) = self.dp.delete_session(
-                l2tp_kernel::TunnelId(u32::from(key.0)),
-                l2tp_kernel::SessionId(u32::from(key.1)),
+                l2tp_kernel::TunnelId(u32::from(t.0)),
+                l2tp_kernel::SessionId(u32::from(s.0)),
             )
         {
             tracing::warn!(
-                tunnel_id = key.0,
-                session_id = key.1,
+                tunnel_id = t.0,
+                session_id = s.0,
                 "kernel session delete: {e}"
             );
         }
-        if let Some((r, a)) = ctx.pool_addr {
+        if let Some((r, a)) = pool_addr {
             self.pools.release(r, a);
         }
         tracing::debug!(
-            tunnel_id = key.0,
-            session_id = key.1,
-            ifname = ctx.ifname.as_deref().unwrap_or(""),
+            tunnel_id = t.0,
+            session_id = s.0,
+            ifname,
             "session cleaned up"
         );
-        self.maybe_delete_tunnel(TunnelId(key.0));
+        self.reg.remove_session_if_done(t, s);
+        self.flush_kernel_tunnel(t);
     }
 
-    /// Delete a kernel tunnel the protocol gave up on, once none of its sessions is stopping.
-    pub(super) fn maybe_delete_tunnel(&mut self, tunnel: TunnelId) {
-        if !self.tunnels_to_delete.contains(&tunnel)
-            || self.stopping.keys().any(|k| k.0 == tunnel.0)
-        {
+    /// The core gave up tunnel `t`: delete its kernel tunnel once none of
+    /// its sessions is stopping.
+    fn delete_kernel_tunnel(&mut self, t: TunnelId) {
+        match self.reg.tunnel_mut(t) {
+            Some(entry) => {
+                entry.kernel_delete_pending = true;
+                self.flush_kernel_tunnel(t);
+            }
+            None => self.kernel_tunnel_delete(t),
+        }
+    }
+
+    /// Delete tunnel `t`'s kernel tunnel if that is pending and none of its
+    /// sessions is stopping; drop the entry if nothing is left of it.
+    fn flush_kernel_tunnel(&mut self, t: TunnelId) {
+        let Some(entry) = self.reg.tunnel_mut(t) else {
+            return;
+        };
+        if entry.kernel_delete_pending && entry.stopping() == 0 {
+            entry.kernel_delete_pending = false;
+            self.kernel_tunnel_delete(t);
+        }
+        self.reg.remove_tunnel_if_done(t);
+    }
+
+    fn kernel_tunnel_delete(&mut self, t: TunnelId) {
+        match self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
+            Ok(()) => tracing::debug!(tunnel_id = t.0, "kernel tunnel deleted"),
+            Err(e) => tracing::warn!(tunnel_id = t.0, "kernel tunnel delete: {e}"),
+        }
+    }
+
+    /// Session id `s` of tunnel `t` is handed out again while an entry
+    /// from before still holds it (its pppd stopping): finish that one now.
+    pub(super) fn drain_session(&mut self, t: TunnelId, s: SessionId) {
+        let Some(c) = self.reg.session(t, s) else {
+            return;
+        };
+        tracing::debug!(
+            tunnel_id = t.0,
+            session_id = s.0,
+            "session id in use again: finishing the old session now"
+        );
+        let pid = c.pppd_pid;
+        if let Some(c) = self.reg.session_mut(t, s) {
+            c.released = true;
+            c.down = true;
+        }
+        self.reg.unindex_session(t, s);
+        if let Some(pid) = pid {
+            super::pppd::sigkill(pid);
+        }
+        self.finish_session(t, s);
+        self.reg.remove_session(t, s);
+    }
+
+    /// Tunnel id `t` is handed out again while the freed tunnel that had it
+    /// still waits for its pppds: finish that tunnel's data plane now.
+    pub(super) fn drain_freed_tunnel(&mut self, t: TunnelId) {
+        let Some(entry) = self.reg.tunnel(t) else {
+            return;
+        };
+        if !entry.is_freed() {
             return;
         }
-        self.tunnels_to_delete.remove(&tunnel);
-        match self
-            .dp
-            .delete_tunnel(l2tp_kernel::TunnelId(u32::from(tunnel.0)))
-        {
-            Ok(()) => tracing::debug!(tunnel_id = tunnel.0, "kernel tunnel deleted"),
-            Err(e) => tracing::warn!(tunnel_id = tunnel.0, "kernel tunnel delete: {e}"),
+        tracing::debug!(
+            tunnel_id = t.0,
+            "tunnel id in use again: finishing the old tunnel now"
+        );
+        let sessions: Vec<SessionId> = entry.sessions().map(|(s, _)| s).collect();
+        for s in sessions {
+            self.drain_session(t, s);
         }
+        self.flush_kernel_tunnel(t);
+        self.reg.remove_tunnel(t);
     }
 }

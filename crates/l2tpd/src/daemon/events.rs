@@ -1,14 +1,16 @@
-//! What the driver does on the protocol core's events (tunnel and session
-//! up/down, crossed SCCRQs, WEN, SLI).
+//! What the protocol core's events do to the registry: tunnels up, down and
+//! freed, sessions up and down, crossed SCCRQs (`TunnelReplaced`), and the
+//! WEN / SLI reports, which are only logged. Each event touches one entry,
+//! O(1) (a crossed SCCRQ moves one tunnel's calls).
 
-use std::time::Instant;
+use l2tp_proto::event::{CloseReason, Event};
+use l2tp_proto::wire::{SessionId, TunnelId};
 
-use l2tp_proto::event::Event;
-
-use super::persist::*;
-use super::{Daemon, TunnelCtx};
+use super::Daemon;
+use super::registry::TunnelEntry;
 
 impl Daemon {
+    /// Act on one event of the core (after the API has published it).
     pub(super) fn event(&mut self, e: Event) {
         self.api_event(&e);
         match e {
@@ -19,49 +21,31 @@ impl Daemon {
                 peer_host_name,
             } => {
                 // A persistent tunnel that came up starts its back-off afresh.
-                if let Some(c) = self.tunnels.get(&tunnel)
+                if let Some(c) = self.reg.tunnel(tunnel)
                     && c.local
                 {
-                    self.backoff.remove(&c.name);
+                    let name = c.name.clone();
+                    self.reset_backoff(&name);
                 }
-                if !self.tunnels.contains_key(&tunnel) {
-                    let m = self
-                        .config
-                        .match_peer(peer.ip(), Some(peer_host_name.as_bytes()));
-                    let (_, session, ppp) = self.config.resolve_incoming(&m);
-                    self.tunnels.insert(
-                        tunnel,
-                        TunnelCtx {
-                            name: format!("incoming-{peer}"),
-                            local: false,
-                            persist: false,
-                            incoming: Some((session, ppp)),
-                        },
-                    );
-                }
+                self.ensure_tunnel_entry(tunnel);
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
             }
             Event::TunnelDown { tunnel, reason } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, "tunnel down: {reason}");
-                if let Some(c) = self.tunnels.get(&tunnel)
-                    && c.persist
-                    && !self.shutting_down
-                    && reason != l2tp_proto::event::CloseReason::TieBreakerLost
-                {
-                    let delay = self.backoff.get(&c.name).copied().unwrap_or(REDIAL_FIRST);
-                    self.backoff
-                        .insert(c.name.clone(), (delay * 2).min(REDIAL_MAX));
-                    tracing::info!(tunnel = %c.name, "persistent tunnel: re-establishing in {delay:?}");
-                    self.redials.push(Redial::Tunnel {
-                        name: c.name.clone(),
-                        at: Instant::now() + delay,
-                    });
+                let shutting_down = self.shutting_down();
+                let Some(c) = self.reg.tunnel_mut(tunnel) else {
+                    return;
+                };
+                c.down = true;
+                if c.persist && !shutting_down && reason != CloseReason::TieBreakerLost {
+                    let name = c.name.clone();
+                    self.schedule_redial(&name);
                 }
             }
             Event::TunnelFreed { tunnel } => {
                 // The socket closes when no tunnel uses it any more.
                 self.sockets.release(tunnel);
-                self.tunnels.remove(&tunnel);
+                self.free_tunnel(tunnel);
                 tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
             }
             Event::SessionUp {
@@ -70,10 +54,10 @@ impl Daemon {
                 peer_session,
                 call_type,
             } => {
-                let ctx = self.sessions.get(&(tunnel.0, session.0));
+                let ctx = self.reg.session(tunnel, session);
                 tracing::info!(
                     tunnel = %self.tunnel_name(tunnel),
-                    session = ctx.map_or("", |c| c.name.as_str()),
+                    session = ctx.map_or("", |c| &*c.name),
                     tunnel_id = tunnel.0, session_id = session.0, peer_session_id = peer_session.0,
                     call_type = %call_type,
                     pppd_pid = ctx.and_then(|c| c.pppd_pid).unwrap_or(0),
@@ -86,31 +70,7 @@ impl Daemon {
                 reason,
             } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, session_id = session.0, "session down: {reason}");
-                // A configured call of a persistent tunnel that is still up is placed again.
-                let recall = self
-                    .sessions
-                    .get(&(tunnel.0, session.0))
-                    .and_then(|c| c.local_call.clone());
-                if let Some(name) = recall
-                    && !self.shutting_down
-                    && self.tunnels.get(&tunnel).is_some_and(|c| c.persist)
-                    && self.ep.tunnel(tunnel).is_some_and(|t| t.is_open())
-                {
-                    tracing::info!(tunnel = %self.tunnel_name(tunnel), session = %name, "persistent call: placing it again in {RECALL_DELAY:?}");
-                    self.redials.push(Redial::Call {
-                        tunnel,
-                        session: name,
-                        at: Instant::now() + RECALL_DELAY,
-                    });
-                }
-                // Sessions that never reached the data plane leave no DeleteSession action.
-                if self
-                    .sessions
-                    .get(&(tunnel.0, session.0))
-                    .is_some_and(|c| !c.kernel)
-                {
-                    self.sessions.remove(&(tunnel.0, session.0));
-                }
+                self.session_down(tunnel, session);
             }
             Event::TunnelReplaced { old, new, sessions } => {
                 tracing::info!(
@@ -119,13 +79,14 @@ impl Daemon {
                     calls = sessions.len(),
                     "crossed SCCRQs: the peer's tunnel replaces ours"
                 );
-                if let Some(ctx) = self.tunnels.remove(&old) {
-                    self.tunnels.insert(new, ctx);
-                }
-                for s in sessions {
-                    if let Some(c) = self.sessions.remove(&(old.0, s.0)) {
-                        self.sessions.insert((new.0, s.0), c);
-                    }
+                self.drain_freed_tunnel(new);
+                if self.reg.tunnel(new).is_some() {
+                    tracing::warn!(
+                        tunnel_id = new.0,
+                        "the peer's tunnel has an entry already; not moving the calls"
+                    );
+                } else {
+                    self.reg.rekey_tunnel(old, new);
                 }
             }
             Event::WanErrorNotify {
@@ -155,5 +116,81 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// Give a peer's tunnel its registry entry (named `incoming-<peer>`,
+    /// with the call parameters its peer profile resolves to) if it has
+    /// none. False when the core has no such tunnel.
+    pub(super) fn ensure_tunnel_entry(&mut self, id: TunnelId) -> bool {
+        if self.reg.tunnel(id).is_some_and(|t| !t.is_freed()) {
+            return true;
+        }
+        self.drain_freed_tunnel(id);
+        let Some(t) = self.ep.tunnel(id) else {
+            return false;
+        };
+        let m = self.config.match_peer(t.peer.ip(), Some(&t.peer_host_name));
+        let calls = self.config.incoming_calls(&m);
+        let name = format!("incoming-{}", t.peer);
+        self.reg
+            .insert_tunnel(id, TunnelEntry::new(&name, false, false, None, Some(calls)));
+        true
+    }
+
+    /// The core reported session `s` down: a configured call of a persistent
+    /// tunnel still open is placed again; the entry goes once its data plane
+    /// is gone.
+    fn session_down(&mut self, t: TunnelId, s: SessionId) {
+        let Some(c) = self.reg.session_mut(t, s) else {
+            return;
+        };
+        c.down = true;
+        // Only a call whose data plane the core never asked to delete (one
+        // that did not get established) is placed again here.
+        let recall = (c.configured && !c.released).then(|| c.name.clone());
+        let orphan = c.kernel && !c.released;
+        self.reg.unindex_session(t, s);
+        if let Some(name) = recall
+            && !self.shutting_down()
+            && self.reg.tunnel(t).is_some_and(|c| c.persist)
+            && self.ep.tunnel(t).is_some_and(|x| x.is_open())
+        {
+            self.schedule_recall(t, name);
+        }
+        if orphan {
+            // Down with a kernel session the core never asked to delete.
+            self.delete_session(t, s);
+        }
+        self.reg.remove_session_if_done(t, s);
+        self.reg.remove_tunnel_if_done(t);
+    }
+
+    /// The core freed tunnel `t`: its name is free again; the entry stays
+    /// until its stopping sessions and kernel tunnel are gone.
+    fn free_tunnel(&mut self, t: TunnelId) {
+        let Some(entry) = self.reg.tunnel(t) else {
+            return;
+        };
+        // Calls the core never reported down (none in practice): stop their data plane.
+        let live: Vec<SessionId> = entry
+            .sessions()
+            .filter(|(_, s)| !s.down)
+            .map(|(id, _)| id)
+            .collect();
+        self.reg.mark_freed(t);
+        for s in live {
+            tracing::debug!(
+                tunnel_id = t.0,
+                session_id = s.0,
+                "session left in a freed tunnel"
+            );
+            if let Some(c) = self.reg.session_mut(t, s) {
+                c.down = true;
+            }
+            self.reg.unindex_session(t, s);
+            self.delete_session(t, s);
+            self.reg.remove_session_if_done(t, s);
+        }
+        self.reg.remove_tunnel_if_done(t);
     }
 }

@@ -1,25 +1,39 @@
 //! The tokio driver around the sans-IO protocol core: UDP sockets, timers,
-//! the data plane, pppd supervision and signals.
+//! the data plane, pppd supervision, signals and the management API.
+//!
+//! Files, one job each:
+//! - `registry`: the table of tunnels and their sessions, and the name indexes;
+//! - `timers`: the driver's deadlines (pppd kills, re-dials, re-placed calls);
+//! - `config`: the running configuration, indexed;
+//! - `run`: the wakeup loop, signals, SIGUSR1 counters, shutdown;
+//! - `sockets`: UDP sockets, receive queues, sending;
+//! - `events`: what the core's events do to the registry;
+//! - `dataplane`: the core's actions: kernel tunnels and sessions, pool addresses;
+//! - `pppd`: pppd started, stopped, killed, and its reports;
+//! - `local`: the one path that opens tunnels and the one that places calls;
+//! - `persist`: persistent tunnels and calls (back-off, re-dial, re-place);
+//! - `reload`: SIGHUP;
+//! - `api`: the management API's calls, one file per resource.
 
 mod api;
+mod config;
 mod dataplane;
 mod events;
 mod local;
 mod persist;
 mod pppd;
+mod registry;
 mod reload;
 mod run;
 mod sockets;
+mod timers;
 
-use persist::Redial;
-
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use l2tp_config::{Config, PppParams};
+use l2tp_config::Config;
 use l2tp_kernel::DataPlane;
 use l2tp_proto::endpoint::{Endpoint, IncomingPolicy, Limits};
 use l2tp_proto::wire::TunnelId;
@@ -28,41 +42,24 @@ use rand::rngs::StdRng;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use self::config::RunningConfig;
+use self::persist::Persist;
+use self::registry::Registry;
+use self::timers::Timers;
 use crate::params;
-use crate::pool::{Pools, Range};
+use crate::pool::Pools;
 use crate::ppp::PppEvent;
 
 /// How long shutdown waits for StopCCN acknowledgements before giving up.
-pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long a pppd may take to exit after SIGTERM (LCP Terminate over the
 /// still-working link) before it is killed and its kernel session deleted anyway.
-pub(super) const PPPD_GRACE: Duration = Duration::from_millis(1500);
-/// What the daemon knows about a tunnel beyond the protocol state.
-pub(super) struct TunnelCtx {
-    /// Configuration name (`[tunnel.NAME]`) or `incoming-<peer>`.
-    name: String,
-    /// Created from a `[tunnel.NAME]` table (not by a peer).
-    local: bool,
-    /// Re-establish when it goes down (`persist = true`).
-    persist: bool,
-    /// Session and PPP parameters for calls the peer places (incoming tunnels).
-    incoming: Option<(l2tp_config::SessionParams, PppParams)>,
-}
-
-pub(super) struct SessionCtx {
-    name: String,
-    /// The `[tunnel.T.session.NAME]` this call was placed for, if any.
-    local_call: Option<String>,
-    ppp: Option<PppParams>,
-    pppd_pid: Option<u32>,
-    ifname: Option<String>,
-    pool_addr: Option<(Range, IpAddr)>,
-    kernel: bool,
-}
+const PPPD_GRACE: Duration = Duration::from_millis(1500);
 
 /// The daemon.
 pub struct Daemon {
-    config: Arc<Config>,
+    /// The running configuration, indexed.
+    config: RunningConfig,
     ep: Endpoint,
     rng: StdRng,
     dp: Box<dyn DataPlane>,
@@ -70,35 +67,25 @@ pub struct Daemon {
     null_dp: bool,
     local: SocketAddr,
     sockets: sockets::Sockets,
-    tunnels: HashMap<TunnelId, TunnelCtx>,
-    sessions: HashMap<(u16, u16), SessionCtx>,
+    /// Every tunnel and session the driver knows.
+    reg: Registry,
+    /// The driver's deadlines.
+    timers: Timers,
+    /// Back-off and pending re-dials of persistent tunnels.
+    persist: Persist,
     ppp_tx: mpsc::UnboundedSender<PppEvent>,
     ppp_rx: mpsc::UnboundedReceiver<PppEvent>,
     pools: Pools,
-    /// Sessions whose pppd was sent SIGTERM: the kernel session is deleted
-    /// when pppd exits or at the deadline (deleting it first would leave pppd
-    /// running on a dead channel).
-    stopping: HashMap<(u16, u16), Stopping>,
-    /// Kernel tunnels to delete once their stopping sessions are gone.
-    tunnels_to_delete: HashSet<TunnelId>,
     /// Where the configuration is read from (for SIGHUP).
     config_paths: l2tp_config::ConfigPaths,
-    /// Persistent tunnels and calls waiting to be re-established.
-    redials: Vec<Redial>,
-    /// Current back-off per persistent tunnel name.
-    backoff: HashMap<String, Duration>,
-    shutting_down: bool,
+    /// Set by SIGTERM / SIGINT: when shutdown stops waiting for the peers.
+    shutdown: Option<Instant>,
     /// The management API: calls to answer, events to publish, runtime changes.
     api: api::ApiState,
 }
-pub(super) struct Stopping {
-    pid: u32,
-    ctx: SessionCtx,
-    deadline: Instant,
-}
 
 /// The endpoint's resource limits from `[system]`.
-pub(super) fn limits(config: &Config) -> Limits {
+fn limits(config: &Config) -> Limits {
     let s = &config.system;
     Limits {
         max_tunnels: s.max_tunnels as usize,
@@ -108,7 +95,7 @@ pub(super) fn limits(config: &Config) -> Limits {
     }
 }
 
-pub(super) fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
+fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
     if config.system.deny_remote_tunnel_creates {
         return None;
     }
@@ -139,13 +126,13 @@ impl Daemon {
         dp: Box<dyn DataPlane>,
         null_dp: bool,
     ) -> anyhow::Result<Self> {
-        let config = Arc::new(config);
+        let config = RunningConfig::new(Arc::new(config));
         let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
         let std_sock = l2tp_kernel::listen_socket(local)
             .with_context(|| format!("binding the L2TP listening socket {local}"))?;
         let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?);
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
-        let mut ep = Endpoint::new(incoming_policy(config.clone()));
+        let mut ep = Endpoint::new(incoming_policy(config.arc()));
         ep.set_limits(limits(&config));
         let api = api::ApiState::new(&config)?;
         let mut d = Daemon {
@@ -156,17 +143,14 @@ impl Daemon {
             null_dp,
             local,
             sockets,
-            tunnels: HashMap::new(),
-            sessions: HashMap::new(),
+            reg: Registry::default(),
+            timers: Timers::default(),
+            persist: Persist::default(),
             ppp_tx,
             ppp_rx,
             pools: Pools::default(),
-            stopping: HashMap::new(),
-            tunnels_to_delete: HashSet::new(),
             config_paths,
-            redials: Vec::new(),
-            backoff: HashMap::new(),
-            shutting_down: false,
+            shutdown: None,
             api,
         };
         if d.config.system.ppp_accm_events && !null_dp {
@@ -177,9 +161,22 @@ impl Daemon {
         Ok(d)
     }
 
-    pub(super) fn tunnel_name(&self, id: TunnelId) -> String {
-        self.tunnels
-            .get(&id)
-            .map_or_else(|| format!("tunnel-{}", id.0), |c| c.name.clone())
+    /// A tunnel's name, `tunnel-<id>` when the registry has none.
+    fn tunnel_name(&self, id: TunnelId) -> String {
+        self.reg
+            .tunnel(id)
+            .map_or_else(|| format!("tunnel-{}", id.0), |c| c.name.to_string())
+    }
+
+    /// Run under `config` from now on (SIGHUP, API changes): tunnels and
+    /// calls set up from now on and incoming tunnels follow it.
+    fn set_config(&mut self, config: Arc<Config>) {
+        self.config = RunningConfig::new(config);
+        self.ep.set_policy(incoming_policy(self.config.arc()));
+    }
+
+    /// Shutdown has begun (SIGTERM / SIGINT).
+    fn shutting_down(&self) -> bool {
+        self.shutdown.is_some()
     }
 }

@@ -1,53 +1,122 @@
-//! pppd supervision as the loop sees it: exits, interfaces, links, plugin
-//! reports, and pppds killed when their grace period ends.
+//! pppd as the driver sees it (the process itself is `crate::ppp`): started
+//! on a session's PPPoL2TP socket, stopped with SIGTERM when the call ends
+//! and killed if it has not exited within [`PPPD_GRACE`] (a deadline in the
+//! timer index), and its reports: interface, link up, ACCM (sent as SLI),
+//! exit (a CDN when the call was still up). Its kernel session is deleted
+//! only once it has exited.
 
 use std::time::Instant;
 
+use l2tp_kernel::PppSession;
 use l2tp_proto::event::Command;
+use l2tp_proto::session::CallType;
 use l2tp_proto::wire::{CdnResult, SessionId, TunnelId};
 
-use super::Daemon;
-use crate::ppp::{self, PppEvent};
+use super::timers::Timer;
+use super::{Daemon, PPPD_GRACE};
+use crate::ppp::{self, PppEvent, PppLaunch};
+
+/// Send SIGKILL to `pid`.
+pub(super) fn sigkill(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
 
 impl Daemon {
-    /// Kill pppds that did not exit within their grace period and delete their sessions.
-    pub(super) fn expire_stopping(&mut self, now: Instant) {
-        let expired: Vec<(u16, u16)> = self
-            .stopping
-            .iter()
-            .filter(|(_, s)| s.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in expired {
-            if let Some(st) = self.stopping.remove(&key) {
-                tracing::warn!(
-                    tunnel_id = key.0,
-                    session_id = key.1,
-                    pid = st.pid,
-                    "pppd did not exit after SIGTERM; sending SIGKILL"
-                );
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(st.pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                self.finish_session(key, st.ctx);
-            }
+    /// Start pppd for session `s` of tunnel `t` on its PPPoL2TP socket.
+    pub(super) fn start_pppd(
+        &mut self,
+        t: TunnelId,
+        s: SessionId,
+        call_type: CallType,
+        options: Vec<String>,
+        ipparam: String,
+        ppp_session: PppSession,
+    ) -> Result<(), String> {
+        let launch = PppLaunch {
+            pppd: self.config.system.pppd_path.clone(),
+            tunnel_id: t.0,
+            session_id: s.0,
+            lns_mode: call_type.is_lns(),
+            options,
+            ipparam,
+            event_plugin: self.config.system.ppp_accm_events,
+        };
+        let pid = ppp::spawn(&launch, ppp_session.fd, self.ppp_tx.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        if let Some(c) = self.reg.session_mut(t, s) {
+            c.pppd_pid = Some(pid);
         }
+        Ok(())
     }
 
+    /// SIGTERM to session `s`'s pppd; SIGKILL follows at the deadline.
+    pub(super) fn stop_pppd(&mut self, t: TunnelId, s: SessionId, pid: u32) {
+        ppp::terminate(pid);
+        let deadline = Instant::now() + PPPD_GRACE;
+        self.reg.begin_stopping(t, s, deadline);
+        self.timers.add(
+            deadline,
+            Timer::KillPppd {
+                tunnel: t,
+                session: s,
+            },
+        );
+    }
+
+    /// The pppd of session `s` is gone before its deadline.
+    pub(super) fn cancel_pppd_kill(&mut self, t: TunnelId, s: SessionId, deadline: Instant) {
+        self.timers.cancel(
+            deadline,
+            Timer::KillPppd {
+                tunnel: t,
+                session: s,
+            },
+        );
+    }
+
+    /// A stopping pppd's grace period is over: kill it and delete its session.
+    pub(super) fn kill_pppd(&mut self, t: TunnelId, s: SessionId) {
+        let Some(c) = self.reg.session(t, s) else {
+            return;
+        };
+        let (Some(_), Some(pid)) = (c.stop_deadline(), c.pppd_pid) else {
+            return;
+        };
+        tracing::warn!(
+            tunnel_id = t.0,
+            session_id = s.0,
+            pid,
+            "pppd did not exit after SIGTERM; sending SIGKILL"
+        );
+        sigkill(pid);
+        self.finish_session(t, s);
+    }
+
+    /// A report from a pppd (or its plugin).
     pub(super) fn on_ppp_event(&mut self, ev: PppEvent) {
+        let live = |d: &Daemon, (t, s): (u16, u16)| {
+            d.reg
+                .session(TunnelId(t), SessionId(s))
+                .is_some_and(|c| !c.released)
+        };
         match ev {
             PppEvent::Interface { key, ifname } => {
                 tracing::debug!(tunnel_id = key.0, session_id = key.1, %ifname, "pppd created its interface");
-                if let Some(c) = self.sessions.get_mut(&key) {
+                if !live(self, key) {
+                    return;
+                }
+                if let Some(c) = self.reg.session_mut(TunnelId(key.0), SessionId(key.1)) {
                     c.ifname = Some(ifname.clone());
-                    if !self.null_dp {
-                        ppp::watch_link(key, ifname, self.ppp_tx.clone());
-                    }
+                }
+                if !self.null_dp {
+                    ppp::watch_link(key, ifname, self.ppp_tx.clone());
                 }
             }
             PppEvent::LinkUp { key, ifname, addrs } => {
-                if self.sessions.contains_key(&key) {
+                if live(self, key) {
                     tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, addrs = %addrs.join(", "), "ppp link up");
                 }
             }
@@ -57,7 +126,7 @@ impl Daemon {
                 send_accm,
                 recv_accm,
             }) => {
-                if !self.sessions.contains_key(&(tunnel_id, session_id)) {
+                if !live(self, (tunnel_id, session_id)) {
                     return;
                 }
                 tracing::info!(
@@ -98,22 +167,21 @@ impl Daemon {
                 code,
                 signal,
             } => {
-                if self.stopping.get(&key).is_some_and(|s| s.pid == pid) {
-                    if let Some(st) = self.stopping.remove(&key) {
-                        tracing::debug!(
-                            tunnel_id = key.0,
-                            session_id = key.1,
-                            pid,
-                            "pppd exited after SIGTERM"
-                        );
-                        self.finish_session(key, st.ctx);
-                    }
-                    return;
-                }
-                let Some(c) = self.sessions.get_mut(&key) else {
+                let (t, s) = (TunnelId(key.0), SessionId(key.1));
+                let Some(c) = self.reg.session_mut(t, s) else {
                     return;
                 };
                 if c.pppd_pid != Some(pid) {
+                    return;
+                }
+                if c.stop_deadline().is_some() {
+                    tracing::debug!(
+                        tunnel_id = key.0,
+                        session_id = key.1,
+                        pid,
+                        "pppd exited after SIGTERM"
+                    );
+                    self.finish_session(t, s);
                     return;
                 }
                 c.pppd_pid = None;
@@ -124,8 +192,8 @@ impl Daemon {
                 };
                 tracing::info!(tunnel_id = key.0, session_id = key.1, pid, "{text}");
                 let cmd = Command::CloseSession {
-                    tunnel: TunnelId(key.0),
-                    session: SessionId(key.1),
+                    tunnel: t,
+                    session: s,
                     result: CdnResult::GENERAL_ERROR.0,
                     message: Some(text),
                 };

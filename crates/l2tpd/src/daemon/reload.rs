@@ -1,15 +1,15 @@
 //! SIGHUP (and the API's `SystemReload`): read the configuration again and
 //! bring configured tunnels and calls in line with it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use l2tp_proto::event::Command;
 use l2tp_proto::wire::{SessionId, TunnelId};
 
-use super::persist::*;
-use super::{Daemon, incoming_policy, limits};
+use super::local::configured_call;
+use super::{Daemon, limits};
 
 impl Daemon {
     /// SIGHUP: read the configuration again. An invalid one is rejected and the
@@ -17,6 +17,9 @@ impl Daemon {
     /// now on; `[tunnel.NAME]` tables added or removed bring tunnels up or down,
     /// and calls added to or removed from a running tunnel are placed or cleared.
     /// Established sessions of unchanged tunnels are left alone.
+    ///
+    /// Work done: O(configured tunnels), plus the calls of the tunnels in both
+    /// configurations; the registry's name index finds the running tunnels.
     pub(super) fn reload(&mut self) {
         let new = match self.api.reload(&self.config_paths) {
             Ok(c) => Arc::new(c),
@@ -54,32 +57,26 @@ impl Daemon {
                 restart_keys.join(", ")
             );
         }
-        let old_names: HashSet<String> = self
-            .config
-            .local_tunnels()
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
-        let new_names: HashSet<String> =
-            new.local_tunnels().iter().map(|t| t.name.clone()).collect();
-        self.config = new.clone();
-        self.ep.set_policy(incoming_policy(new.clone()));
+        let old = self.config.clone();
+        self.set_config(new.clone());
         self.ep.set_limits(limits(&new));
         let now = Instant::now();
         let (mut added, mut removed) = (0, 0);
-        for name in old_names.difference(&new_names) {
+        for lt in old.local_tunnels() {
+            if self.config.local_tunnel(&lt.name).is_some() {
+                continue;
+            }
             removed += 1;
-            self.redials
-                .retain(|r| !matches!(r, Redial::Tunnel { name: n, .. } if n == name));
+            let name = lt.name.as_str();
+            self.cancel_redial(name);
             let ids: Vec<TunnelId> = self
-                .tunnels
-                .iter()
-                .filter(|(_, c)| c.local && &c.name == name)
-                .map(|(id, _)| *id)
+                .reg
+                .tunnels_named(name)
+                .filter(|id| self.reg.tunnel(*id).is_some_and(|t| t.local))
                 .collect();
             for id in ids {
-                if let Some(c) = self.tunnels.get_mut(&id) {
-                    c.persist = false;
+                if let Some(t) = self.reg.tunnel_mut(id) {
+                    t.persist = false;
                 }
                 tracing::info!(tunnel = %name, tunnel_id = id.0, "tunnel removed from the configuration: closing it");
                 let cmd = Command::CloseTunnel {
@@ -90,45 +87,48 @@ impl Daemon {
                 let _ = self.ep.handle_command(now, &mut self.rng, cmd);
             }
         }
-        for lt in new.local_tunnels() {
-            if !old_names.contains(&lt.name) {
+        let config = self.config.clone();
+        for lt in config.local_tunnels() {
+            if old.local_tunnel(&lt.name).is_none() {
                 added += 1;
-                self.open_local_tunnel(lt);
+                self.open_tunnel(lt);
                 continue;
             }
             // A tunnel in both: calls added or removed.
-            let Some((&id, ctx)) = self
-                .tunnels
-                .iter_mut()
-                .find(|(_, c)| c.local && c.name == lt.name)
-            else {
+            let Some(id) = self.running_local_tunnel(&lt.name) else {
                 continue;
             };
-            ctx.persist = lt.persist;
-            let running: HashMap<String, u16> = self
+            let Some(entry) = self.reg.tunnel_mut(id) else {
+                continue;
+            };
+            entry.persist = lt.persist;
+            let running: Vec<(Arc<str>, SessionId)> = entry
+                .configured_calls()
+                .map(|(n, s)| (n.clone(), s))
+                .collect();
+            let running_names: HashSet<&str> = running.iter().map(|(n, _)| &**n).collect();
+            let missing: Vec<_> = lt
                 .sessions
                 .iter()
-                .filter(|((t, _), _)| *t == id.0)
-                .filter_map(|((_, s), c)| c.local_call.clone().map(|n| (n, *s)))
+                .filter(|ls| !running_names.contains(ls.name.as_str()))
                 .collect();
-            for ls in &lt.sessions {
-                if !running.contains_key(&ls.name) {
-                    self.place_local_call(id, lt, ls);
-                }
+            for ls in missing {
+                self.place_configured_call(id, ls);
             }
             for (name, sid) in running {
-                if !lt.sessions.iter().any(|s| s.name == name) {
-                    if let Some(c) = self.sessions.get_mut(&(id.0, sid)) {
-                        c.local_call = None;
-                    }
-                    let cmd = Command::CloseSession {
-                        tunnel: id,
-                        session: SessionId(sid),
-                        result: 3,
-                        message: Some("removed from the configuration".into()),
-                    };
-                    let _ = self.ep.handle_command(now, &mut self.rng, cmd);
+                if configured_call(lt, &name).is_some() {
+                    continue;
                 }
+                if let Some(c) = self.reg.session_mut(id, sid) {
+                    c.configured = false;
+                }
+                let cmd = Command::CloseSession {
+                    tunnel: id,
+                    session: sid,
+                    result: 3,
+                    message: Some("removed from the configuration".into()),
+                };
+                let _ = self.ep.handle_command(now, &mut self.rng, cmd);
             }
         }
         let sources: Vec<String> = self
@@ -138,5 +138,20 @@ impl Daemon {
             .map(|p| p.display().to_string())
             .collect();
         tracing::info!(added, removed, sources = %sources.join(" "), "configuration reloaded");
+    }
+
+    /// The running tunnel of `[tunnel.NAME]`: one not down if there is one
+    /// (a persistent tunnel's old instance may still be closing).
+    fn running_local_tunnel(&self, name: &str) -> Option<TunnelId> {
+        let mut ids = self
+            .reg
+            .tunnels_named(name)
+            .filter(|id| self.reg.tunnel(*id).is_some_and(|t| t.local));
+        let first = ids.next()?;
+        let live = |id: &TunnelId| self.reg.tunnel(*id).is_some_and(|t| !t.down);
+        if live(&first) {
+            return Some(first);
+        }
+        Some(ids.find(live).unwrap_or(first))
     }
 }

@@ -1,5 +1,9 @@
-//! The wakeup loop: signals, timers, datagrams, pppd and API events; SIGUSR1
-//! counters; shutdown.
+//! The wakeup loop: one `select!` over signals, the next deadline,
+//! datagrams, pppd reports and API calls; the core's outputs drained after
+//! each. The next deadline is the earliest of the core's `poll_timeout()`,
+//! the driver's timer index and the shutdown deadline, each O(1) to read.
+//! Also: SIGUSR1 counters, and shutdown (every call cleared, every pppd
+//! stopped, every kernel object deleted).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -8,7 +12,7 @@ use l2tp_proto::event::{Command, Output};
 use l2tp_proto::wire::{SessionId, TunnelId};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::persist::*;
+use super::timers::Timer;
 use super::{Daemon, PPPD_GRACE, SHUTDOWN_GRACE};
 
 impl Daemon {
@@ -18,25 +22,17 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
         let mut sigusr1 = signal(SignalKind::user_defined1())?;
-        let mut shutdown_deadline: Option<Instant> = None;
         loop {
             self.process_outputs().await;
-            if let Some(d) = shutdown_deadline
-                && ((self.ep.is_idle() && self.stopping.is_empty()) || Instant::now() >= d)
+            if let Some(d) = self.shutdown
+                && ((self.ep.is_idle() && self.reg.stopping() == 0) || Instant::now() >= d)
             {
                 break;
             }
-            let next_stop = self.stopping.values().map(|s| s.deadline).min();
-            let next_redial = self.redials.iter().map(Redial::at).min();
-            let next = [
-                self.ep.poll_timeout(),
-                shutdown_deadline,
-                next_stop,
-                next_redial,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let next = [self.ep.poll_timeout(), self.shutdown, self.timers.next()]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -51,8 +47,9 @@ impl Daemon {
                 () = sleep => {
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
-                    self.expire_stopping(now);
-                    self.run_redials(now);
+                    while let Some(t) = self.timers.pop_due(now) {
+                        self.on_timer(t);
+                    }
                 }
                 Some(d) = self.sockets.recv() => {
                     let _trace = crate::api::trace::enter_datagram(&d.data);
@@ -62,16 +59,16 @@ impl Daemon {
                 Some(req) = self.api.recv() => self.handle_api(req),
                 _ = sigterm.recv() => {
                     tracing::info!("SIGTERM: closing all tunnels");
-                    self.begin_shutdown(&mut shutdown_deadline);
+                    self.begin_shutdown();
                 }
                 _ = sigint.recv() => {
                     tracing::info!("SIGINT: closing all tunnels");
-                    self.begin_shutdown(&mut shutdown_deadline);
+                    self.begin_shutdown();
                 }
                 _ = sigusr1.recv() => self.log_counters(),
                 _ = sighup.recv() => {
                     tracing::info!("SIGHUP: reloading the configuration");
-                    if shutdown_deadline.is_none() {
+                    if !self.shutting_down() {
                         self.reload();
                     }
                 }
@@ -151,36 +148,57 @@ impl Daemon {
         }
     }
 
-    pub(super) fn begin_shutdown(&mut self, deadline: &mut Option<Instant>) {
-        if deadline.is_none() {
-            self.shutting_down = true;
-            self.redials.clear();
-            let _ = self
-                .ep
-                .handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
-            *deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+    /// A deadline of the driver is due.
+    fn on_timer(&mut self, t: Timer) {
+        match t {
+            Timer::KillPppd { tunnel, session } => self.kill_pppd(tunnel, session),
+            Timer::Redial { name } => self.redial(name),
+            Timer::Recall { tunnel, call } => self.recall(tunnel, call),
         }
     }
 
-    pub(super) async fn final_cleanup(&mut self) {
-        let keys: Vec<(u16, u16)> = self.sessions.keys().copied().collect();
-        for (t, s) in keys {
-            self.delete_session(TunnelId(t), SessionId(s));
+    /// SIGTERM / SIGINT: nothing is re-dialled any more; the core clears
+    /// every call and tunnel; the loop ends when it is idle and every pppd
+    /// has exited, or at the deadline.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown.is_none() {
+            self.cancel_persistence();
+            let _ = self
+                .ep
+                .handle_command(Instant::now(), &mut self.rng, Command::Shutdown);
+            self.shutdown = Some(Instant::now() + SHUTDOWN_GRACE);
+        }
+    }
+
+    /// Tear down whatever is left: stop every pppd (bounded wait, then
+    /// SIGKILL), delete every kernel session and tunnel, close the sockets.
+    async fn final_cleanup(&mut self) {
+        let live: Vec<(TunnelId, SessionId)> = self
+            .reg
+            .session_ids()
+            .into_iter()
+            .filter(|(t, s)| self.reg.session(*t, *s).is_some_and(|c| !c.released))
+            .collect();
+        for (t, s) in live {
+            self.delete_session(t, s);
         }
         // Wait (bounded) for every pppd to exit, then kill the stragglers.
         let deadline = tokio::time::Instant::now() + PPPD_GRACE;
-        while !self.stopping.is_empty() {
+        while self.reg.stopping() > 0 {
             match tokio::time::timeout_at(deadline, self.ppp_rx.recv()).await {
                 Ok(Some(ev)) => self.on_ppp_event(ev),
                 Ok(None) | Err(_) => break,
             }
         }
-        self.expire_stopping(Instant::now() + PPPD_GRACE);
-        let tunnels: HashSet<TunnelId> = self
-            .sockets
+        for (t, s) in self.reg.session_ids() {
+            self.kill_pppd(t, s);
+        }
+        let pending = self
+            .reg
             .tunnels()
-            .chain(self.tunnels_to_delete.drain())
-            .collect();
+            .filter(|(_, e)| e.kernel_delete_pending)
+            .map(|(id, _)| id);
+        let tunnels: HashSet<TunnelId> = self.sockets.tunnels().chain(pending).collect();
         for t in tunnels {
             if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
                 tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");

@@ -253,7 +253,7 @@ use super::Daemon;
 
 impl Daemon {
     /// The socket of `tunnel`, opened from the tunnel's local address (its
-    /// `local_addr` or the listening address) when it has none yet.
+    /// `our_addr` or the listening address) when it has none yet.
     pub(super) fn tunnel_socket(
         &mut self,
         tunnel: TunnelId,
@@ -263,9 +263,9 @@ impl Daemon {
             return Ok(s);
         }
         let local = self
-            .tunnels
-            .get(&tunnel)
-            .and_then(|c| self.config.tunnel_local_addr(&c.name))
+            .reg
+            .tunnel(tunnel)
+            .and_then(|c| c.local_addr)
             .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
         let ep = &self.ep;
         let opened = self.sockets.open(tunnel, local, peer, |id| {

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Daemon, incoming_policy};
+use super::Daemon;
 use crate::api::overlay::{self, LoadError, Overlay};
 use crate::api::trace::{self, TraceFlags};
 use crate::api::{ApiChannels, ApiRequest};
@@ -59,10 +59,6 @@ pub(super) struct ApiState {
     /// Trace flags of profiles, by (table, name).
     profile_trace: HashMap<(String, String), TraceFlags>,
     next_name: u64,
-    /// Names of live tunnels and sessions, for the events that come after
-    /// the daemon has dropped its own record (`TunnelFreed`, `SessionDown`).
-    tunnel_names: HashMap<u16, String>,
-    session_names: HashMap<(u16, u16), String>,
 }
 
 impl ApiState {
@@ -79,8 +75,6 @@ impl ApiState {
             api_tunnels: HashSet::new(),
             profile_trace: HashMap::new(),
             next_name: 1,
-            tunnel_names: HashMap::new(),
-            session_names: HashMap::new(),
         })
     }
 
@@ -311,8 +305,7 @@ impl Daemon {
 
     /// Use a new configuration built from the overlay (no tunnels are opened or closed).
     pub(in crate::daemon) fn apply_config(&mut self, config: Config) {
-        self.config = Arc::new(config);
-        self.ep.set_policy(incoming_policy(self.config.clone()));
+        self.set_config(Arc::new(config));
     }
 
     /// Change the overlay with `f`, rebuild and apply the configuration; on
@@ -343,8 +336,10 @@ impl Daemon {
         }
     }
 
-    // ---- lookups ---------------------------------------------------------
+    // ---- lookups (the registry's name indexes) ----------------------------
 
+    /// A tunnel by id or name (the lowest id of the tunnels with that name;
+    /// `tunnel-<id>` for a peer's tunnel not up yet).
     pub(in crate::daemon) fn find_tunnel(&self, r: &str) -> Result<TunnelId, ApiError> {
         if r.is_empty() {
             return Err(ApiError::invalid("tunnel", "missing: a tunnel id or name"));
@@ -354,25 +349,29 @@ impl Daemon {
         {
             return Ok(TunnelId(n));
         }
-        self.ep
-            .tunnels()
-            .map(|t| t.id)
-            .find(|id| self.tunnel_name(*id) == r)
+        let unnamed = r
+            .strip_prefix("tunnel-")
+            .and_then(|n| n.parse::<u16>().ok())
+            .map(TunnelId)
+            .filter(|id| self.reg.tunnel(*id).is_none());
+        self.reg
+            .tunnels_named(r)
+            .chain(unnamed)
+            .find(|id| self.ep.tunnel(*id).is_some())
             .ok_or_else(|| ApiError::NoSuchTunnel {
                 tunnel: r.to_owned(),
                 description: format!("no tunnel `{r}`"),
             })
     }
 
+    /// A session's name; its id when the registry has none.
     pub(in crate::daemon) fn session_name(&self, tunnel: TunnelId, session: SessionId) -> String {
-        let key = (tunnel.0, session.0);
-        match (self.sessions.get(&key), self.api.session_names.get(&key)) {
-            (Some(c), _) => c.name.clone(),
-            (None, Some(n)) => n.clone(),
-            (None, None) => session.0.to_string(),
-        }
+        self.reg
+            .session(tunnel, session)
+            .map_or_else(|| session.0.to_string(), |c| c.name.to_string())
     }
 
+    /// A session by tunnel and session id or name.
     pub(in crate::daemon) fn find_session(
         &self,
         tr: &str,
@@ -396,10 +395,9 @@ impl Daemon {
         {
             return Ok((tid, SessionId(n)));
         }
-        tun.sessions
-            .keys()
-            .copied()
-            .find(|sid| self.session_name(tid, *sid) == sr)
+        self.reg
+            .session_named(tid, sr)
+            .filter(|sid| tun.sessions.contains_key(sid))
             .map(|sid| (tid, sid))
             .ok_or_else(|| ApiError::NoSuchSession {
                 tunnel: tr.to_owned(),
@@ -408,11 +406,24 @@ impl Daemon {
             })
     }
 
+    /// Who set a tunnel up: `config`, `api` or `peer`.
     pub(in crate::daemon) fn origin(&self, id: TunnelId) -> &'static str {
-        match self.tunnels.get(&id) {
-            Some(c) if c.local && self.api.api_tunnels.contains(&c.name) => "api",
+        match self.reg.tunnel(id) {
+            Some(c) if c.local && self.api.api_tunnels.contains(&*c.name) => "api",
             Some(c) if c.local => "config",
             _ => "peer",
+        }
+    }
+}
+
+/// A name for something created through the API: `api-N` with the next
+/// `N` of `counter` that `taken` does not refuse.
+pub(super) fn next_api_name(counter: &mut u64, taken: impl Fn(&str) -> bool) -> String {
+    loop {
+        let n = format!("api-{}", *counter);
+        *counter += 1;
+        if !taken(&n) {
+            return n;
         }
     }
 }

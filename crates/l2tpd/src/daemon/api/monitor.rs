@@ -13,13 +13,14 @@ impl Daemon {
     /// Publish a protocol event to `Monitor` callers and keep the API's
     /// state in step. Called before the daemon acts on the event.
     pub(in crate::daemon) fn api_event(&mut self, e: &Event) {
+        // The registry keeps a tunnel's and a session's entry until the
+        // daemon has acted on its last event (`TunnelFreed`, `SessionDown`).
         let tname = |d: &Daemon, id: TunnelId, peer: Option<std::net::SocketAddr>| {
-            match (d.tunnels.get(&id), peer, d.api.tunnel_names.get(&id.0)) {
-                (Some(c), _, _) => c.name.clone(),
+            match (d.reg.tunnel(id), peer) {
+                (Some(c), _) => c.name.to_string(),
                 // Named by the daemon when it handles TunnelUp.
-                (None, Some(p), _) => format!("incoming-{p}"),
-                (None, None, Some(n)) => n.clone(),
-                (None, None, None) => d.tunnel_name(id),
+                (None, Some(p)) => format!("incoming-{p}"),
+                (None, None) => d.tunnel_name(id),
             }
         };
         let mut ev = t::Event {
@@ -56,7 +57,6 @@ impl Daemon {
                 ev.tunnel_id = Some(tunnel.0);
                 ev.tunnel = Some(name.clone());
                 ev.peer = Some(peer.to_string());
-                self.api.tunnel_names.insert(tunnel.0, name);
                 self.inherit_tunnel_trace(*tunnel);
             }
             Event::TunnelDown { tunnel, reason } => {
@@ -69,8 +69,8 @@ impl Daemon {
                 ev.reason = Some(reason.to_string());
                 // A runtime tunnel that will not come back is forgotten.
                 if self
-                    .tunnels
-                    .get(tunnel)
+                    .reg
+                    .tunnel(*tunnel)
                     .is_some_and(|c| c.local && !c.persist)
                     && self.api.api_tunnels.contains(&name)
                 {
@@ -87,8 +87,6 @@ impl Daemon {
                     tunnel.0
                 );
                 trace::forget_tunnel(tunnel.0);
-                self.api.tunnel_names.remove(&tunnel.0);
-                self.api.session_names.retain(|(t, _), _| *t != tunnel.0);
             }
             Event::TunnelReplaced { old, new, sessions } => {
                 ev.kind = "tunnel_replaced".into();
@@ -122,11 +120,6 @@ impl Daemon {
                     peer_session.0,
                     ev.tunnel.as_deref().unwrap_or("")
                 );
-                if let Some(n) = &ev.session {
-                    self.api
-                        .session_names
-                        .insert((tunnel.0, session.0), n.clone());
-                }
                 self.inherit_session_trace(*tunnel, *session, None);
             }
             Event::SessionDown {
@@ -144,7 +137,6 @@ impl Daemon {
                     ev.tunnel.as_deref().unwrap_or("")
                 );
                 trace::forget_session(tunnel.0, session.0);
-                self.api.session_names.remove(&(tunnel.0, session.0));
             }
             Event::WanErrorNotify {
                 tunnel,

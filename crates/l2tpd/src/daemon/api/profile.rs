@@ -275,8 +275,8 @@ impl Daemon {
             .union(self.profile_trace("tunnel_profile", &m.profile.params.tunnel_profile_name));
         // A tunnel of ours may name its own tunnel profile.
         if let Some(n) = self
-            .tunnels
-            .get(&id)
+            .reg
+            .tunnel(id)
             .filter(|c| c.local)
             .and_then(|c| self.config.local_tunnel(&c.name))
             .and_then(|lt| lt.tunnel_profile.as_deref())

@@ -1,27 +1,27 @@
 //! `Session*` calls: create and delete, summaries and details.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use l2tp_api::ApiError;
 use l2tp_api::types::{self as t};
-use l2tp_config::SessionType;
-use l2tp_proto::event::{Command, CommandOutcome};
-use l2tp_proto::session::{CallType, Session};
+use l2tp_proto::event::Command;
+use l2tp_proto::session::Session;
 use l2tp_proto::tunnel::Tunnel;
 use l2tp_proto::wire::{SessionId, TunnelId};
 use serde_json::Value;
 
-use super::super::{Daemon, SessionCtx};
+use super::super::Daemon;
+use super::super::local::{CallOrigin, PlaceError, configured_call};
 use super::{
-    RESOLVE_TUNNEL, command_error, empty, kernel_stats, lossy, quote_key, reply, settings_table,
+    RESOLVE_TUNNEL, command_error, empty, kernel_stats, lossy, next_api_name, quote_key, reply,
+    settings_table,
 };
 use crate::api::overlay::{self};
 use crate::api::trace::{self};
 
 impl Daemon {
     pub(in crate::daemon) fn session_summary(&self, t: &Tunnel, s: &Session) -> t::SessionSummary {
-        let ctx = self.sessions.get(&(t.id.0, s.id.0));
+        let ctx = self.reg.session(t.id, s.id);
         t::SessionSummary {
             tunnel_id: t.id.0,
             tunnel: self.tunnel_name(t.id),
@@ -40,7 +40,7 @@ impl Daemon {
         tid: TunnelId,
         sid: SessionId,
     ) -> t::SessionInfo {
-        let in_kernel = self.sessions.get(&(tid.0, sid.0)).is_some_and(|c| c.kernel);
+        let in_kernel = self.reg.session(tid, sid).is_some_and(|c| c.kernel);
         let (kernel, kernel_error) = if in_kernel {
             match self.dp.session_stats(
                 l2tp_kernel::TunnelId(u32::from(tid.0)),
@@ -101,20 +101,13 @@ impl Daemon {
             }
             Some(n) => n,
             None => {
-                let running: HashSet<String> = self
-                    .sessions
-                    .iter()
-                    .filter(|((t, _), _)| *t == tid.0)
-                    .map(|(_, c)| c.name.clone())
-                    .collect();
-                self.next_api_name(|n| running.contains(n))
+                let reg = &self.reg;
+                next_api_name(&mut self.api.next_name, |n| {
+                    reg.session_named(tid, n).is_some()
+                })
             }
         };
-        if self
-            .sessions
-            .iter()
-            .any(|((t, _), c)| *t == tid.0 && c.name == name)
-        {
+        if self.reg.session_named(tid, &name).is_some() {
             return Err(ApiError::NameInUse {
                 description: format!("tunnel `{tname}` has a session named `{name}` already"),
                 name,
@@ -122,8 +115,8 @@ impl Daemon {
         }
         let table = settings_table(p.settings.as_ref(), "settings", &[])?;
         let local = self
-            .tunnels
-            .get(&tid)
+            .reg
+            .tunnel(tid)
             .is_some_and(|c| c.local && self.config.local_tunnel(&c.name).is_some());
         let ls = if local {
             // A [tunnel.T.session.NAME] table over the tunnel's own table.
@@ -134,7 +127,7 @@ impl Daemon {
             })?;
             self.config
                 .local_tunnel(&tname)
-                .and_then(|lt| lt.sessions.iter().find(|s| s.name == name))
+                .and_then(|lt| configured_call(lt, &name))
                 .cloned()
         } else {
             // A tunnel the peer set up: resolve as a scratch tunnel to the peer
@@ -160,7 +153,7 @@ impl Daemon {
                 .map_err(|e| overlay::api_error(&e, &prefix, "settings"))?;
             config
                 .local_tunnel(RESOLVE_TUNNEL)
-                .and_then(|lt| lt.sessions.iter().find(|s| s.name == name))
+                .and_then(|lt| configured_call(lt, &name))
                 .cloned()
         };
         let Some(ls) = ls else {
@@ -174,10 +167,9 @@ impl Daemon {
                 }
             }
         };
-        let call_type = match ls.session_type {
-            SessionType::LacIncoming => CallType::LacIncoming,
-            SessionType::LnsOutgoing => CallType::LnsOutgoing,
-            other => {
+        let sid = match self.place_call(tid, &ls, local, CallOrigin::Api) {
+            Ok(sid) => sid,
+            Err(PlaceError::PlacedByPeer(other)) => {
                 undo(self);
                 return Err(ApiError::invalid(
                     "settings.session_type",
@@ -186,37 +178,15 @@ impl Daemon {
                     ),
                 ));
             }
-        };
-        let cmd = Command::PlaceCall {
-            tunnel: tid,
-            call_type,
-            params: Box::new(crate::params::call_params(&ls.params)),
-        };
-        let sid = match self.ep.handle_command(Instant::now(), &mut self.rng, cmd) {
-            Ok(CommandOutcome::Session(sid)) => sid,
-            Ok(_) => {
+            Err(PlaceError::NotPlaced) => {
                 undo(self);
                 return Err(ApiError::failed("the call was not placed"));
             }
-            Err(e) => {
+            Err(PlaceError::Refused(e)) => {
                 undo(self);
                 return Err(command_error(e));
             }
         };
-        tracing::info!(tunnel = %tname, session = %name, tunnel_id = tid.0, session_id = sid.0, "placing call (API)");
-        self.sessions.insert(
-            (tid.0, sid.0),
-            SessionCtx {
-                name: name.clone(),
-                local_call: local.then(|| name.clone()),
-                ppp: Some(ls.ppp.clone()),
-                pppd_pid: None,
-                ifname: None,
-                pool_addr: None,
-                kernel: false,
-            },
-        );
-        self.api.session_names.insert((tid.0, sid.0), name.clone());
         self.inherit_session_trace(tid, sid, Some(&ls));
         reply(t::SessionCreateReply {
             tunnel_id: tid.0,
@@ -238,8 +208,9 @@ impl Daemon {
             ));
         }
         let tname = self.tunnel_name(tid);
-        if let Some(c) = self.sessions.get_mut(&(tid.0, sid.0))
-            && let Some(call) = c.local_call.take()
+        if let Some(c) = self.reg.session_mut(tid, sid)
+            && std::mem::take(&mut c.configured)
+            && let call = c.name.to_string()
             && self
                 .api
                 .overlay

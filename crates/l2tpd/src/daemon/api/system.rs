@@ -17,8 +17,8 @@ impl Daemon {
             uptime_secs: self.api.started.elapsed().as_secs(),
             listen: self.local.to_string(),
             data_plane: self.config.system.data_plane.to_string(),
-            tunnels: self.ep.tunnels().count() as u64,
-            sessions: self.ep.tunnels().map(|t| t.session_count() as u64).sum(),
+            tunnels: self.ep.tunnel_count() as u64,
+            sessions: self.ep.session_count() as u64,
             config_sources: self
                 .config
                 .sources()

@@ -1,6 +1,5 @@
 //! `Tunnel*` calls: list is in `mod.rs`; show, create, modify, delete.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -13,10 +12,9 @@ use l2tp_proto::wire::TunnelId;
 use serde_json::Value;
 
 use super::super::Daemon;
-use super::super::persist::Redial;
 use super::{
-    by_type, can_place, command_error, empty, flags, kernel_stats, lossy, quote_key, reply,
-    settings_table,
+    by_type, can_place, command_error, empty, flags, kernel_stats, lossy, next_api_name, quote_key,
+    reply, settings_table,
 };
 use crate::api::overlay::{self};
 use crate::api::trace::{self};
@@ -65,7 +63,7 @@ impl Daemon {
             peer: t.peer.to_string(),
             state: t.state_name().to_owned(),
             initiator: t.initiator,
-            persist: self.tunnels.get(&id).is_some_and(|c| c.persist),
+            persist: self.reg.tunnel(id).is_some_and(|c| c.persist),
             uptime_secs: t.created.elapsed().as_secs(),
             peer_host_name: lossy(&t.peer_host_name),
             peer_vendor_name: t.peer_vendor_name.as_deref().map(lossy),
@@ -123,22 +121,11 @@ impl Daemon {
         }
     }
 
-    /// A name for something created through the API: `api-N`, unused by `taken`.
-    pub(in crate::daemon) fn next_api_name(&mut self, taken: impl Fn(&str) -> bool) -> String {
-        loop {
-            let n = format!("api-{}", self.api.next_name);
-            self.api.next_name += 1;
-            if !taken(&n) {
-                return n;
-            }
-        }
-    }
-
     pub(in crate::daemon) fn tunnel_create(
         &mut self,
         p: t::TunnelCreateParams,
     ) -> Result<Value, ApiError> {
-        if self.shutting_down {
+        if self.shutting_down() {
             return Err(ApiError::failed("l2tpd is shutting down"));
         }
         let peer: IpAddr = p
@@ -154,15 +141,15 @@ impl Daemon {
             }
             Some(n) => n,
             None => {
-                let running: HashSet<String> =
-                    self.tunnels.values().map(|c| c.name.clone()).collect();
-                let config = self.config.clone();
-                self.next_api_name(|n| running.contains(n) || config.local_tunnel(n).is_some())
+                let (config, reg) = (self.config.clone(), &self.reg);
+                let taken = |n: &str| reg.name_in_use(n) || config.local_tunnel(n).is_some();
+                let mut next = self.api.next_name;
+                let n = next_api_name(&mut next, taken);
+                self.api.next_name = next;
+                n
             }
         };
-        if self.config.local_tunnel(&name).is_some()
-            || self.tunnels.values().any(|c| c.name == name)
-        {
+        if self.config.local_tunnel(&name).is_some() || self.reg.name_in_use(&name) {
             return Err(ApiError::NameInUse {
                 description: format!("a tunnel named `{name}` exists already"),
                 name,
@@ -220,20 +207,18 @@ impl Daemon {
             return Err(e);
         }
         self.api.api_tunnels.insert(name.clone());
-        let Some(id) = self.open_local_tunnel(lt) else {
+        let Some(id) = self.open_tunnel(lt) else {
             self.forget_api_tunnel(&name);
             return Err(ApiError::failed(
                 "the tunnel could not be opened (see the daemon's log)",
             ));
         };
-        self.api.tunnel_names.insert(id.0, name.clone());
         self.inherit_tunnel_trace(id);
-        let session_ids = self
-            .sessions
-            .iter()
-            .filter(|((t, _), _)| *t == id.0)
-            .filter_map(|((_, s), c)| c.local_call.clone().map(|n| (n, *s)))
-            .collect();
+        let session_ids = self.reg.tunnel(id).map_or_else(Default::default, |e| {
+            e.configured_calls()
+                .map(|(n, s)| (n.to_string(), s.0))
+                .collect()
+        });
         reply(t::TunnelCreateReply {
             tunnel_id: id.0,
             name,
@@ -263,13 +248,13 @@ impl Daemon {
             .map(|f| flags(f, "trace_flags"))
             .transpose()?;
         if let Some(persist) = p.persist {
-            let Some(ctx) = self.tunnels.get(&id).filter(|c| c.local) else {
+            let Some(ctx) = self.reg.tunnel(id).filter(|c| c.local) else {
                 return Err(ApiError::invalid(
                     "persist",
                     "only tunnels we set up (from the configuration or the API) can persist",
                 ));
             };
-            let name = ctx.name.clone();
+            let name = ctx.name.to_string();
             if self.config.local_tunnel(&name).is_some() {
                 let prefix = format!("tunnel.{}", quote_key(&name));
                 self.change_overlay(&prefix, "persist", |o| {
@@ -278,7 +263,7 @@ impl Daemon {
                     Ok(())
                 })?;
             }
-            if let Some(c) = self.tunnels.get_mut(&id) {
+            if let Some(c) = self.reg.tunnel_mut(id) {
                 c.persist = persist;
             }
         }
@@ -312,11 +297,10 @@ impl Daemon {
                 format!("{result} is not a StopCCN Result Code (1..7, RFC 2661 §4.4.2)"),
             ));
         }
-        if let Some(ctx) = self.tunnels.get_mut(&id) {
+        if let Some(ctx) = self.reg.tunnel_mut(id) {
             ctx.persist = false;
-            let name = ctx.name.clone();
-            self.redials
-                .retain(|r| !matches!(r, Redial::Tunnel { name: n, .. } if *n == name));
+            let name = ctx.name.to_string();
+            self.cancel_redial(&name);
             if self.api.api_tunnels.contains(&name) {
                 self.forget_api_tunnel(&name);
             }
