@@ -103,6 +103,11 @@ pub struct Args {
     /// apt-get if missing); its call set-ups are skipped, with the reason.
     #[arg(long)]
     pub xl2tpd: bool,
+    /// An extra `[system]` key for the LNS, KEY=VALUE with a TOML value
+    /// (e.g. max_half_open_tunnels_per_peer=10000); repeatable. Default:
+    /// none, the daemon's defaults.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub lns_system: Vec<String>,
     /// Use the l2tpd already in target/release instead of building it
     /// (e.g. while the tree does not build); its age is reported.
     #[arg(long)]
@@ -880,6 +885,8 @@ struct Env {
     idle: Duration,
     timeout: Option<Duration>,
     clk_tck: f64,
+    /// Extra `[system]` lines of the LNS (`--lns-system`).
+    lns_system: String,
     /// xl2tpd, when its workloads run.
     xl2tpd: Option<PathBuf>,
 }
@@ -944,10 +951,11 @@ impl L2tpd {
     }
 }
 
-fn lns_config(socket: &Path) -> String {
+/// The LNS's configuration, with `system` (TOML lines) added to `[system]`.
+fn lns_config(socket: &Path, system: &str) -> String {
     format!(
         "[system]\nlisten_addr = \"{LNS_ADDR}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
-         api_socket = {}\n\n[tunnel_profile.default]\nhost_name = \"bench-lns\"\n",
+         api_socket = {}\n{system}\n[tunnel_profile.default]\nhost_name = \"bench-lns\"\n",
         toml_str(&socket.display().to_string())
     )
 }
@@ -959,6 +967,17 @@ fn lac_config(socket: &Path) -> String {
          [tunnel_profile.default]\nhost_name = \"bench-lac\"\n",
         toml_str(&socket.display().to_string())
     )
+}
+
+/// `KEY=VALUE` options as TOML lines (`KEY = VALUE`).
+fn system_lines(pairs: &[String]) -> Result<String> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok(format!("{} = {}\n", k.trim(), v.trim())),
+            _ => bail!("--lns-system {p}: expected KEY=VALUE"),
+        })
+        .collect()
 }
 
 /// The `[tunnel.tK]` tables (with `tunnel_keys` in each) and the
@@ -1009,7 +1028,7 @@ impl Lns {
 impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
     fn start(env: &Env, dir: &Path) -> Result<Pair> {
-        let d = L2tpd::start(env, dir, "lns", lns_config)?;
+        let d = L2tpd::start(env, dir, "lns", |sock| lns_config(sock, &env.lns_system))?;
         let watch = Box::new(Watch::start(&d)?);
         Pair::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
@@ -1924,6 +1943,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         idle: Duration::from_secs(args.idle_secs.unwrap_or(if args.quick { 5 } else { 60 })),
         timeout: args.timeout.map(Duration::from_secs),
         clk_tck: clock_ticks_per_sec(),
+        lns_system: system_lines(&args.lns_system)?,
         xl2tpd,
     };
     let started = util::timestamp();
@@ -1945,7 +1965,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
             "idle_secs": env.idle.as_secs(), "timeout_secs": args.timeout, "xl2tpd": args.xl2tpd,
-            "no_build": args.no_build,
+            "no_build": args.no_build, "lns_system": args.lns_system,
         },
         "addresses": { "lns": format!("{LNS_ADDR}:{L2TP_PORT}"), "lac": LAC_ADDR, "flood": FLOOD_ADDR },
         "workloads": results.iter().map(WorkloadResult::to_json).collect::<Vec<_>>(),
@@ -2056,6 +2076,9 @@ mod tests {
         assert_eq!(c.matches("peer_addr").count(), 3);
         assert!(!c.contains("session"));
         assert_eq!(toml_str("a\"b\\c"), r#""a\"b\\c""#);
+        let lines = system_lines(&["max_tunnels = 5".into(), "a=\"b\"".into()]).unwrap();
+        assert_eq!(lines, "max_tunnels = 5\na = \"b\"\n");
+        assert!(system_lines(&["nokey".into()]).is_err());
     }
 
     #[test]
