@@ -84,12 +84,24 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
 }
 
 /// Creates the daemon's listening UDP socket for new tunnels: `SO_REUSEADDR`, bound
-/// to `local`, unconnected, non-blocking, close-on-exec (IPv6: `IPV6_V6ONLY`).
+/// to `local`, unconnected, non-blocking, close-on-exec (IPv6: `IPV6_V6ONLY`),
+/// with a receive buffer of [`LISTEN_RCVBUF`] bytes where allowed.
 /// Tunnel sockets from [`tunnel_socket`] can then share its address and port.
 pub fn listen_socket(local: SocketAddr) -> Result<UdpSocket, Error> {
     let fd = new_udp(&local, "listening socket")?;
+    // A burst of SCCRQs (an LAC bringing up thousands of tunnels at once)
+    // overflows the default receive buffer (net.core.rmem_default, ~208 KiB,
+    // a few hundred small datagrams); lost SCCRQs then wait for their
+    // retransmission a second later. As root the buffer may exceed
+    // net.core.rmem_max (SO_RCVBUFFORCE); otherwise it is capped there.
+    if setsockopt(&fd, sockopt::RcvBufForce, &LISTEN_RCVBUF).is_err() {
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &LISTEN_RCVBUF);
+    }
     Ok(UdpSocket::from(fd))
 }
+
+/// Receive buffer asked for on the listening socket, in bytes.
+pub const LISTEN_RCVBUF: usize = 8 << 20;
 
 fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(a) = s.as_sockaddr_in() {
