@@ -497,6 +497,19 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
+/// The host's UDP `RcvbufErrors` (`/proc/net/snmp`): datagrams dropped
+/// because a socket's receive buffer was full.
+fn udp_rcvbuf_errors() -> Option<u64> {
+    let text = fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let (_, v) = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")?;
+    v.parse().ok()
+}
+
 fn clock_ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -1084,7 +1097,8 @@ fn time_check(env: &Env, dir: &Path, config: &Path) -> Result<Option<f64>> {
     cmd.args(["check", "--config"]).arg(config);
     let mut check = Proc::spawn("l2tpd check", &mut cmd, errors.clone())?;
     let t = Instant::now();
-    let Some(status) = poll(CHECK_LIMIT, POLL, || check.exited())? else {
+    let every = Duration::from_millis(1);
+    let Some(status) = poll(CHECK_LIMIT, every, || check.exited())? else {
         return Ok(None);
     };
     if !status.success() {
@@ -1109,10 +1123,14 @@ fn establish(
     let limit = env.setup_limit(shape);
     let (lns0, lac0) = pair.rss()?;
     let cpu0 = pair.cpu_ticks()?;
+    let drops0 = udp_rcvbuf_errors();
     let sighup_usec = reload_lac(env, pair, shape, tunnel_keys, limit, rep)?;
     let (first, last, lagged) = wait_up(pair, shape, limit)?;
     let (lns1, lac1) = pair.rss()?;
     let cpu1 = pair.cpu_ticks()?;
+    let drops = drops0
+        .zip(udp_rcvbuf_errors())
+        .map(|(a, b)| b.saturating_sub(a));
     rep.rss = Some(RssPoint {
         n: shape.n(),
         lns: (lns0, lns1),
@@ -1129,6 +1147,10 @@ fn establish(
     rep.put("setup CPU LAC", "s", (cpu1.1 - cpu0.1) as f64 / env.clk_tck);
     rep.put("RSS LNS after setup", "KiB", lns1 as f64);
     rep.put("RSS LAC after setup", "KiB", lac1 as f64);
+    if let Some(d) = drops {
+        rep.put("UDP rcvbuf drops (host)", "datagrams", d as f64);
+    }
+    record_retransmits(pair, rep)?;
     rep.raw("monitor_lagged", lagged);
     eprintln!(
         "    {} {}s up in {span:.3} s ({:.0}/s), {total:.3} s after SIGHUP; \
@@ -1137,6 +1159,21 @@ fn establish(
         shape.up_kind().trim_end_matches("_up"),
         n / span.max(1e-6),
     );
+    Ok(())
+}
+
+/// The control-message retransmissions of each l2tpd so far (a fresh pair:
+/// those of the set-up).
+fn record_retransmits(pair: &Pair, rep: &mut Rep) -> Result<()> {
+    let retransmits = |d: &L2tpd| -> Result<f64> {
+        let v = d.call("SystemCounters", json!({}))?;
+        let n = v["counters"]["retransmits"].as_u64();
+        Ok(n.context("SystemCounters: no retransmits")? as f64)
+    };
+    if let Ok(d) = pair.lns.l2tpd() {
+        rep.put("retransmits LNS", "messages", retransmits(d)?);
+    }
+    rep.put("retransmits LAC", "messages", retransmits(&pair.lac)?);
     Ok(())
 }
 
@@ -1819,6 +1856,9 @@ fn derived(results: &[WorkloadResult]) -> (Vec<(String, String, String)>, Value)
             .filter(|r| r.workload.kind == kind)
             .flat_map(|r| r.rss.iter().copied())
             .collect();
+        if points.is_empty() {
+            continue;
+        }
         for (side, pick) in [
             ("LNS", (|p: &RssPoint| p.lns) as fn(&RssPoint) -> (u64, u64)),
             ("LAC", |p: &RssPoint| p.lac),
@@ -2129,5 +2169,6 @@ mod tests {
         assert!(status_kib(me, "VmRSS").unwrap() > 0);
         cpu_ticks(me).unwrap();
         assert!(loadavg1() >= 0.0);
+        assert!(udp_rcvbuf_errors().is_some());
     }
 }
