@@ -46,6 +46,11 @@ pub struct Limits {
     pub max_half_open: usize,
     /// Half-open tunnels from one source address.
     pub max_half_open_per_source: usize,
+    /// Tunnels we initiate that may wait for their SCCRP at once (0: no
+    /// limit). Further ones are queued and dialled in turn, so that an LAC
+    /// bringing up thousands of tunnels does not burst past its peer's
+    /// half-open bound (or its own CPU) and into retransmissions.
+    pub max_dialing: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             max_sessions: 0,
             max_half_open: 4096,
             max_half_open_per_source: 1024,
+            max_dialing: 256,
         }
     }
 }
@@ -128,6 +134,8 @@ pub struct Endpoint {
     timers: BTreeSet<(Instant, TunnelId)>,
     /// Initiator tunnels waiting for SCCRP, by peer address (Tie Breaker, RFC 2661 §4.4.3).
     dialing: BTreeSet<(IpAddr, TunnelId)>,
+    /// Initiator tunnels not dialled yet ([`Limits::max_dialing`]), oldest first.
+    to_dial: VecDeque<TunnelId>,
     /// Half-open responder tunnels by source address, and their total.
     half_open: HashMap<IpAddr, usize>,
     half_open_total: usize,
@@ -163,6 +171,7 @@ impl Endpoint {
             meta: HashMap::new(),
             timers: BTreeSet::new(),
             dialing: BTreeSet::new(),
+            to_dial: VecDeque::new(),
             half_open: HashMap::new(),
             half_open_total: 0,
             session_total: 0,
@@ -281,7 +290,7 @@ impl Endpoint {
             let half_open = (!t.initiator && !meta.established).then(|| t.peer.ip());
             (
                 t.poll_timeout(),
-                t.initiator && t.state == TunnelState::WaitCtlReply,
+                t.initiator && t.state == TunnelState::WaitCtlReply && !t.awaiting_dial(),
                 half_open,
                 t.session_count(),
             )
@@ -338,6 +347,21 @@ impl Endpoint {
             if self.by_peer.get(&(t.peer, t.peer_id)) == Some(&id) {
                 self.by_peer.remove(&(t.peer, t.peer_id));
             }
+        }
+    }
+
+    /// Dial queued tunnels while fewer than [`Limits::max_dialing`] wait for
+    /// their SCCRP. O(1) per tunnel dialled.
+    fn dial_queued(&mut self, now: Instant, rng: &mut dyn RngCore) {
+        while self.limits.max_dialing == 0 || self.dialing.len() < self.limits.max_dialing {
+            let Some(id) = self.to_dial.pop_front() else {
+                return;
+            };
+            if let Some(t) = self.tunnels.get_mut(&id) {
+                t.dial(now, rng);
+                t.flush(&mut self.out);
+            }
+            self.reap(id);
         }
     }
 
@@ -400,6 +424,7 @@ impl Endpoint {
         t.session_budget = budget;
         t.receive(now, rng, msg, &mut self.out);
         self.reap(tid);
+        self.dial_queued(now, rng);
     }
 
     fn handle_new_tunnel(
@@ -613,6 +638,7 @@ impl Endpoint {
             }
             self.reap(id);
         }
+        self.dial_queued(now, rng);
     }
 
     /// Execute a command.
@@ -633,10 +659,9 @@ impl Endpoint {
                 let id = self
                     .alloc_tunnel_id(rng)
                     .ok_or(CommandError::IdsExhausted("tunnel"))?;
-                let mut t = Tunnel::open(id, peer, *config, now, rng);
-                t.flush(&mut self.out);
-                self.insert_tunnel(t);
-                self.reap(id);
+                self.insert_tunnel(Tunnel::prepare(id, peer, *config, now));
+                self.to_dial.push_back(id);
+                self.dial_queued(now, rng);
                 Ok(CommandOutcome::Tunnel(id))
             }
             Command::PlaceCall {
@@ -706,6 +731,7 @@ impl Endpoint {
                     .ok_or(CommandError::NoSuchTunnel(tunnel))?;
                 t.close_locally(now, rng, result, message, &mut self.out);
                 self.reap(tunnel);
+                self.dial_queued(now, rng);
                 Ok(CommandOutcome::Done)
             }
             Command::SetHelloInterval { tunnel, interval } => {
@@ -816,6 +842,7 @@ impl Endpoint {
                     t.tunnel_created(now, rng, result, &mut self.out);
                 }
                 self.reap(tunnel);
+                self.dial_queued(now, rng);
             }
             ActionResult::Session {
                 tunnel,

@@ -259,15 +259,33 @@ impl Tunnel {
         }
     }
 
-    /// A tunnel we initiate: SCCRQ is queued.
-    pub(crate) fn open(
+    /// A tunnel we initiate, not dialled yet: [`Tunnel::dial`] sends its
+    /// SCCRQ when the endpoint lets it (see `Limits::max_dialing`). Calls
+    /// placed meanwhile wait for it like for any tunnel coming up.
+    pub(crate) fn prepare(
         id: TunnelId,
         peer: SocketAddr,
         config: TunnelConfig,
         now: Instant,
-        rng: &mut dyn RngCore,
     ) -> Self {
         let mut t = Tunnel::new(id, peer, true, config, now);
+        t.setup_deadline = None;
+        t
+    }
+
+    /// True for a tunnel we initiate whose SCCRQ is not sent yet.
+    pub fn awaiting_dial(&self) -> bool {
+        self.initiator && self.state == TunnelState::WaitCtlReply && self.setup_deadline.is_none()
+    }
+
+    /// Send the SCCRQ of a prepared tunnel; the establishment timer starts now.
+    pub(crate) fn dial(&mut self, now: Instant, rng: &mut dyn RngCore) {
+        if !self.awaiting_dial() {
+            return;
+        }
+        self.setup_deadline = Some(now + self.config.establish_timeout);
+        let id = self.id;
+        let t = self;
         if t.config.auth_mode == AuthMode::Challenge && t.config.secret.is_some() {
             let mut c = vec![0u8; 16];
             rng.fill_bytes(&mut c);
@@ -290,7 +308,6 @@ impl Tunnel {
             other: Vec::new(),
         };
         t.send(now, rng, SessionId(0), Message::Sccrq(sccrq));
-        t
     }
 
     /// A tunnel created by a received SCCRQ (responder). The SCCRQ itself is fed
@@ -910,6 +927,13 @@ impl Tunnel {
         out: &mut VecDeque<Output>,
     ) {
         if !self.is_open() {
+            return;
+        }
+        if self.awaiting_dial() {
+            // The peer never heard of this tunnel: nothing to tell it.
+            self.teardown(reason, out);
+            self.state = TunnelState::Closing;
+            self.free(out);
             return;
         }
         if clear_calls {

@@ -319,3 +319,47 @@ fn the_next_deadline_is_the_earliest_of_all_tunnels_and_only_due_tunnels_fire() 
         "the eleventh tunnel is next"
     );
 }
+
+#[test]
+fn tunnels_we_open_are_dialled_a_few_at_a_time() {
+    let mut p = Peer::new();
+    p.ep.set_limits(limits(|l| l.max_dialing = 10));
+    let mut ids = Vec::new();
+    for i in 0..50u16 {
+        let peer: SocketAddr = format!("192.0.2.9:{}", 2000 + i).parse().unwrap();
+        let open = Command::OpenTunnel {
+            peer,
+            config: Box::default(),
+        };
+        match p.ep.handle_command(p.now, &mut p.rng, open) {
+            Ok(l2tp_proto::event::CommandOutcome::Tunnel(id)) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let sent = |p: &mut Peer| {
+        let mut n = 0;
+        while let Some(o) = p.ep.poll_output() {
+            if let Output::Transmit(t) = o {
+                let m = ControlMessage::decode(&t.data, None).unwrap();
+                assert_eq!(m.message_type(), Some(MessageType::SCCRQ));
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(sent(&mut p), 10, "ten SCCRQs out, forty tunnels queued");
+    assert_eq!(p.ep.tunnel_count(), 50);
+    // A queued tunnel that is closed goes without a word to its peer...
+    let close = |id| Command::CloseTunnel {
+        tunnel: id,
+        result: 1,
+        message: None,
+    };
+    p.ep.handle_command(p.now, &mut p.rng, close(ids[49]))
+        .unwrap();
+    assert_eq!(sent(&mut p), 0);
+    // ...while one that stops dialling lets the next one go.
+    p.ep.handle_command(p.now, &mut p.rng, close(ids[0]))
+        .unwrap();
+    assert_eq!(sent(&mut p), 1, "one SCCRQ for the next queued tunnel");
+}

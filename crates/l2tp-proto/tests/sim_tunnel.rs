@@ -446,3 +446,29 @@ fn same_seed_same_run() {
     assert_eq!(a1, a2);
     assert_eq!(b1, b2);
 }
+
+#[test]
+fn a_thousand_tunnels_opened_at_once_come_up_without_a_retransmission() {
+    let mut s = Sim::new(11, Impairments::NONE, None, accept_all(lns_config()));
+    // The LNS's per-source half-open bound is far below 1,000: the LAC's own
+    // dialling limit keeps it from bursting past it.
+    s.b.ep.set_limits(l2tp_proto::endpoint::Limits {
+        max_half_open_per_source: 64,
+        ..Default::default()
+    });
+    s.a.ep.set_limits(l2tp_proto::endpoint::Limits {
+        max_dialing: 32,
+        ..Default::default()
+    });
+    for _ in 0..1000 {
+        open_tunnel(&mut s, lac_config());
+    }
+    let up = |n: &sim::Node| n.count_events(|e| matches!(e, Event::TunnelUp { .. }));
+    assert!(s.run_until(Duration::from_secs(60), |s| up(&s.a) == 1000
+        && up(&s.b) == 1000));
+    assert_eq!(s.b.ep.counters().half_open_drops, 0);
+    assert_eq!(
+        s.a.ep.counters().retransmits + s.b.ep.counters().retransmits,
+        0
+    );
+}
