@@ -10,8 +10,9 @@
 //! * [`NullDataPlane`] records calls and creates nothing, for tests on hosts without
 //!   kernel L2TP.
 //! * [`tunnel_socket`] / [`listen_socket`] create the daemon's UDP sockets.
-//! * [`link_addresses`], [`wait_for_link`], [`list_ppp_links`] query `pppN` links over
-//!   rtnetlink (async, tokio).
+//! * [`LinkWatcher`] waits for `pppN` links to come up, driven by rtnetlink
+//!   notifications (one shared multicast socket, no polling); [`link_addresses`],
+//!   [`wait_for_link`], [`list_ppp_links`] are one-off rtnetlink queries (async, tokio).
 //!
 //! # Kernel behaviour the daemon relies on (seen on Debian's 6.1 kernel in the VM)
 //!
@@ -58,7 +59,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 pub use error::{Error, MODPROBE_HINT};
 pub use kernel::KernelDataPlane;
-pub use link::{LinkAddr, LinkInfo, link_addresses, list_ppp_links, wait_for_link};
+pub use link::{
+    IPV4_GRACE, LinkAddr, LinkInfo, LinkWatcher, LinkWatcherStats, link_addresses, list_ppp_links,
+    wait_for_link,
+};
 pub use null::{Call, NullDataPlane};
 pub use udp::{listen_socket, tunnel_socket};
 

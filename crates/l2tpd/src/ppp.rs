@@ -40,28 +40,40 @@ pub enum PppEvent {
 /// How long to wait for a PPP interface pppd named to come up (IPCP done).
 const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Wait (bounded) for `ifname` to be up and report its addresses (rtnetlink).
+/// The daemon's one [`l2tp_kernel::LinkWatcher`] (one rtnetlink notification socket
+/// shared by every session), created on first use on the calling runtime and created
+/// again if it died (socket error, or the runtime that owned it shut down).
+fn link_watcher() -> Result<l2tp_kernel::LinkWatcher, l2tp_kernel::Error> {
+    static WATCHER: std::sync::Mutex<Option<l2tp_kernel::LinkWatcher>> =
+        std::sync::Mutex::new(None);
+    let mut slot = WATCHER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(w) = slot.as_ref().filter(|w| w.is_alive()) {
+        return Ok(w.clone());
+    }
+    let w = l2tp_kernel::LinkWatcher::new()?;
+    *slot = Some(w.clone());
+    Ok(w)
+}
+
+/// Wait (bounded by [`LINK_UP_TIMEOUT`]) for `ifname` to be up and report it with its
+/// addresses as [`PppEvent::LinkUp`]. Driven by rtnetlink notifications through the
+/// shared watcher: one query when the wait starts, no polling. Must be called on the
+/// daemon's tokio runtime.
 pub fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender<PppEvent>) {
+    let watcher = match link_watcher() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(tunnel_id = key.0, session_id = key.1, %ifname, "cannot watch the PPP interface: {e}");
+            return;
+        }
+    };
     tokio::spawn(async move {
-        match l2tp_kernel::wait_for_link(&ifname, LINK_UP_TIMEOUT).await {
-            Ok(_) => {
-                // IPCP may still be assigning addresses when the link goes up: give it a moment.
-                let mut addrs = Vec::new();
-                for _ in 0..20 {
-                    match l2tp_kernel::link_addresses(&ifname).await {
-                        Ok(a) if a.iter().any(|(ip, _, _)| ip.is_ipv4()) => {
-                            addrs = a;
-                            break;
-                        }
-                        Ok(a) => addrs = a,
-                        Err(e) => {
-                            tracing::debug!(%ifname, "reading addresses: {e}");
-                            break;
-                        }
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                let addrs = addrs
+        // Returns once the link is up with an IPv4 address (IPCP done), or a short
+        // grace (l2tp_kernel::IPV4_GRACE) after it went up without one.
+        match watcher.wait_up(&ifname, LINK_UP_TIMEOUT).await {
+            Ok(info) => {
+                let addrs = info
+                    .addrs
                     .iter()
                     .map(|(ip, len, peer)| match peer {
                         Some(p) => format!("{ip} peer {p}/{len}"),
