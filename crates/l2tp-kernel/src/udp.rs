@@ -32,7 +32,9 @@ const UDP_NO_CHECK6_TX: libc::c_int = 101;
 /// `UDP_NO_CHECK6_RX` (include/uapi/linux/udp.h).
 const UDP_NO_CHECK6_RX: libc::c_int = 102;
 
-fn new_udp(addr: &SocketAddr, what: &str) -> Result<OwnedFd, Error> {
+/// A non-blocking, close-on-exec UDP socket bound to `addr`, with
+/// `SO_REUSEADDR` when `reuse` is set.
+fn new_udp(addr: &SocketAddr, what: &str, reuse: bool) -> Result<OwnedFd, Error> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
@@ -44,9 +46,7 @@ fn new_udp(addr: &SocketAddr, what: &str) -> Result<OwnedFd, Error> {
         None,
     )
     .map_err(|e| Error::io(format!("socket({what})"), e.into()))?;
-    // Sockets share a fixed port; on port 0 the kernel must pick a port no
-    // other socket uses, which SO_REUSEADDR would let it skip.
-    if addr.port() != 0 {
+    if reuse {
         setsockopt(&fd, sockopt::ReuseAddr, &true)
             .map_err(|e| Error::io(format!("setsockopt({what}, SO_REUSEADDR)"), e.into()))?;
     }
@@ -73,7 +73,9 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
             "tunnel socket {local} -> {peer}: address families differ"
         )));
     }
-    let fd = new_udp(&local, "tunnel socket")?;
+    // Tunnel sockets share the listening port; on port 0 the kernel must
+    // pick a port no other socket uses, which SO_REUSEADDR would let it skip.
+    let fd = new_udp(&local, "tunnel socket", local.port() != 0)?;
     connect(fd.as_raw_fd(), &SockaddrStorage::from(peer)).map_err(|e| {
         Error::io(
             format!("connect(tunnel socket {local} -> {peer})"),
@@ -88,7 +90,7 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
 /// with a receive buffer of [`LISTEN_RCVBUF`] bytes where allowed.
 /// Tunnel sockets from [`tunnel_socket`] can then share its address and port.
 pub fn listen_socket(local: SocketAddr) -> Result<UdpSocket, Error> {
-    let fd = new_udp(&local, "listening socket")?;
+    let fd = new_udp(&local, "listening socket", true)?;
     // A burst of SCCRQs (an LAC bringing up thousands of tunnels at once)
     // overflows the default receive buffer (net.core.rmem_default, ~208 KiB,
     // a few hundred small datagrams); lost SCCRQs then wait for their
