@@ -79,6 +79,7 @@ impl Daemon {
         }
     }
 
+    /// Create the kernel tunnel on the tunnel's socket (opened now if it has none).
     fn create_tunnel(
         &mut self,
         tunnel: TunnelId,
@@ -307,6 +308,7 @@ impl Daemon {
         self.reg.remove_tunnel_if_done(t);
     }
 
+    /// Delete kernel tunnel `t` now.
     fn kernel_tunnel_delete(&mut self, t: TunnelId) {
         match self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
             Ok(()) => tracing::debug!(tunnel_id = t.0, "kernel tunnel deleted"),

@@ -92,9 +92,12 @@ fn limits(config: &Config) -> Limits {
         max_sessions: s.max_sessions as usize,
         max_half_open: s.max_half_open_tunnels as usize,
         max_half_open_per_source: s.max_half_open_tunnels_per_peer as usize,
+        max_dialing: s.max_dialing_tunnels as usize,
     }
 }
 
+/// Which SCCRQs the core accepts, and with what tunnel configuration
+/// (`None`: `deny_remote_tunnel_creates`, refuse all).
 fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
     if config.system.deny_remote_tunnel_creates {
         return None;

@@ -233,6 +233,7 @@ impl Registry {
         Some(entry)
     }
 
+    /// Drop `id` from the ids named `name`.
     fn unindex_tunnel(&mut self, id: TunnelId, name: &str) {
         if let Some(ids) = self.names.get_mut(name) {
             ids.remove(&id);

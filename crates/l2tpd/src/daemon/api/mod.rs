@@ -30,7 +30,7 @@ use crate::api::trace::{self, TraceFlags};
 use crate::api::{ApiChannels, ApiRequest};
 
 /// `[system]` keys that only change when l2tpd restarts.
-pub(super) const RESTART_KEYS: &[&str] = &[
+const RESTART_KEYS: &[&str] = &[
     "listen_addr",
     "udp_port",
     "data_plane",
@@ -43,7 +43,7 @@ pub(super) const RESTART_KEYS: &[&str] = &[
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
 /// the peer set up (never kept).
-pub(super) const RESOLVE_TUNNEL: &str = "#api-resolve";
+const RESOLVE_TUNNEL: &str = "#api-resolve";
 
 /// The API's part of the daemon state.
 pub(super) struct ApiState {
@@ -63,7 +63,7 @@ pub(super) struct ApiState {
 
 impl ApiState {
     /// Start the API server as the configuration says.
-    pub(in crate::daemon) fn new(config: &Config) -> anyhow::Result<ApiState> {
+    pub(super) fn new(config: &Config) -> anyhow::Result<ApiState> {
         let overlay = Overlay::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(ApiState {
             channels: crate::api::start(&config.system)?,
@@ -85,12 +85,13 @@ impl ApiState {
 
     /// Read the configuration files again and lay the runtime changes over
     /// them (SIGHUP and `SystemReload`).
-    pub(in crate::daemon) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
+    pub(super) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
         self.overlay.reload(paths)
     }
 }
 
-pub(super) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+/// Decode a call's parameters; a bad one is an `InvalidParameter` naming it.
+fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| {
         let msg = e.to_string();
         let parameter = msg
@@ -103,23 +104,28 @@ pub(super) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     })
 }
 
-pub(super) fn reply<T: Serialize>(v: T) -> Result<Value, ApiError> {
+/// Encode a reply.
+fn reply<T: Serialize>(v: T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::failed(format!("encoding the reply: {e}")))
 }
 
-pub(super) fn empty() -> Result<Value, ApiError> {
+/// The empty reply.
+fn empty() -> Result<Value, ApiError> {
     reply(t::Empty {})
 }
 
-pub(super) fn flags(names: &[String], parameter: &str) -> Result<TraceFlags, ApiError> {
+/// Parse trace flag names given as parameter `parameter`.
+fn flags(names: &[String], parameter: &str) -> Result<TraceFlags, ApiError> {
     TraceFlags::parse(names).map_err(|e| ApiError::invalid(parameter, e))
 }
 
-pub(super) fn command_error(e: CommandError) -> ApiError {
+/// A command the core refused, as an API error.
+fn command_error(e: CommandError) -> ApiError {
     ApiError::failed(e.to_string())
 }
 
-pub(super) fn kernel_stats(s: &l2tp_kernel::Stats) -> t::KernelStats {
+/// Kernel data counters in the API's shape.
+fn kernel_stats(s: &l2tp_kernel::Stats) -> t::KernelStats {
     t::KernelStats {
         tx_packets: s.tx_packets,
         tx_bytes: s.tx_bytes,
@@ -134,7 +140,8 @@ pub(super) fn kernel_stats(s: &l2tp_kernel::Stats) -> t::KernelStats {
     }
 }
 
-pub(super) fn by_type(v: &[u64; 17]) -> BTreeMap<String, u64> {
+/// Per-message-type counters, by message name, zeros left out.
+fn by_type(v: &[u64; 17]) -> BTreeMap<String, u64> {
     v.iter()
         .enumerate()
         .filter(|(_, n)| **n > 0)
@@ -142,25 +149,28 @@ pub(super) fn by_type(v: &[u64; 17]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-pub(super) fn lossy(b: &[u8]) -> String {
+/// Bytes from the wire as text.
+fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-pub(super) fn to_object<T: Serialize>(v: &T) -> Settings {
+/// A value as a settings object (empty if it is not an object).
+fn to_object<T: Serialize>(v: &T) -> Settings {
     match serde_json::to_value(v) {
         Ok(Value::Object(o)) => o,
         _ => Settings::new(),
     }
 }
 
-pub(super) fn now_usec() -> u64 {
+/// Wall-clock time in microseconds since the epoch (event timestamps).
+fn now_usec() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A settings object as a TOML table, refusing the keys given separately.
-pub(super) fn settings_table(
+fn settings_table(
     settings: Option<&Settings>,
     path: &str,
     reserved: &[&str],
@@ -181,7 +191,7 @@ pub(super) fn settings_table(
 
 impl Daemon {
     /// Answer one API call.
-    pub(in crate::daemon) fn handle_api(&mut self, req: ApiRequest) {
+    pub(super) fn handle_api(&mut self, req: ApiRequest) {
         let ApiRequest {
             method,
             params,
@@ -199,11 +209,8 @@ impl Daemon {
         let _ = reply.send(result);
     }
 
-    pub(in crate::daemon) fn api_call(
-        &mut self,
-        method: &str,
-        p: Value,
-    ) -> Result<Value, ApiError> {
+    /// Dispatch one call by method name.
+    fn api_call(&mut self, method: &str, p: Value) -> Result<Value, ApiError> {
         match method {
             "SystemShow" => {
                 params::<t::NoParams>(p)?;
@@ -304,14 +311,14 @@ impl Daemon {
     }
 
     /// Use a new configuration built from the overlay (no tunnels are opened or closed).
-    pub(in crate::daemon) fn apply_config(&mut self, config: Config) {
+    fn apply_config(&mut self, config: Config) {
         self.set_config(Arc::new(config));
     }
 
     /// Change the overlay with `f`, rebuild and apply the configuration; on
     /// error the overlay is restored and the error mapped (see
     /// [`overlay::api_error`]).
-    pub(in crate::daemon) fn change_overlay(
+    fn change_overlay(
         &mut self,
         prefix: &str,
         param_prefix: &str,
@@ -340,7 +347,7 @@ impl Daemon {
 
     /// A tunnel by id or name (the lowest id of the tunnels with that name;
     /// `tunnel-<id>` for a peer's tunnel not up yet).
-    pub(in crate::daemon) fn find_tunnel(&self, r: &str) -> Result<TunnelId, ApiError> {
+    fn find_tunnel(&self, r: &str) -> Result<TunnelId, ApiError> {
         if r.is_empty() {
             return Err(ApiError::invalid("tunnel", "missing: a tunnel id or name"));
         }
@@ -365,18 +372,14 @@ impl Daemon {
     }
 
     /// A session's name; its id when the registry has none.
-    pub(in crate::daemon) fn session_name(&self, tunnel: TunnelId, session: SessionId) -> String {
+    fn session_name(&self, tunnel: TunnelId, session: SessionId) -> String {
         self.reg
             .session(tunnel, session)
             .map_or_else(|| session.0.to_string(), |c| c.name.to_string())
     }
 
     /// A session by tunnel and session id or name.
-    pub(in crate::daemon) fn find_session(
-        &self,
-        tr: &str,
-        sr: &str,
-    ) -> Result<(TunnelId, SessionId), ApiError> {
+    fn find_session(&self, tr: &str, sr: &str) -> Result<(TunnelId, SessionId), ApiError> {
         let tid = self.find_tunnel(tr)?;
         if sr.is_empty() {
             return Err(ApiError::invalid(
@@ -407,7 +410,7 @@ impl Daemon {
     }
 
     /// Who set a tunnel up: `config`, `api` or `peer`.
-    pub(in crate::daemon) fn origin(&self, id: TunnelId) -> &'static str {
+    fn origin(&self, id: TunnelId) -> &'static str {
         match self.reg.tunnel(id) {
             Some(c) if c.local && self.api.api_tunnels.contains(&*c.name) => "api",
             Some(c) if c.local => "config",
@@ -418,7 +421,7 @@ impl Daemon {
 
 /// A name for something created through the API: `api-N` with the next
 /// `N` of `counter` that `taken` does not refuse.
-pub(super) fn next_api_name(counter: &mut u64, taken: impl Fn(&str) -> bool) -> String {
+fn next_api_name(counter: &mut u64, taken: impl Fn(&str) -> bool) -> String {
     loop {
         let n = format!("api-{}", *counter);
         *counter += 1;
@@ -429,12 +432,12 @@ pub(super) fn next_api_name(counter: &mut u64, taken: impl Fn(&str) -> bool) -> 
 }
 
 /// Whether we place calls of this type (the others are placed by the peer).
-pub(super) fn can_place(t: SessionType) -> bool {
+fn can_place(t: SessionType) -> bool {
     matches!(t, SessionType::LacIncoming | SessionType::LnsOutgoing)
 }
 
 /// A key as it appears in a dotted key path of configuration errors.
-pub(super) fn quote_key(k: &str) -> String {
+fn quote_key(k: &str) -> String {
     if !k.is_empty()
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')

@@ -13,7 +13,7 @@ use crate::api::trace::{self, TraceFlags};
 
 impl Daemon {
     /// Names of the profiles of a table, from the effective configuration.
-    pub(in crate::daemon) fn profile_names(&self, table: &str) -> Vec<String> {
+    pub(super) fn profile_names(&self, table: &str) -> Vec<String> {
         if table == "peer_profile" {
             return self
                 .config
@@ -29,7 +29,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn profile_exists(&self, table: &str, name: &str) -> bool {
+    /// Whether the profile `name` of `table` exists.
+    pub(super) fn profile_exists(&self, table: &str, name: &str) -> bool {
         match table {
             "tunnel_profile" => self.config.tunnel_profile(name).is_some(),
             "session_profile" => self.config.session_profile(name).is_some(),
@@ -38,7 +39,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn profile_origin(&self, table: &str, name: &str) -> &'static str {
+    /// Where a profile comes from: `config`, `api`, `config+api` or `builtin`.
+    pub(super) fn profile_origin(&self, table: &str, name: &str) -> &'static str {
         let files =
             self.api.overlay.files_define(table, name) && !self.api.overlay.is_deleted(table, name);
         match (files, self.api.overlay.defines(table, name)) {
@@ -49,7 +51,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn profile_trace(&self, table: &str, name: &str) -> TraceFlags {
+    /// The trace flags set on a profile.
+    pub(super) fn profile_trace(&self, table: &str, name: &str) -> TraceFlags {
         self.api
             .profile_trace
             .get(&(table.to_owned(), name.to_owned()))
@@ -57,7 +60,8 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    pub(in crate::daemon) fn profile_list(&self, kind: Option<&str>) -> Result<Value, ApiError> {
+    /// `ProfileList`.
+    pub(super) fn profile_list(&self, kind: Option<&str>) -> Result<Value, ApiError> {
         let kinds: Vec<&str> = match kind {
             Some(k) => vec![k],
             None => l2tp_api::PROFILE_KINDS.to_vec(),
@@ -77,7 +81,8 @@ impl Daemon {
         reply(t::ProfileListReply { profiles })
     }
 
-    pub(in crate::daemon) fn no_such_profile(kind: &str, name: &str) -> ApiError {
+    /// The `NoSuchProfile` error.
+    pub(super) fn no_such_profile(kind: &str, name: &str) -> ApiError {
         ApiError::NoSuchProfile {
             kind: kind.to_owned(),
             name: name.to_owned(),
@@ -85,11 +90,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn profile_show(
-        &self,
-        kind: &str,
-        name: &str,
-    ) -> Result<Value, ApiError> {
+    /// `ProfileShow`.
+    pub(super) fn profile_show(&self, kind: &str, name: &str) -> Result<Value, ApiError> {
         let table = profile_table(kind)?;
         let effective = match table {
             "tunnel_profile" => self
@@ -136,10 +138,8 @@ impl Daemon {
         })
     }
 
-    pub(in crate::daemon) fn profile_create(
-        &mut self,
-        p: t::ProfileCreateParams,
-    ) -> Result<Value, ApiError> {
+    /// `ProfileCreate`.
+    pub(super) fn profile_create(&mut self, p: t::ProfileCreateParams) -> Result<Value, ApiError> {
         let table = profile_table(&p.kind)?;
         if p.name.is_empty() {
             return Err(ApiError::invalid("name", "missing: the profile's name"));
@@ -169,10 +169,8 @@ impl Daemon {
         empty()
     }
 
-    pub(in crate::daemon) fn profile_modify(
-        &mut self,
-        p: t::ProfileModifyParams,
-    ) -> Result<Value, ApiError> {
+    /// `ProfileModify`.
+    pub(super) fn profile_modify(&mut self, p: t::ProfileModifyParams) -> Result<Value, ApiError> {
         let table = profile_table(&p.kind)?;
         if !self.profile_exists(table, &p.name) {
             return Err(Self::no_such_profile(&p.kind, &p.name));
@@ -215,11 +213,8 @@ impl Daemon {
         empty()
     }
 
-    pub(in crate::daemon) fn profile_delete(
-        &mut self,
-        kind: &str,
-        name: &str,
-    ) -> Result<Value, ApiError> {
+    /// `ProfileDelete`.
+    pub(super) fn profile_delete(&mut self, kind: &str, name: &str) -> Result<Value, ApiError> {
         let table = profile_table(kind)?;
         if name == l2tp_config::DEFAULT_PROFILE {
             return Err(ApiError::invalid(
@@ -259,7 +254,7 @@ impl Daemon {
 
     /// A tunnel takes the trace flags of the default tunnel profile, its
     /// peer profile and that peer profile's tunnel profile.
-    pub(in crate::daemon) fn inherit_tunnel_trace(&self, id: TunnelId) {
+    pub(super) fn inherit_tunnel_trace(&self, id: TunnelId) {
         if self.api.profile_trace.is_empty() {
             return;
         }
@@ -290,7 +285,7 @@ impl Daemon {
 
     /// A session takes the trace flags of the default session and PPP
     /// profiles, its tunnel's peer profile's, and the ones it names.
-    pub(in crate::daemon) fn inherit_session_trace(
+    pub(super) fn inherit_session_trace(
         &self,
         tid: TunnelId,
         sid: SessionId,

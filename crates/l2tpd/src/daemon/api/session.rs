@@ -20,7 +20,8 @@ use crate::api::overlay::{self};
 use crate::api::trace::{self};
 
 impl Daemon {
-    pub(in crate::daemon) fn session_summary(&self, t: &Tunnel, s: &Session) -> t::SessionSummary {
+    /// A session's line in `SessionList` and `TunnelShow`.
+    pub(super) fn session_summary(&self, t: &Tunnel, s: &Session) -> t::SessionSummary {
         let ctx = self.reg.session(t.id, s.id);
         t::SessionSummary {
             tunnel_id: t.id.0,
@@ -35,11 +36,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn session_info(
-        &mut self,
-        tid: TunnelId,
-        sid: SessionId,
-    ) -> t::SessionInfo {
+    /// `SessionShow`.
+    pub(super) fn session_info(&mut self, tid: TunnelId, sid: SessionId) -> t::SessionInfo {
         let in_kernel = self.reg.session(tid, sid).is_some_and(|c| c.kernel);
         let (kernel, kernel_error) = if in_kernel {
             match self.dp.session_stats(
@@ -89,10 +87,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn session_create(
-        &mut self,
-        p: t::SessionCreateParams,
-    ) -> Result<Value, ApiError> {
+    /// `SessionCreate`: a call placed through `place_call`.
+    pub(super) fn session_create(&mut self, p: t::SessionCreateParams) -> Result<Value, ApiError> {
         let tid = self.find_tunnel(&p.tunnel)?;
         let tname = self.tunnel_name(tid);
         let name = match p.name {
@@ -195,10 +191,8 @@ impl Daemon {
         })
     }
 
-    pub(in crate::daemon) fn session_delete(
-        &mut self,
-        p: t::SessionDeleteParams,
-    ) -> Result<Value, ApiError> {
+    /// `SessionDelete`.
+    pub(super) fn session_delete(&mut self, p: t::SessionDeleteParams) -> Result<Value, ApiError> {
         let (tid, sid) = self.find_session(&p.tunnel, &p.session)?;
         let result = p.result_code.unwrap_or(3);
         if !(1..=11).contains(&result) {

@@ -9,7 +9,8 @@ use super::{RESTART_KEYS, empty, flags, reply, settings_table, to_object};
 use crate::api::trace::{self};
 
 impl Daemon {
-    pub(in crate::daemon) fn system_info(&self) -> t::SystemInfo {
+    /// `SystemShow`.
+    pub(super) fn system_info(&self) -> t::SystemInfo {
         t::SystemInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             interface_version: l2tp_api::INTERFACE_VERSION,
@@ -31,7 +32,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn system_counters(&self) -> t::SystemCounters {
+    /// `SystemCounters`, relative to the last reset.
+    pub(super) fn system_counters(&self) -> t::SystemCounters {
         let c = self.ep.counters();
         let (listen_drops, tunnel_drops) = self.sockets.drops();
         let b = &self.api.counters_base;
@@ -74,10 +76,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn system_modify(
-        &mut self,
-        p: t::SystemModifyParams,
-    ) -> Result<Value, ApiError> {
+    /// `SystemModify`.
+    pub(super) fn system_modify(&mut self, p: t::SystemModifyParams) -> Result<Value, ApiError> {
         let new_flags = p
             .trace_flags
             .as_deref()
@@ -102,7 +102,8 @@ impl Daemon {
         empty()
     }
 
-    pub(in crate::daemon) fn system_reload(&mut self) -> Result<Value, ApiError> {
+    /// `SystemReload`: as SIGHUP, with an invalid configuration an error reply.
+    pub(super) fn system_reload(&mut self) -> Result<Value, ApiError> {
         // Validate first, so that a bad configuration is an error reply;
         // `reload` then does the work exactly as SIGHUP does.
         let mut probe = self.api.overlay.clone();

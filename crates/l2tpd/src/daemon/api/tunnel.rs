@@ -20,7 +20,8 @@ use crate::api::overlay::{self};
 use crate::api::trace::{self};
 
 impl Daemon {
-    pub(in crate::daemon) fn tunnel_summary(&self, t: &Tunnel) -> t::TunnelSummary {
+    /// A tunnel's line in `TunnelList`.
+    pub(super) fn tunnel_summary(&self, t: &Tunnel) -> t::TunnelSummary {
         t::TunnelSummary {
             id: t.id.0,
             name: self.tunnel_name(t.id),
@@ -34,7 +35,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn tunnel_info(&mut self, id: TunnelId) -> t::TunnelInfo {
+    /// `TunnelShow`.
+    pub(super) fn tunnel_info(&mut self, id: TunnelId) -> t::TunnelInfo {
         let (kernel, kernel_error) = match self.ep.tunnel(id).and_then(|t| t.kernel) {
             Some(KernelState::Created) => {
                 match self.dp.tunnel_stats(l2tp_kernel::TunnelId(u32::from(id.0))) {
@@ -121,10 +123,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn tunnel_create(
-        &mut self,
-        p: t::TunnelCreateParams,
-    ) -> Result<Value, ApiError> {
+    /// `TunnelCreate`: a `[tunnel.NAME]` table in the overlay, opened through `open_tunnel`.
+    pub(super) fn tunnel_create(&mut self, p: t::TunnelCreateParams) -> Result<Value, ApiError> {
         if self.shutting_down() {
             return Err(ApiError::failed("l2tpd is shutting down"));
         }
@@ -227,7 +227,7 @@ impl Daemon {
     }
 
     /// Drop an API tunnel's table from the overlay.
-    pub(in crate::daemon) fn forget_api_tunnel(&mut self, name: &str) {
+    pub(super) fn forget_api_tunnel(&mut self, name: &str) {
         self.api.api_tunnels.remove(name);
         if self.api.overlay.remove("tunnel", name) {
             match self.api.overlay.build() {
@@ -237,10 +237,8 @@ impl Daemon {
         }
     }
 
-    pub(in crate::daemon) fn tunnel_modify(
-        &mut self,
-        p: t::TunnelModifyParams,
-    ) -> Result<Value, ApiError> {
+    /// `TunnelModify`.
+    pub(super) fn tunnel_modify(&mut self, p: t::TunnelModifyParams) -> Result<Value, ApiError> {
         let id = self.find_tunnel(&p.tunnel)?;
         let new_flags = p
             .trace_flags
@@ -285,10 +283,8 @@ impl Daemon {
         empty()
     }
 
-    pub(in crate::daemon) fn tunnel_delete(
-        &mut self,
-        p: t::TunnelDeleteParams,
-    ) -> Result<Value, ApiError> {
+    /// `TunnelDelete`.
+    pub(super) fn tunnel_delete(&mut self, p: t::TunnelDeleteParams) -> Result<Value, ApiError> {
         let id = self.find_tunnel(&p.tunnel)?;
         let result = p.result_code.unwrap_or(1);
         if !(1..=7).contains(&result) {
