@@ -2,18 +2,15 @@
 //! PPPoL2TP socket with the `pppol2tp.so` plugin, its output logged, its exit
 //! reported back to the daemon loop.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::Context;
-use command_fds::{CommandFdExt, FdMapping};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-/// The fd number pppd sees the PPPoL2TP socket at (`pppol2tp 3`).
-const PPPOL2TP_CHILD_FD: i32 = 3;
 
 /// What the supervisor reports to the daemon loop.
 #[derive(Debug)]
@@ -112,13 +109,14 @@ pub struct PppLaunch {
 }
 
 impl PppLaunch {
-    /// The full pppd argument vector (reference.md §4.1 for the plugin options).
-    pub fn args(&self) -> Vec<String> {
+    /// The full pppd argument vector (reference.md §4.1 for the plugin
+    /// options), with the PPPoL2TP socket at descriptor `fd` in pppd.
+    pub fn args(&self, fd: i32) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "plugin".into(),
             "pppol2tp.so".into(),
             "pppol2tp".into(),
-            PPPOL2TP_CHILD_FD.to_string(),
+            fd.to_string(),
         ];
         if self.event_plugin {
             // Must come after pppol2tp.so, whose hooks it chains.
@@ -173,13 +171,21 @@ pub fn exit_text(code: i32) -> &'static str {
 /// Start pppd on `fd` (the connected PPPoL2TP socket; ownership passes to the
 /// child). Returns the pid. Output lines are logged; the interface name and the
 /// exit are sent on `events`.
+///
+/// pppd inherits the socket at its own descriptor number (close-on-exec is
+/// cleared on it, and the parent closes its copy right after): with no code
+/// to run between fork and exec, the standard library starts pppd with
+/// `posix_spawn` (a vfork) instead of copying the daemon's page tables with
+/// fork, which keeps the protocol loop from stalling when many calls start
+/// at once. Spawns happen on the protocol thread only, one at a time, so no
+/// other child can inherit the socket.
 pub fn spawn(
     launch: &PppLaunch,
     fd: OwnedFd,
     events: mpsc::UnboundedSender<PppEvent>,
 ) -> anyhow::Result<u32> {
     let key = (launch.tunnel_id, launch.session_id);
-    let args = launch.args();
+    let args = launch.args(fd.as_raw_fd());
     tracing::debug!(
         tunnel_id = key.0,
         session_id = key.1,
@@ -196,16 +202,13 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
-    cmd.fd_mappings(vec![FdMapping {
-        parent_fd: fd,
-        child_fd: PPPOL2TP_CHILD_FD,
-    }])
-    .context("mapping the PPPoL2TP socket to fd 3")?;
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
+        .context("clearing close-on-exec on the PPPoL2TP socket")?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", launch.pppd.display()))?;
-    // Drop the parent's copy of the PPPoL2TP fd now: pppd holds the session.
-    drop(cmd);
+    // Close the parent's copy of the PPPoL2TP socket now: pppd holds the session.
+    drop(fd);
     let pid = child.id().unwrap_or(0);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(out, key, events.clone()));
@@ -282,7 +285,7 @@ mod tests {
             ipparam: "lac1".into(),
             event_plugin: true,
         };
-        let a = l.args();
+        let a = l.args(3);
         assert_eq!(&a[..4], ["plugin", "pppol2tp.so", "pppol2tp", "3"]);
         let pos = |s: &str| a.iter().position(|x| x == s).unwrap();
         assert_eq!(a[pos("pppol2tp_tunnel_id") + 1], "7");
@@ -312,8 +315,8 @@ mod tests {
             ipparam: "t".into(),
             event_plugin: false,
         };
-        assert!(!l.args().contains(&"pppol2tp_lns_mode".to_string()));
-        assert!(!l.args().contains(&"openl2tp.so".to_string()));
+        assert!(!l.args(3).contains(&"pppol2tp_lns_mode".to_string()));
+        assert!(!l.args(3).contains(&"openl2tp.so".to_string()));
     }
 
     #[test]
