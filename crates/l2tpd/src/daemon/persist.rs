@@ -1,8 +1,10 @@
 //! Persistent tunnels and calls (`persist = true`): a tunnel that goes down
 //! is dialled again after a back-off that doubles from [`REDIAL_FIRST`] up
 //! to [`REDIAL_MAX`] and starts afresh once it comes up; a configured call
-//! that ends while its tunnel stays up is placed again after
-//! [`RECALL_DELAY`]. Both wait in the driver's timer index.
+//! of a persistent tunnel that ends while its tunnel stays up is placed
+//! again after [`RECALL_DELAY`] (as before the registry, only a call that
+//! ends before it is established: one whose data plane was deleted is not;
+//! see `session_down` in `events`). Both wait in the driver's timer index.
 //!
 //! The back-off belongs to the tunnel's configuration name, not to a tunnel
 //! id: each re-dial is a new tunnel with a new id.
