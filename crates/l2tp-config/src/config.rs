@@ -76,10 +76,12 @@ pub struct LocalSession {
     pub name: String,
     /// What kind of call to place (default `lac_incoming`).
     pub session_type: SessionType,
-    /// Effective session parameters.
-    pub params: SessionParams,
-    /// Effective PPP parameters.
-    pub ppp: PppParams,
+    /// Effective session parameters, shared with the tunnel's other
+    /// sessions whose parameters are equal (a tunnel of 65,535 alike
+    /// sessions holds one copy).
+    pub params: Arc<SessionParams>,
+    /// Effective PPP parameters, shared likewise.
+    pub ppp: Arc<PppParams>,
 }
 
 /// A tunnel we set up ourselves (`[tunnel.NAME]`), with everything resolved.
@@ -102,10 +104,11 @@ pub struct LocalTunnel {
     pub params: TunnelParams,
     /// The sessions to place, sorted by name.
     pub sessions: Vec<LocalSession>,
-    /// Session parameters for sessions the peer sets up in this tunnel.
-    pub session_defaults: SessionParams,
-    /// PPP parameters for sessions the peer sets up in this tunnel.
-    pub ppp_defaults: PppParams,
+    /// Session parameters for sessions the peer sets up in this tunnel
+    /// (shared with other tunnels whose are equal).
+    pub session_defaults: Arc<SessionParams>,
+    /// PPP parameters for sessions the peer sets up in this tunnel (shared likewise).
+    pub ppp_defaults: Arc<PppParams>,
 }
 
 /// A validated configuration with profiles resolved.
@@ -261,9 +264,12 @@ impl Config {
         self.tunnels.iter().map(|t| t.name.clone()).collect()
     }
 
-    /// One configured tunnel by name.
+    /// One configured tunnel by name, O(log n) (the tunnels are sorted by name).
     pub fn local_tunnel(&self, name: &str) -> Option<&LocalTunnel> {
-        self.tunnels.iter().find(|t| t.name == name)
+        self.tunnels
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.tunnels[i])
     }
 
     /// What changes from `self` (the running configuration) to `new`: the
@@ -1208,9 +1214,18 @@ impl Checker {
             }
         }
 
-        let mut tunnels = Vec::new();
+        let mut tunnels: Vec<LocalTunnel> = Vec::new();
         for (name, t) in &doc.tunnels {
-            if let Some(lt) = self.local_tunnel(&doc, &system, &peers, name, t) {
+            if let Some(mut lt) = self.local_tunnel(&doc, &system, &peers, name, t) {
+                // Share the previous tunnel's call defaults when they are equal.
+                if let Some(prev) = tunnels.last() {
+                    if prev.session_defaults == lt.session_defaults {
+                        lt.session_defaults = prev.session_defaults.clone();
+                    }
+                    if prev.ppp_defaults == lt.ppp_defaults {
+                        lt.ppp_defaults = prev.ppp_defaults.clone();
+                    }
+                }
                 tunnels.push(lt);
             }
         }
@@ -1298,7 +1313,7 @@ impl Checker {
             &tunnel_user,
         );
 
-        let mut sessions = Vec::new();
+        let mut sessions: Vec<LocalSession> = Vec::new();
         for (sname, s) in &t.sessions {
             let session = scope.session(
                 Some(&s.params),
@@ -1306,11 +1321,20 @@ impl Checker {
                 s.own.settings.session_profile_name.as_deref(),
             );
             self.check_session(&session, &s.params.name());
+            // Share the previous session's parameters when they are equal.
+            let params = match sessions.last() {
+                Some(prev) if *prev.params == session.session => prev.params.clone(),
+                _ => Arc::new(session.session),
+            };
+            let ppp = match sessions.last() {
+                Some(prev) if *prev.ppp == session.ppp => prev.ppp.clone(),
+                _ => Arc::new(session.ppp),
+            };
             sessions.push(LocalSession {
                 name: sname.clone(),
                 session_type: s.own.settings.session_type.unwrap_or_default(),
-                params: session.session,
-                ppp: session.ppp,
+                params,
+                ppp,
             });
         }
         let params = scope.params;
@@ -1394,8 +1418,8 @@ impl Checker {
             peer_profile: peer_profile.name.clone(),
             params,
             sessions,
-            session_defaults: incoming.session,
-            ppp_defaults: incoming.ppp,
+            session_defaults: Arc::new(incoming.session),
+            ppp_defaults: Arc::new(incoming.ppp),
         })
     }
 }

@@ -190,9 +190,9 @@ fn effective_dump_parses_back_to_the_same_tunnels() {
     let redact = |mut t: l2tp_config::LocalTunnel| {
         t.params.secret = None;
         for s in &mut t.sessions {
-            s.ppp.user_password = None;
+            std::sync::Arc::make_mut(&mut s.ppp).user_password = None;
         }
-        t.ppp_defaults.user_password = None;
+        std::sync::Arc::make_mut(&mut t.ppp_defaults).user_password = None;
         t
     };
     assert_eq!(

@@ -76,7 +76,10 @@ impl RunningConfig {
 /// What calls in an incoming tunnel of the peer matched by `m` resolve to.
 fn resolve(config: &Config, m: &PeerMatch<'_>) -> CallDefaults {
     let (_, session, ppp) = config.resolve_incoming(m);
-    CallDefaults { session, ppp }
+    CallDefaults {
+        session: Arc::new(session),
+        ppp: Arc::new(ppp),
+    }
 }
 
 impl Deref for RunningConfig {

@@ -144,7 +144,7 @@ impl Daemon {
         // out this session id, so an entry under it is a leftover.
         self.ensure_tunnel_entry(tunnel);
         self.drain_session(tunnel, sid);
-        let entry = SessionEntry::new(&ls.name, configured, Some(Arc::new(ls.ppp.clone())));
+        let entry = SessionEntry::new(&ls.name, configured, Some(ls.ppp.clone()));
         self.reg.insert_session(tunnel, sid, entry);
         Ok(sid)
     }

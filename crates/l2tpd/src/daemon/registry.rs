@@ -38,9 +38,9 @@ use crate::pool::Range;
 #[derive(Debug)]
 pub(super) struct CallDefaults {
     /// Session parameters (sequencing, reorder timeout).
-    pub session: SessionParams,
+    pub session: Arc<SessionParams>,
     /// PPP parameters (pppd options, addresses, pool).
-    pub ppp: PppParams,
+    pub ppp: Arc<PppParams>,
 }
 
 /// What the driver keeps of one tunnel.
