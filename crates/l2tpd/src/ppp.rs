@@ -11,7 +11,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-
 /// What the supervisor reports to the daemon loop.
 #[derive(Debug)]
 pub enum PppEvent {
@@ -202,8 +201,11 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
-    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-        .context("clearing close-on-exec on the PPPoL2TP socket")?;
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .context("clearing close-on-exec on the PPPoL2TP socket")?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", launch.pppd.display()))?;
