@@ -2,15 +2,21 @@
 //!
 //! Two release-built `l2tpd`s run on the host with `data_plane = "null"` (no
 //! kernel L2TP or PPP needed): an LNS on 127.0.0.2:1701 and an LAC on
-//! 127.0.0.3, each with its own API socket and temporary directory. Every
-//! repetition starts a fresh pair. The LAC starts with no tunnel; the bench
-//! then writes the generated `[tunnel.tK]` / `[tunnel.t0.session.sK]` tables
-//! into its configuration and sends SIGHUP, so that both API monitors
-//! (`io.l2tpd.Monitor`) are subscribed before the first SCCRQ. Set-up times
-//! come from the daemons' own `tunnel_up` / `session_up` event timestamps
-//! (from the monitor, or from the daemon's log when the monitor lagged and
-//! lost events); the result is checked with `SystemShow` counts on both sides
-//! (the list calls cost the daemon too much at these sizes). Workloads:
+//! 127.0.0.3 (another loopback /24 with `--net`), each with its own API
+//! socket and temporary directory, logging
+//! at `--log info` as in production. Every repetition starts a fresh pair.
+//! The LAC starts with no tunnel; the bench then writes the generated
+//! `[tunnel.tK]` / `[tunnel.t0.session.sK]` tables into its configuration
+//! and sends SIGHUP. Set-up and teardown times and counts come from the
+//! daemons' own log lines (`tunnel up`, `session up`, `tunnel down: …`,
+//! `session down: …`, each with a microsecond timestamp), tailed
+//! incrementally every [`POLL`]; no API subscriber runs, because a Monitor
+//! subscriber costs the daemon more than the set-ups themselves. With
+//! `--monitor`, an `io.l2tpd.Monitor` subscriber on each daemon supplies the
+//! same events (the log still counts once a monitor lagged): that measures
+//! the cost of monitoring too. The result is checked with `SystemShow`
+//! counts on both sides, the only call polled (the list calls cost the
+//! daemon too much at these sizes). Workloads:
 //!
 //! - `sessions-N`: N calls in one tunnel; set-up rate, configuration check and
 //!   reload time, then teardown (SIGTERM to the LAC: until the LNS has every
@@ -37,7 +43,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
@@ -51,19 +57,15 @@ use serde_json::{Map, Value, json};
 
 use crate::util;
 
-/// The LNS's address (UDP port [`L2TP_PORT`]).
-const LNS_ADDR: &str = "127.0.0.2";
-/// The LAC's address.
-const LAC_ADDR: &str = "127.0.0.3";
-/// Source address of the SCCRQ flood.
-const FLOOD_ADDR: &str = "127.0.0.4";
+/// The loopback /24 of the bench's addresses unless `--net` says otherwise.
+const DEFAULT_NET: &str = "127.0.0";
 const L2TP_PORT: u16 = 1701;
 /// SCCRQs per second in the flood.
 const FLOOD_RATE: u64 = 1_000;
-/// How often the set-up and teardown waits look at the monitors.
-const POLL: Duration = Duration::from_millis(20);
-/// How often the LNS's tunnel count is polled during teardown.
-const LIST_POLL: Duration = Duration::from_millis(500);
+/// How often the waits read the logs (or monitors) and poll `SystemShow`:
+/// rarely enough not to perturb what is measured (the timings themselves
+/// come from the daemons' timestamps, not from this polling).
+const POLL: Duration = Duration::from_millis(100);
 /// A set-up whose counts do not move for this long has stalled.
 const STALL: Duration = Duration::from_secs(60);
 /// Time limit of one API call.
@@ -108,6 +110,14 @@ pub struct Args {
     /// none, the daemon's defaults.
     #[arg(long, value_name = "KEY=VALUE")]
     pub lns_system: Vec<String>,
+    /// The loopback /24 whose .2 (LNS), .3 (LAC) and .4 (SCCRQ flood) the
+    /// bench uses, e.g. 127.0.1 while something else holds 127.0.0.2:1701.
+    #[arg(long, value_name = "A.B.C", default_value = DEFAULT_NET)]
+    pub net: String,
+    /// Measure with an API Monitor subscriber on each daemon, i.e. the cost
+    /// of monitoring too (default: the daemons' log lines, no subscriber).
+    #[arg(long)]
+    pub monitor: bool,
     /// Use the l2tpd already in target/release instead of building it
     /// (e.g. while the tree does not build); its age is reported.
     #[arg(long)]
@@ -296,6 +306,35 @@ impl Shape {
             Shape::Sessions(_) => "session_down",
             Shape::Tunnels(_) => "tunnel_down",
         }
+    }
+}
+
+/// The bench's addresses: the LNS (UDP port [`L2TP_PORT`]), the LAC and
+/// the source of the SCCRQ flood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Addrs {
+    lns: Ipv4Addr,
+    lac: Ipv4Addr,
+    flood: Ipv4Addr,
+}
+
+impl Addrs {
+    /// .2, .3 and .4 of the loopback /24 `net` (`A.B.C`).
+    fn on(net: &str) -> Result<Addrs> {
+        let host = |h: u8| -> Result<Ipv4Addr> {
+            let a: Ipv4Addr = format!("{net}.{h}")
+                .parse()
+                .with_context(|| format!("--net {net}: expected A.B.C, e.g. {DEFAULT_NET}"))?;
+            if !a.is_loopback() {
+                bail!("--net {net}: not in 127.0.0.0/8");
+            }
+            Ok(a)
+        };
+        Ok(Addrs {
+            lns: host(2)?,
+            lac: host(3)?,
+            flood: host(4)?,
+        })
     }
 }
 
@@ -632,9 +671,12 @@ impl Drop for Proc {
     }
 }
 
-/// Incremental search of a growing log file, line by line.
+/// Incremental reading of a growing log file, line by line: each read
+/// starts at the offset where the last one ended.
 struct LogTail {
     file: fs::File,
+    /// Bytes of the file consumed so far.
+    offset: u64,
     /// The incomplete last line read so far.
     partial: Vec<u8>,
 }
@@ -642,11 +684,17 @@ struct LogTail {
 impl LogTail {
     /// Look at what is written to `path` from now on.
     fn from_end(path: &Path) -> Result<LogTail> {
-        let mut file =
-            fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        file.seek(SeekFrom::End(0))?;
+        let mut tail = LogTail::from_start(path)?;
+        tail.offset = tail.file.seek(SeekFrom::End(0))?;
+        Ok(tail)
+    }
+
+    /// Look at all of `path`, then at what is added.
+    fn from_start(path: &Path) -> Result<LogTail> {
+        let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         Ok(LogTail {
             file,
+            offset: 0,
             partial: Vec::new(),
         })
     }
@@ -654,7 +702,8 @@ impl LogTail {
     /// The complete lines written since the last call (or since the start).
     fn new_lines(&mut self) -> Result<Vec<String>> {
         let mut buf = std::mem::take(&mut self.partial);
-        self.file.read_to_end(&mut buf)?;
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        self.offset += self.file.read_to_end(&mut buf)? as u64;
         let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         self.partial = buf.split_off(complete);
         Ok(String::from_utf8_lossy(&buf)
@@ -747,6 +796,12 @@ struct Tally {
     lagged: u64,
 }
 
+impl KindTally {
+    fn to_json(self) -> Value {
+        json!({ "count": self.count, "first_usec": self.first_usec, "last_usec": self.last_usec })
+    }
+}
+
 impl Tally {
     fn get(&self, kind: &str) -> KindTally {
         self.kinds.get(kind).copied().unwrap_or_default()
@@ -793,23 +848,33 @@ fn log_event(line: &str) -> Option<(&'static str, u64)> {
     Some((kind, log_time_usec(line)?))
 }
 
-/// The events of one l2tpd from its API monitor and from its log. The
-/// daemon drops monitor events for a subscriber that falls behind (it then
-/// sends `lagged`); its log is complete and carries the same timestamps,
-/// so the log's tally is used instead once the monitor has lagged.
+/// The events of one l2tpd from its log and, with `--monitor`, from an API
+/// monitor. The daemon drops monitor events for a subscriber that falls
+/// behind (it then sends `lagged`); its log is complete and carries the same
+/// timestamps, so the log's tally is used instead once the monitor lagged.
 struct Watch {
-    monitor: Monitor,
+    monitor: Option<Monitor>,
     log: LogTail,
     from_log: Tally,
 }
 
 impl Watch {
-    fn start(d: &L2tpd) -> Result<Watch> {
+    /// Tail the daemon's log from now on; subscribe a monitor if `monitor`.
+    fn start(d: &L2tpd, monitor: bool) -> Result<Watch> {
         Ok(Watch {
             log: LogTail::from_end(&d.proc.log)?,
-            monitor: Monitor::start(&d.socket)?,
+            monitor: monitor.then(|| Monitor::start(&d.socket)).transpose()?,
             from_log: Tally::default(),
         })
+    }
+
+    /// Where [`Watch::events`] takes its events from.
+    fn source(&self) -> &'static str {
+        match &self.monitor {
+            None => "log",
+            Some(m) if m.tally().lagged == 0 => "monitor",
+            Some(_) => "log (monitor lagged)",
+        }
     }
 
     /// Everything the log says so far (also the kinds no monitor event has).
@@ -822,18 +887,17 @@ impl Watch {
         Ok(&self.from_log)
     }
 
-    /// The monitor's tally, or the log's once the monitor has lagged.
+    /// The log's tally; with a monitor, the monitor's until it lagged.
     fn events(&mut self) -> Result<Tally> {
-        let m = self.monitor.tally();
-        let lagged = m.lagged;
+        let m = self.monitor.as_ref().map(Monitor::tally);
         let log = self.log_tally()?;
-        Ok(if lagged == 0 {
-            m
-        } else {
-            Tally {
-                lagged,
+        Ok(match m {
+            Some(m) if m.lagged == 0 => m,
+            Some(m) => Tally {
+                lagged: m.lagged,
                 ..log.clone()
-            }
+            },
+            None => log.clone(),
         })
     }
 }
@@ -902,6 +966,9 @@ struct Env {
     lns_system: String,
     /// xl2tpd, when its workloads run.
     xl2tpd: Option<PathBuf>,
+    /// An API monitor on each l2tpd (`--monitor`).
+    monitor: bool,
+    addrs: Addrs,
 }
 
 impl Env {
@@ -965,19 +1032,21 @@ impl L2tpd {
 }
 
 /// The LNS's configuration, with `system` (TOML lines) added to `[system]`.
-fn lns_config(socket: &Path, system: &str) -> String {
+fn lns_config(addrs: &Addrs, socket: &Path, system: &str) -> String {
     format!(
-        "[system]\nlisten_addr = \"{LNS_ADDR}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
+        "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
          api_socket = {}\n{system}\n[tunnel_profile.default]\nhost_name = \"bench-lns\"\n",
+        addrs.lns,
         toml_str(&socket.display().to_string())
     )
 }
 
-fn lac_config(socket: &Path) -> String {
+fn lac_config(addrs: &Addrs, socket: &Path) -> String {
     format!(
-        "[system]\nlisten_addr = \"{LAC_ADDR}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
+        "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
          deny_remote_tunnel_creates = true\napi_socket = {}\n\n\
          [tunnel_profile.default]\nhost_name = \"bench-lac\"\n",
+        addrs.lac,
         toml_str(&socket.display().to_string())
     )
 }
@@ -995,11 +1064,12 @@ fn system_lines(pairs: &[String]) -> Result<String> {
 
 /// The `[tunnel.tK]` tables (with `tunnel_keys` in each) and the
 /// `[tunnel.t0.session.sK]` tables of `shape`.
-fn tunnels_config(shape: Shape, tunnel_keys: &str) -> String {
+fn tunnels_config(addrs: &Addrs, shape: Shape, tunnel_keys: &str) -> String {
     let mut s = String::with_capacity(40 * (shape.tunnels() + shape.sessions()));
     for t in 0..shape.tunnels() {
         s.push_str(&format!(
-            "\n[tunnel.t{t}]\npeer_addr = \"{LNS_ADDR}\"\n{tunnel_keys}"
+            "\n[tunnel.t{t}]\npeer_addr = \"{}\"\n{tunnel_keys}",
+            addrs.lns
         ));
     }
     for k in 0..shape.sessions() {
@@ -1041,14 +1111,16 @@ impl Lns {
 impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
     fn start(env: &Env, dir: &Path) -> Result<Pair> {
-        let d = L2tpd::start(env, dir, "lns", |sock| lns_config(sock, &env.lns_system))?;
-        let watch = Box::new(Watch::start(&d)?);
+        let d = L2tpd::start(env, dir, "lns", |sock| {
+            lns_config(&env.addrs, sock, &env.lns_system)
+        })?;
+        let watch = Box::new(Watch::start(&d, env.monitor)?);
         Pair::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
 
     fn with_lns(env: &Env, dir: &Path, lns: Lns) -> Result<Pair> {
-        let lac = L2tpd::start(env, dir, "lac", lac_config)?;
-        let lac_watch = Watch::start(&lac)?;
+        let lac = L2tpd::start(env, dir, "lac", |sock| lac_config(&env.addrs, sock))?;
+        let lac_watch = Watch::start(&lac, env.monitor)?;
         Ok(Pair {
             lac,
             lac_watch,
@@ -1072,6 +1144,16 @@ impl Pair {
             cpu_ticks(self.lns.proc().pid())?,
             cpu_ticks(self.lac.proc.pid())?,
         ))
+    }
+
+    /// Where the events of the LNS and of the LAC come from (`log`,
+    /// `monitor`, `log (monitor lagged)`; xl2tpd: `xl2tpd`).
+    fn sources(&self) -> Value {
+        let lns = match &self.lns {
+            Lns::L2tpd { watch, .. } => watch.source(),
+            Lns::Xl2tpd(_) => "xl2tpd",
+        };
+        json!({ "lns": lns, "lac": self.lac_watch.source() })
     }
 
     /// The events of the LNS and of the LAC so far (xl2tpd: the LAC's
@@ -1125,7 +1207,9 @@ fn establish(
     let cpu0 = pair.cpu_ticks()?;
     let drops0 = udp_rcvbuf_errors();
     let sighup_usec = reload_lac(env, pair, shape, tunnel_keys, limit, rep)?;
-    let (first, last, lagged) = wait_up(pair, shape, limit)?;
+    let (lns_up, lac_up) = wait_up(pair, shape, limit)?;
+    let first = lns_up.first_usec.min(lac_up.first_usec);
+    let last = lns_up.last_usec.max(lac_up.last_usec);
     let (lns1, lac1) = pair.rss()?;
     let cpu1 = pair.cpu_ticks()?;
     let drops = drops0
@@ -1151,7 +1235,12 @@ fn establish(
         rep.put("UDP rcvbuf drops (host)", "datagrams", d as f64);
     }
     record_retransmits(pair, rep)?;
-    rep.raw("monitor_lagged", lagged);
+    rep.raw("timing_source", pair.sources());
+    rep.raw("sighup_usec", sighup_usec);
+    rep.raw(
+        "setup_up_events",
+        json!({ "lns": lns_up.to_json(), "lac": lac_up.to_json() }),
+    );
     eprintln!(
         "    {} {}s up in {span:.3} s ({:.0}/s), {total:.3} s after SIGHUP; \
          RSS LNS {lns0}→{lns1} KiB, LAC {lac0}→{lac1} KiB",
@@ -1187,7 +1276,8 @@ fn reload_lac(
     limit: Duration,
     rep: &mut Rep,
 ) -> Result<u64> {
-    let text = lac_config(&pair.lac.socket) + &tunnels_config(shape, tunnel_keys);
+    let text =
+        lac_config(&env.addrs, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
     rep.raw("config_bytes", text.len());
     write_atomic(&pair.lac.config, &text)?;
     let dir = pair.lac.config.parent().unwrap_or(Path::new("."));
@@ -1218,10 +1308,9 @@ fn reload_lac(
     }
 }
 
-/// Wait until `shape` is up on both sides: the first and last up
-/// timestamps (µs since the epoch, over both sides) and whether a monitor
-/// lagged (the logs were counted instead).
-fn wait_up(pair: &mut Pair, shape: Shape, limit: Duration) -> Result<(u64, u64, bool)> {
+/// Wait until `shape` is up on both sides: the up events of the LNS and of
+/// the LAC (count, first and last timestamps).
+fn wait_up(pair: &mut Pair, shape: Shape, limit: Duration) -> Result<(KindTally, KindTally)> {
     let n = shape.n() as u64;
     let (up, down) = (shape.up_kind(), shape.down_kind());
     let start = Instant::now();
@@ -1231,13 +1320,7 @@ fn wait_up(pair: &mut Pair, shape: Shape, limit: Duration) -> Result<(u64, u64, 
         let (lns, lac) = pair.events()?;
         let seen = (lns.count(up), lac.count(up));
         if seen.0 >= n && seen.1 >= n {
-            let (a, b) = (lns.get(up), lac.get(up));
-            let lagged = lns.lagged + lac.lagged > 0;
-            return Ok((
-                a.first_usec.min(b.first_usec),
-                a.last_usec.max(b.last_usec),
-                lagged,
-            ));
+            return Ok((lns.get(up), lac.get(up)));
         }
         let state = format!(
             "{}/{n} up on the LNS, {}/{n} on the LAC, {} and {} lost",
@@ -1285,13 +1368,35 @@ fn verify(pair: &mut Pair, shape: Shape) -> Result<()> {
 #[derive(Default)]
 struct Teardown {
     lac_exit: Option<(f64, ExitStatus)>,
-    tunnels_down: Option<f64>,
-    sessions_down: Option<f64>,
+    /// Every tunnel down (its last `tunnel down` line), on the LNS and on
+    /// the LAC.
+    tunnels_down: Sides,
+    /// Every session down (its last `session down` line), likewise.
+    sessions_down: Sides,
     empty: Option<f64>,
 }
 
-/// SIGTERM to the LAC; time until the LNS has every session and tunnel down,
-/// (with `wait_empty`) until it holds no tunnel at all, and until the LAC exits.
+/// A time on the LNS and one on the LAC.
+#[derive(Default)]
+struct Sides {
+    lns: Option<f64>,
+    lac: Option<f64>,
+}
+
+impl Sides {
+    /// Set each side's time once its `tally` reaches `want` (`want` > 0).
+    fn update(&mut self, want: u64, lns: KindTally, lac: KindTally, since: impl Fn(u64) -> f64) {
+        for (at, t) in [(&mut self.lns, lns), (&mut self.lac, lac)] {
+            if at.is_none() && want > 0 && t.count >= want {
+                *at = Some(since(t.last_usec));
+            }
+        }
+    }
+}
+
+/// SIGTERM to the LAC; time until each side has every session and tunnel
+/// down (from the logs), (with `wait_empty`) until the LNS holds no tunnel
+/// at all (`SystemShow`), and until the LAC exits.
 fn teardown(pair: &mut Pair, shape: Shape, wait_empty: bool, rep: &mut Rep) -> Result<()> {
     let limit = Duration::from_secs(if wait_empty { 120 } else { 60 })
         + Duration::from_millis(2 * shape.n() as u64);
@@ -1299,7 +1404,6 @@ fn teardown(pair: &mut Pair, shape: Shape, wait_empty: bool, rep: &mut Rep) -> R
     let since = move |usec: u64| usec_to_s(usec.saturating_sub(t0));
     pair.lac.proc.signal(libc::SIGTERM)?;
     let mut td = Teardown::default();
-    let mut next_list = Instant::now();
     let (tunnels, sessions) = (shape.tunnels() as u64, shape.sessions() as u64);
     let done = poll(limit, POLL, || {
         if td.lac_exit.is_none()
@@ -1314,32 +1418,45 @@ fn teardown(pair: &mut Pair, shape: Shape, wait_empty: bool, rep: &mut Rep) -> R
             };
             td.lac_exit = Some((since(at), status));
         }
-        let (lns, _) = pair.events()?;
-        let (t, s) = (lns.get("tunnel_down"), lns.get("session_down"));
-        if td.tunnels_down.is_none() && t.count >= tunnels {
-            td.tunnels_down = Some(since(t.last_usec));
-        }
-        if td.sessions_down.is_none() && sessions > 0 && s.count >= sessions {
-            td.sessions_down = Some(since(s.last_usec));
-        }
+        let (lns, lac) = pair.events()?;
+        let down = |k: &str| (lns.get(k), lac.get(k));
+        let (t, s) = (down("tunnel_down"), down("session_down"));
+        td.tunnels_down.update(tunnels, t.0, t.1, since);
+        td.sessions_down.update(sessions, s.0, s.1, since);
         if wait_empty
-            && td.tunnels_down.is_some()
+            && td.tunnels_down.lns.is_some()
             && td.empty.is_none()
-            && Instant::now() >= next_list
+            && pair.lns.l2tpd()?.counts()?.0 == 0
         {
-            next_list = Instant::now() + LIST_POLL;
-            if pair.lns.l2tpd()?.counts()?.0 == 0 {
-                td.empty = Some(since(now_usec()));
-            }
+            td.empty = Some(since(now_usec()));
         }
         let finished = td.lac_exit.is_some()
-            && td.tunnels_down.is_some()
+            && td.tunnels_down.lns.is_some()
             && (td.empty.is_some() || !wait_empty);
         Ok(finished.then_some(()))
     })?;
+    let (lns, lac) = pair.events()?;
+    let kinds = |t: &Tally| {
+        json!({
+            "tunnel_down": t.get("tunnel_down").to_json(),
+            "session_down": t.get("session_down").to_json(),
+        })
+    };
+    rep.raw("sigterm_usec", t0);
+    rep.raw(
+        "teardown_down_events",
+        json!({ "lns": kinds(&lns), "lac": kinds(&lac) }),
+    );
     record_teardown(&td, limit, rep);
+    if td.lac_exit.is_some() {
+        for (what, want) in [("tunnel_down", tunnels), ("session_down", sessions)] {
+            let n = lac.count(what);
+            if n < want {
+                rep.note(format!("the LAC logged {n}/{want} {what} before it exited"));
+            }
+        }
+    }
     if done.is_none() {
-        let (lns, _) = pair.events()?;
         return Err(timed_out(format!(
             "teardown not done after {limit:?}: LNS saw {}/{tunnels} tunnels and \
              {}/{sessions} sessions down",
@@ -1352,14 +1469,17 @@ fn teardown(pair: &mut Pair, shape: Shape, wait_empty: bool, rep: &mut Rep) -> R
 
 /// Put the teardown times in `rep`.
 fn record_teardown(td: &Teardown, limit: Duration, rep: &mut Rep) {
-    if let Some(s) = td.sessions_down {
-        rep.put("teardown: LNS sessions down", "s", s);
-    }
-    if let Some(s) = td.tunnels_down {
-        rep.put("teardown: LNS tunnels down", "s", s);
-    }
-    if let Some(s) = td.empty {
-        rep.put("teardown: LNS no tunnel left", "s", s);
+    let times = [
+        ("teardown: LNS sessions down", td.sessions_down.lns),
+        ("teardown: LNS tunnels down", td.tunnels_down.lns),
+        ("teardown: LNS no tunnel left", td.empty),
+        ("teardown: LAC sessions down", td.sessions_down.lac),
+        ("teardown: LAC tunnels down", td.tunnels_down.lac),
+    ];
+    for (metric, v) in times {
+        if let Some(s) = v {
+            rep.put(metric, "s", s);
+        }
     }
     match td.lac_exit {
         Some((s, status)) => {
@@ -1372,8 +1492,10 @@ fn record_teardown(td: &Teardown, limit: Duration, rep: &mut Rep) {
         None => rep.note(format!("the LAC did not exit within {limit:?} of SIGTERM")),
     }
     eprintln!(
-        "    teardown: LNS down after {} s, no tunnel left after {} s, LAC exit after {} s",
-        fmt_opt(td.tunnels_down),
+        "    teardown: down after {} s on the LNS, {} s on the LAC; no tunnel left after {} s, \
+         LAC exit after {} s",
+        fmt_opt(td.tunnels_down.lns),
+        fmt_opt(td.tunnels_down.lac),
         fmt_opt(td.empty),
         fmt_opt(td.lac_exit.map(|e| e.0))
     );
@@ -1573,10 +1695,11 @@ fn flood_rep(env: &Env, dir: &Path, n: usize, rep: &mut Rep) -> Result<()> {
     }
     let pid = pair.lns.proc().pid();
     let (rss0, cpu0) = (status_kib(pid, "VmRSS")?, cpu_ticks(pid)?);
-    let socket = UdpSocket::bind((FLOOD_ADDR, 0)).context("binding the flood socket")?;
+    let socket = UdpSocket::bind((env.addrs.flood, 0)).context("binding the flood socket")?;
     let replies = ReplyCounter::start(&socket)?;
     let start = Instant::now();
-    let peak = send_flood(&mut pair, &socket, n, rep)?;
+    let target = SocketAddr::from((env.addrs.lns, L2TP_PORT));
+    let peak = send_flood(&mut pair, &socket, target, n, rep)?;
     let flood_s = start.elapsed().as_secs_f64();
     let cpu_pct = (cpu_ticks(pid)? - cpu0) as f64 / env.clk_tck / flood_s * 100.0;
     let tunnels_end = pair.lns.l2tpd()?.counts()?.0;
@@ -1627,11 +1750,16 @@ fn flood_rep(env: &Env, dir: &Path, n: usize, rep: &mut Rep) -> Result<()> {
     Ok(())
 }
 
-/// Send `n` SCCRQs with random Assigned Tunnel IDs to the LNS, paced at
+/// Send `n` SCCRQs with random Assigned Tunnel IDs to the LNS at `target`, paced at
 /// [`FLOOD_RATE`]; the LNS's VmRSS peak (sampled every 100 ms), KiB.
-fn send_flood(pair: &mut Pair, socket: &UdpSocket, n: usize, rep: &mut Rep) -> Result<u64> {
+fn send_flood(
+    pair: &mut Pair,
+    socket: &UdpSocket,
+    target: SocketAddr,
+    n: usize,
+    rep: &mut Rep,
+) -> Result<u64> {
     let pid = pair.lns.proc().pid();
-    let target = SocketAddr::from(([127, 0, 0, 2], L2TP_PORT));
     let mut rng = XorShift::seeded();
     let (mut peak, mut send_errors) = (status_kib(pid, "VmRSS")?, 0u64);
     let limit = Duration::from_micros(n as u64 * 2_000_000 / FLOOD_RATE) + Duration::from_secs(10);
@@ -1697,8 +1825,9 @@ fn xl2tpd_rep(env: &Env, dir: &Path, shape: Shape, rep: &mut Rep) -> Result<()> 
     };
     let conf = dir.join("xl2tpd.conf");
     let text = format!(
-        "[global]\nlisten-addr = {LNS_ADDR}\nport = {L2TP_PORT}\n\n\
-         [lns default]\nhostname = bench-xl2tpd\n"
+        "[global]\nlisten-addr = {}\nport = {L2TP_PORT}\n\n\
+         [lns default]\nhostname = bench-xl2tpd\n",
+        env.addrs.lns
     );
     fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
     let mut cmd = Command::new(xl2tpd);
@@ -1706,10 +1835,12 @@ fn xl2tpd_rep(env: &Env, dir: &Path, shape: Shape, rep: &mut Rep) -> Result<()> 
     cmd.arg("-p").arg(dir.join("xl2tpd.pid"));
     cmd.arg("-C").arg(dir.join("xl2tpd.control"));
     let mut proc = Proc::spawn("xl2tpd", &mut cmd, dir.join("xl2tpd.log"))?;
+    let mut log = LogTail::from_start(&proc.log)?;
     let listening = poll(START_TIMEOUT, POLL, || {
         proc.check_alive()?;
-        let log = fs::read_to_string(&proc.log).unwrap_or_default();
-        Ok(log.contains("Listening on IP address").then_some(()))
+        let lines = log.new_lines()?;
+        let up = lines.iter().any(|l| l.contains("Listening on IP address"));
+        Ok(up.then_some(()))
     })?;
     if listening.is_none() {
         bail!(
@@ -1908,10 +2039,13 @@ fn derived(results: &[WorkloadResult]) -> (Vec<(String, String, String)>, Value)
 
 /// Fail unless the bench's UDP addresses are free (another bench or l2tpd
 /// on them would take our datagrams).
-fn check_ports_free() -> Result<()> {
-    for addr in [LNS_ADDR, LAC_ADDR] {
+fn check_ports_free(addrs: &Addrs) -> Result<()> {
+    for addr in [addrs.lns, addrs.lac] {
         UdpSocket::bind((addr, L2TP_PORT)).with_context(|| {
-            format!("UDP {addr}:{L2TP_PORT} is in use (another bench or l2tpd running?)")
+            format!(
+                "UDP {addr}:{L2TP_PORT} is in use (another bench or l2tpd running? \
+                 --net picks other addresses)"
+            )
         })?;
     }
     Ok(())
@@ -1958,7 +2092,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let selected = select(&all, &args.only, args.xl2tpd)?;
-    check_ports_free()?;
+    let addrs = Addrs::on(&args.net)?;
+    check_ports_free(&addrs)?;
     let l2tpd = util::target_dir().join("release/l2tpd");
     if args.no_build {
         eprintln!("xtask bench: --no-build: using {}", l2tpd.display());
@@ -1985,6 +2120,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         clk_tck: clock_ticks_per_sec(),
         lns_system: system_lines(&args.lns_system)?,
         xl2tpd,
+        monitor: args.monitor,
+        addrs,
     };
     let started = util::timestamp();
     let mut skip = HashMap::new();
@@ -1994,6 +2131,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .collect();
     let (extra, derived_json) = derived(&results);
     print_table(&results, args.reps, &extra);
+    let timing = if args.monitor {
+        "an io.l2tpd.Monitor subscriber on each daemon (the log once it lagged)"
+    } else {
+        "the daemons' log lines at --log info; no API subscriber"
+    };
+    println!("\ntimings from {timing}");
 
     let out_dir = util::target_dir().join("bench");
     fs::create_dir_all(&out_dir)?;
@@ -2005,9 +2148,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
             "idle_secs": env.idle.as_secs(), "timeout_secs": args.timeout, "xl2tpd": args.xl2tpd,
-            "no_build": args.no_build, "lns_system": args.lns_system,
+            "no_build": args.no_build, "lns_system": args.lns_system, "monitor": args.monitor,
         },
-        "addresses": { "lns": format!("{LNS_ADDR}:{L2TP_PORT}"), "lac": LAC_ADDR, "flood": FLOOD_ADDR },
+        "timing": timing,
+        "poll_ms": POLL.as_millis() as u64,
+        "addresses": {
+            "lns": format!("{}:{L2TP_PORT}", env.addrs.lns),
+            "lac": env.addrs.lac.to_string(),
+            "flood": env.addrs.flood.to_string(),
+        },
         "workloads": results.iter().map(WorkloadResult::to_json).collect::<Vec<_>>(),
         "derived": derived_json,
     });
@@ -2106,19 +2255,25 @@ mod tests {
 
     #[test]
     fn generated_configuration() {
-        let c = tunnels_config(Shape::Sessions(2), "hello_timeout = \"2s\"\n");
+        let addrs = Addrs::on(DEFAULT_NET).unwrap();
+        let c = tunnels_config(&addrs, Shape::Sessions(2), "hello_timeout = \"2s\"\n");
         assert_eq!(
             c,
             "\n[tunnel.t0]\npeer_addr = \"127.0.0.2\"\nhello_timeout = \"2s\"\n\
              [tunnel.t0.session.s0]\n[tunnel.t0.session.s1]\n"
         );
-        let c = tunnels_config(Shape::Tunnels(3), "");
+        let c = tunnels_config(&addrs, Shape::Tunnels(3), "");
         assert_eq!(c.matches("peer_addr").count(), 3);
         assert!(!c.contains("session"));
         assert_eq!(toml_str("a\"b\\c"), r#""a\"b\\c""#);
         let lines = system_lines(&["max_tunnels = 5".into(), "a=\"b\"".into()]).unwrap();
         assert_eq!(lines, "max_tunnels = 5\na = \"b\"\n");
         assert!(system_lines(&["nokey".into()]).is_err());
+        let other = Addrs::on("127.0.1").unwrap();
+        assert_eq!(other.lns, Ipv4Addr::new(127, 0, 1, 2));
+        assert_eq!(other.flood, Ipv4Addr::new(127, 0, 1, 4));
+        assert!(Addrs::on("10.0.0").is_err());
+        assert!(Addrs::on("127.0").is_err());
     }
 
     #[test]
@@ -2147,6 +2302,12 @@ mod tests {
             tail.new_lines().unwrap(),
             ["B configuration reloaded added=1", "C"]
         );
+        let mut whole = LogTail::from_start(&path).unwrap();
+        assert_eq!(whole.new_lines().unwrap().len(), 4);
+        assert!(whole.new_lines().unwrap().is_empty());
+        f.write_all(b"D\n").unwrap();
+        assert_eq!(whole.new_lines().unwrap(), ["D"]);
+        assert_eq!(tail.new_lines().unwrap(), ["D"]);
         fs::remove_dir_all(&dir).unwrap();
 
         let line = "2026-11-29T20:30:24.645886Z  INFO configuration reloaded";
@@ -2161,6 +2322,24 @@ mod tests {
         let down = "2000-02-29T00:00:01Z  INFO tunnel down: closed by peer tunnel=t0";
         assert_eq!(log_event(down), Some(("tunnel_down", 951_782_401_000_000)));
         assert_eq!(log_event("2000-02-29T00:00:01Z  INFO placing call"), None);
+    }
+
+    #[test]
+    fn teardown_sides() {
+        let k = |count, last_usec| KindTally {
+            count,
+            first_usec: 0,
+            last_usec,
+        };
+        let mut sides = Sides::default();
+        let since = |usec: u64| usec_to_s(usec - 1_000_000);
+        sides.update(3, k(2, 1_500_000), k(3, 2_000_000), since);
+        assert_eq!((sides.lns, sides.lac), (None, Some(1.0)));
+        sides.update(3, k(3, 3_000_000), k(3, 9_000_000), since);
+        assert_eq!((sides.lns, sides.lac), (Some(2.0), Some(1.0)));
+        let mut none = Sides::default();
+        none.update(0, k(0, 0), k(0, 0), since);
+        assert_eq!((none.lns, none.lac), (None, None));
     }
 
     #[test]

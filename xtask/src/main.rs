@@ -111,6 +111,9 @@ mod tests {
             "--timeout",
             "30",
             "--xl2tpd",
+            "--monitor",
+            "--net",
+            "127.0.1",
         ])
         .unwrap();
         assert!(
