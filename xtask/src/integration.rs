@@ -212,10 +212,26 @@ fn list_scenarios() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A scenario whose header has a `# manual: REASON` line runs only when a
+/// `--filter` names it, never in the default set (`cargo xtask test`).
+fn is_manual(name: &str) -> bool {
+    let path = util::project_root()
+        .join("integration")
+        .join("scenarios")
+        .join(format!("{name}.sh"));
+    fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.starts_with("# manual:")))
+}
+
 fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {
     let chosen: Vec<String> = all
         .iter()
-        .filter(|name| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|name| {
+            if filters.is_empty() {
+                !is_manual(name)
+            } else {
+                filters.iter().any(|f| name.contains(f.as_str()))
+            }
+        })
         .cloned()
         .collect();
     if chosen.is_empty() {
