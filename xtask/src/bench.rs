@@ -1225,6 +1225,14 @@ fn establish(
     let span = usec_to_s(last.saturating_sub(first));
     let total = usec_to_s(last.saturating_sub(sighup_usec));
     rep.put("setup rate", shape.unit(), n / span.max(1e-6));
+    // Each side's own first→last: the LAC's calls come up (ICCN sent)
+    // before the LNS's (ICCN received), so either side alone looks faster.
+    let side_rate =
+        |t: KindTally| n / usec_to_s(t.last_usec.saturating_sub(t.first_usec)).max(1e-6);
+    if pair.lns.l2tpd().is_ok() {
+        rep.put("setup rate, LNS log alone", shape.unit(), side_rate(lns_up));
+    }
+    rep.put("setup rate, LAC log alone", shape.unit(), side_rate(lac_up));
     rep.put("setup first→last", "s", span);
     rep.put("setup SIGHUP→all up", "s", total);
     rep.put("setup CPU LNS", "s", (cpu1.0 - cpu0.0) as f64 / env.clk_tck);
@@ -2124,6 +2132,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         addrs,
     };
     let started = util::timestamp();
+    // The tree the binary was built from (others may commit while we run).
+    let host = host_info();
     let mut skip = HashMap::new();
     let results: Vec<WorkloadResult> = selected
         .iter()
@@ -2143,7 +2153,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let out = out_dir.join(format!("{started}.json"));
     let report = json!({
         "started": started,
-        "host": host_info(),
+        "host": host,
         "l2tpd_binary_age_s": age,
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
