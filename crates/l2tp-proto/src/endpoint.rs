@@ -716,6 +716,7 @@ impl Endpoint {
                     message.unwrap_or_else(|| "closed by administrator".into()),
                     &mut self.out,
                 );
+                t.start_queued_calls(now, rng);
                 t.flush(&mut self.out);
                 self.reap(tunnel);
                 Ok(CommandOutcome::Done)

@@ -98,6 +98,11 @@ pub struct Tunnel {
     /// How many more calls the peer may open before the system-wide session
     /// limit refuses them; set by the endpoint before each input.
     pub(crate) session_budget: usize,
+    /// Calls we placed that wait for their ICRQ / OCRQ to be sent
+    /// ([`MAX_CALLS_STARTING`]), oldest first.
+    calls_to_start: VecDeque<SessionId>,
+    /// Calls we placed whose ICRQ / OCRQ is sent and not yet answered.
+    calls_starting: usize,
     /// The peer's Host Name AVP.
     pub peer_host_name: Vec<u8>,
     /// The peer's Vendor Name AVP.
@@ -141,6 +146,12 @@ pub struct Refusal {
 /// §5.7 does not require CDNs first), so that closing a tunnel of 65,535
 /// calls costs one message, not a window-paced stream of CDNs.
 pub const MAX_CDNS_BEFORE_STOPCCN: usize = 16;
+
+/// Calls we place that may wait for their ICRP / OCRP at once in one tunnel;
+/// further ones wait their turn. Without this bound, 65,535 calls placed at
+/// once queue 65,535 ICRQs on the reliable channel ahead of the first ICCN,
+/// and no call completes until every ICRQ is through the window.
+pub const MAX_CALLS_STARTING: usize = 32;
 
 /// CHAP-style response of RFC 2661 §4.2: MD5 over the message type carrying
 /// the response (one octet: 2 for SCCRP, 3 for SCCCN), the secret and the challenge.
@@ -241,6 +252,8 @@ impl Tunnel {
             session_deadlines: BTreeSet::new(),
             by_peer_session: HashMap::new(),
             session_budget: usize::MAX,
+            calls_to_start: VecDeque::new(),
+            calls_starting: 0,
             peer_host_name: Vec::new(),
             peer_vendor_name: None,
             peer_framing_caps: 0,
@@ -437,7 +450,28 @@ impl Tunnel {
         for m in self.channel.receive(now, msg) {
             self.process(now, rng, m, out);
         }
+        self.start_queued_calls(now, rng);
         self.after_input(out);
+    }
+
+    /// Send the ICRQ / OCRQ of queued calls while fewer than
+    /// [`MAX_CALLS_STARTING`] wait for an answer.
+    pub(crate) fn start_queued_calls(&mut self, now: Instant, rng: &mut dyn RngCore) {
+        if self.state != TunnelState::Established {
+            return;
+        }
+        while self.calls_starting < MAX_CALLS_STARTING {
+            let Some(id) = self.calls_to_start.pop_front() else {
+                return;
+            };
+            if self
+                .sessions
+                .get(&id)
+                .is_some_and(|s| s.state == SessionState::WaitTunnel)
+            {
+                self.start_call(now, rng, id);
+            }
+        }
     }
 
     fn after_input(&mut self, out: &mut VecDeque<Output>) {
@@ -1076,6 +1110,7 @@ impl Tunnel {
             }
             TunnelState::Closing => {}
         }
+        self.start_queued_calls(now, rng);
         self.after_input(out);
     }
 
@@ -1175,6 +1210,9 @@ impl Tunnel {
     /// Remove a call and its index entries.
     fn remove_session(&mut self, id: SessionId) -> Option<Session> {
         let s = self.sessions.remove(&id)?;
+        if s.state == SessionState::WaitReply {
+            self.calls_starting = self.calls_starting.saturating_sub(1);
+        }
         self.session_ids.remove(id.0);
         if let Some(d) = s.setup_deadline {
             self.session_deadlines.remove(&(d, id));
@@ -1231,9 +1269,17 @@ impl Tunnel {
 
     /// Send ICRQ / OCRQ for a call waiting for the tunnel.
     fn start_call(&mut self, now: Instant, rng: &mut dyn RngCore, id: SessionId) {
+        if self.calls_starting >= MAX_CALLS_STARTING {
+            self.calls_to_start.push_back(id);
+            return;
+        }
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
+        if !s.call_type.is_initiator() {
+            return;
+        }
+        self.calls_starting += 1;
         s.state = SessionState::WaitReply;
         let p = s.params.clone();
         let msg = match s.call_type {
@@ -1438,6 +1484,7 @@ impl Tunnel {
                         }),
                     ) => {
                         let iccn = Self::connect_message(&s.params, false);
+                        self.calls_starting = self.calls_starting.saturating_sub(1);
                         self.set_peer_session(id, assigned_session_id);
                         self.send(now, rng, assigned_session_id, iccn);
                         self.session_up(id, out);
@@ -1462,6 +1509,7 @@ impl Tunnel {
                     ) => {
                         s.peer_info.physical_channel_id = physical_channel_id;
                         s.state = SessionState::WaitConnect;
+                        self.calls_starting = self.calls_starting.saturating_sub(1);
                         self.set_peer_session(id, assigned_session_id);
                     }
                     (CallType::LnsOutgoing, SessionState::WaitConnect, Message::Occn(m)) => {

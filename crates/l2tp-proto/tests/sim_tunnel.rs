@@ -472,3 +472,47 @@ fn a_thousand_tunnels_opened_at_once_come_up_without_a_retransmission() {
         0
     );
 }
+
+#[test]
+fn calls_placed_at_once_complete_while_later_ones_are_still_starting() {
+    use l2tp_proto::event::Output;
+    use l2tp_proto::wire::{ControlMessage, MessageType};
+    let mut s = Sim::new(12, Impairments::NONE, None, accept_all(lns_config()));
+    let t = open_tunnel(&mut s, lac_config());
+    const CALLS: usize = 2000;
+    for _ in 0..CALLS {
+        place_call(&mut s, t, CallType::LacIncoming);
+    }
+    assert!(
+        s.run_until(Duration::from_secs(60), |s| sessions_up(&s.a) == CALLS
+            && sessions_up(&s.b) == CALLS)
+    );
+    // The LNS had its first call up before the LAC sent its last ICRQ: ICRQs
+    // are not all queued ahead of the first ICCN.
+    let last_icrq =
+        s.a.log
+            .iter()
+            .filter_map(|(at, o)| match o {
+                Output::Transmit(tx) => ControlMessage::decode(&tx.data, None)
+                    .ok()
+                    .filter(|m| m.message_type() == Some(MessageType::ICRQ))
+                    .map(|_| *at),
+                _ => None,
+            })
+            .max()
+            .unwrap();
+    let first_up =
+        s.b.log
+            .iter()
+            .find(|(_, o)| matches!(o, Output::Event(Event::SessionUp { .. })))
+            .map(|(at, _)| *at)
+            .unwrap();
+    assert!(
+        first_up < last_icrq,
+        "first call up only after every ICRQ was sent"
+    );
+    assert_eq!(
+        s.a.ep.counters().retransmits + s.b.ep.counters().retransmits,
+        0
+    );
+}
