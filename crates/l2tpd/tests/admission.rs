@@ -182,6 +182,7 @@ fn an_sccrq_flood_fills_the_half_open_bound_and_spares_the_established_tunnel() 
         }
         let _ = flood.send_to(&sccrq(1 + i), ("127.0.0.1", port));
         if i % 100 == 99 {
+            // Pacing of the flood itself (1,000 datagrams/s), not a wait on state.
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -194,7 +195,12 @@ fn an_sccrq_flood_fills_the_half_open_bound_and_spares_the_established_tunnel() 
     );
     // The established tunnel kept exchanging HELLOs (1 s) through the flood
     // and afterwards: same ids, same session, on both sides.
-    std::thread::sleep(Duration::from_secs(3));
+    let frames = |c: &Value| c["total_rcvd_control_frames"].as_u64().unwrap();
+    let seen = frames(&counters(&dir, &lns_sock));
+    assert!(
+        wait(TIMEOUT, || frames(&counters(&dir, &lns_sock)) >= seen + 4),
+        "no HELLO traffic on the established tunnel after the flood"
+    );
     let after = (
         established(&dir, &lns_sock),
         sessions(&dir, &lns_sock),
