@@ -399,6 +399,7 @@ data_plane = "netlink"
 pppd_path = "$PPPD"
 deny_remote_tunnel_creates = $deny
 api_socket = "$api_socket"
+state_file = "$WORK/l2tpd-$role.state"
 
 [tunnel_profile.default]
 $timers

@@ -27,6 +27,7 @@ cat >"$WORK/lns.toml" <<EOF2
 [system]
 listen_addr = "0.0.0.0"
 data_plane = "netlink"
+state_file = "$WORK/lns.state"
 
 [tunnel_profile.default]
 host_name = "lns"

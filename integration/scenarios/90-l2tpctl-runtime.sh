@@ -41,6 +41,7 @@ data_plane = "netlink"
 pppd_path = "$PPPD"
 deny_remote_tunnel_creates = true
 api_socket = "$API_SOCK"
+state_file = "$WORK/lac.state"
 
 [ppp_profile.default]
 pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug"]

@@ -516,6 +516,7 @@ impl Driver {
                     tunnel,
                     session,
                     result: 3,
+                    error: None,
                     message: Some("fuzz".into()),
                 }
             }

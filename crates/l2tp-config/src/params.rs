@@ -227,6 +227,14 @@ params! {
         /// [`crate::Config::load`] this is the path actually read. Default:
         /// none.
         secrets_file: opt PathBuf = None;
+        /// File where the daemon records what it owns (established tunnels,
+        /// pppd processes) so that its next start can clean up after a
+        /// crash or `kill -9`, and tell the peers of the old tunnels;
+        /// locked while the daemon runs, so a second daemon with the same
+        /// file refuses to start. Default (unset):
+        /// `/run/l2tpd/l2tpd.state` with a kernel data plane, none with
+        /// `data_plane = "null"`; an empty path disables it.
+        state_file: opt PathBuf = None;
         /// Unix socket of the management API (Varlink interface
         /// `io.l2tpd`, used by `l2tpctl`), created owned by root with mode
         /// 0660. An empty path disables the API. Default
@@ -495,6 +503,9 @@ impl SystemConfig {
                 out.push(problem(&["secrets_file"], "secrets_file must not be empty"));
             }
             nul_check(&mut out, &["secrets_file"], "secrets_file", f.to_str());
+        }
+        if let Some(f) = &self.state_file {
+            nul_check(&mut out, &["state_file"], "state_file", f.to_str());
         }
         nul_check(
             &mut out,

@@ -699,6 +699,7 @@ impl Endpoint {
                 tunnel,
                 session,
                 result,
+                error,
                 message,
             } => {
                 let t = self
@@ -713,6 +714,7 @@ impl Endpoint {
                     rng,
                     session,
                     crate::wire::CdnResult(result),
+                    error,
                     message.unwrap_or_else(|| "closed by administrator".into()),
                     &mut self.out,
                 );

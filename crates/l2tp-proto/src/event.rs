@@ -390,8 +390,11 @@ pub enum Command {
         tunnel: TunnelId,
         /// Our session id.
         session: SessionId,
-        /// CDN Result Code.
+        /// CDN Result Code (RFC 2661 §4.4.2).
         result: u16,
+        /// Error Code (§4.4.2; meaningful with Result Code 2, "see Error
+        /// Code"); `None` sends 0 ("no general error") when a message is sent.
+        error: Option<u16>,
         /// Optional error message.
         message: Option<String>,
     },

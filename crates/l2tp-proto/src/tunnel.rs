@@ -978,6 +978,7 @@ impl Tunnel {
                     rng,
                     id,
                     CdnResult::ADMINISTRATIVE,
+                    None,
                     "tunnel closing".into(),
                     out,
                 );
@@ -1695,19 +1696,20 @@ impl Tunnel {
         rng: &mut dyn RngCore,
         id: SessionId,
         result: CdnResult,
+        error: Option<u16>,
         message: String,
         out: &mut VecDeque<Output>,
     ) {
         let reason = CloseReason::Local {
             result: result.0,
-            error: None,
+            error,
             message: Some(message.clone()),
         };
         self.clear_session_with(
             now,
             rng,
             id,
-            result_code(result.0, None, Some(message.into_bytes())),
+            result_code(result.0, error, Some(message.into_bytes())),
             reason,
             out,
         );

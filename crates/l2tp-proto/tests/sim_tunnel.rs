@@ -391,6 +391,7 @@ fn peer_cdn_clears_one_session_only() {
                 tunnel: peer_t,
                 session: peer_s1,
                 result: 3,
+                error: None,
                 message: None,
             },
         )

@@ -167,9 +167,38 @@ pub fn exit_text(code: i32) -> &'static str {
     }
 }
 
+/// util-linux `setpriv`, which l2tpd starts pppd through to give it a
+/// parent-death signal (`setpriv --pdeathsig TERM -- pppd ...`, prctl
+/// `PR_SET_PDEATHSIG`), so that no pppd outlives l2tpd, however l2tpd ends
+/// (`kill -9` included): pppd then terminates its link, removes its interface
+/// and route and runs its ip-down scripts. Looked up once; `None` (with a
+/// warning logged once) when no `setpriv` is installed, in which case the
+/// next start's reconciliation (see `daemon::state`) stops orphaned pppds.
+const SETPRIV_PATHS: [&str; 2] = ["/usr/bin/setpriv", "/bin/setpriv"];
+
+/// The `setpriv` binary, if installed (see [`SETPRIV_PATHS`]).
+fn setpriv() -> Option<&'static Path> {
+    static SETPRIV: std::sync::OnceLock<Option<&'static Path>> = std::sync::OnceLock::new();
+    *SETPRIV.get_or_init(|| {
+        let found = SETPRIV_PATHS.iter().map(Path::new).find(|p| p.exists());
+        if found.is_none() {
+            tracing::warn!(
+                "setpriv (util-linux) not found: pppd gets no parent-death signal and \
+                 would outlive l2tpd if l2tpd were killed (the next start stops it)"
+            );
+        }
+        found
+    })
+}
+
 /// Start pppd on `fd` (the connected PPPoL2TP socket; ownership passes to the
 /// child). Returns the pid. Output lines are logged; the interface name and the
 /// exit are sent on `events`.
+///
+/// pppd is started through `setpriv --pdeathsig TERM` (see [`setpriv`]): the
+/// signal is sent when the thread that started it ends, which is the main
+/// thread (the protocol loop runs on it), so only when l2tpd ends. `setpriv`
+/// execs pppd in place: the pid, stdout and stderr are pppd's.
 ///
 /// pppd inherits the socket at its own descriptor number (close-on-exec is
 /// cleared on it, and the parent closes its copy right after): with no code
@@ -195,7 +224,14 @@ pub fn spawn(
     if !Path::new(&launch.pppd).exists() {
         anyhow::bail!("pppd not found at {}", launch.pppd.display());
     }
-    let mut cmd = Command::new(&launch.pppd);
+    let mut cmd = match setpriv() {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "TERM", "--"]).arg(&launch.pppd);
+            c
+        }
+        None => Command::new(&launch.pppd),
+    };
     cmd.args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -28,6 +28,9 @@ impl Daemon {
                     self.reset_backoff(&name);
                 }
                 self.ensure_tunnel_entry(tunnel);
+                if let Some(st) = self.state.as_mut() {
+                    st.tunnel_up(tunnel.0, peer_tunnel.0, peer);
+                }
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
             }
             Event::TunnelDown { tunnel, reason } => {
@@ -45,6 +48,9 @@ impl Daemon {
             Event::TunnelFreed { tunnel } => {
                 // The socket closes when no tunnel uses it any more.
                 self.sockets.release(tunnel);
+                if let Some(st) = self.state.as_mut() {
+                    st.tunnel_gone(tunnel.0);
+                }
                 self.free_tunnel(tunnel);
                 tracing::debug!(tunnel_id = tunnel.0, "tunnel freed");
             }
@@ -54,6 +60,9 @@ impl Daemon {
                 peer_session,
                 call_type,
             } => {
+                if let Some(c) = self.reg.session_mut(tunnel, session) {
+                    c.up_since = Some(std::time::Instant::now());
+                }
                 let ctx = self.reg.session(tunnel, session);
                 tracing::info!(
                     tunnel = %self.tunnel_name(tunnel),
@@ -138,16 +147,18 @@ impl Daemon {
     }
 
     /// The core reported session `s` down: a configured call of a persistent
-    /// tunnel still open is placed again; the entry goes once its data plane
-    /// is gone.
+    /// tunnel still open is placed again, whatever ended it (a call cleared
+    /// on purpose is no longer `configured`); the entry goes once its data
+    /// plane is gone.
     fn session_down(&mut self, t: TunnelId, s: SessionId) {
         let Some(c) = self.reg.session_mut(t, s) else {
             return;
         };
         c.down = true;
-        // Only a call whose data plane the core never asked to delete (one
-        // that did not get established) is placed again here.
-        let recall = (c.configured && !c.released).then(|| c.name.clone());
+        let stable = c
+            .up_since
+            .is_some_and(|at| at.elapsed() >= super::persist::RECALL_STABLE);
+        let recall = c.configured.then(|| c.name.clone());
         let orphan = c.kernel && !c.released;
         self.reg.unindex_session(t, s);
         if let Some(name) = recall
@@ -155,7 +166,7 @@ impl Daemon {
             && self.reg.tunnel(t).is_some_and(|c| c.persist)
             && self.ep.tunnel(t).is_some_and(|x| x.is_open())
         {
-            self.schedule_recall(t, name);
+            self.schedule_recall(t, name, stable);
         }
         if orphan {
             // Down with a kernel session the core never asked to delete.

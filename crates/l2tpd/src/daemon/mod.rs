@@ -13,6 +13,7 @@
 //! - `local`: the one path that opens tunnels and the one that places calls;
 //! - `persist`: persistent tunnels and calls (back-off, re-dial, re-place);
 //! - `reload`: SIGHUP;
+//! - `state`: the state file (what we own, for the next start) and start-up reconciliation;
 //! - `api`: the management API's calls, one file per resource.
 
 mod api;
@@ -26,6 +27,7 @@ mod registry;
 mod reload;
 mod run;
 mod sockets;
+mod state;
 mod timers;
 
 use std::net::SocketAddr;
@@ -82,7 +84,24 @@ pub struct Daemon {
     shutdown: Option<Instant>,
     /// The management API: calls to answer, events to publish, runtime changes.
     api: api::ApiState,
+    /// What we own, written down for the next start (`[system] state_file`).
+    state: Option<state::StateFile>,
 }
+
+/// The state file in use: `[system] state_file` if set (empty: none), else
+/// [`DEFAULT_STATE_FILE`] with a kernel data plane and none with the null
+/// one (which owns no kernel objects or pppds).
+fn state_file_path(config: &Config, null_dp: bool) -> Option<std::path::PathBuf> {
+    match &config.system.state_file {
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(p.clone()),
+        None if null_dp => None,
+        None => Some(DEFAULT_STATE_FILE.into()),
+    }
+}
+
+/// Where a daemon with a kernel data plane records what it owns by default.
+const DEFAULT_STATE_FILE: &str = "/run/l2tpd/l2tpd.state";
 
 /// The endpoint's resource limits from `[system]`.
 fn limits(config: &Config) -> Limits {
@@ -129,6 +148,15 @@ impl Daemon {
         dp: Box<dyn DataPlane>,
         null_dp: bool,
     ) -> anyhow::Result<Self> {
+        // First: a second l2tpd with the same state file stops here, before
+        // it touches anything.
+        let (state, previous) = match state_file_path(&config, null_dp) {
+            Some(p) => {
+                let (st, prev) = state::StateFile::open(&p).context("state file")?;
+                (Some(st), prev)
+            }
+            None => (None, state::Owned::default()),
+        };
         let config = RunningConfig::new(Arc::new(config));
         let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
         let std_sock = l2tp_kernel::listen_socket(local)
@@ -155,7 +183,9 @@ impl Daemon {
             config_paths,
             shutdown: None,
             api,
+            state,
         };
+        d.reconcile(&previous).await;
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
         }

@@ -1,10 +1,13 @@
 //! Persistent tunnels and calls (`persist = true`): a tunnel that goes down
 //! is dialled again after a back-off that doubles from [`REDIAL_FIRST`] up
 //! to [`REDIAL_MAX`] and starts afresh once it comes up; a configured call
-//! of a persistent tunnel that ends while its tunnel stays up is placed
-//! again after [`RECALL_DELAY`] (as before the registry, only a call that
-//! ends before it is established: one whose data plane was deleted is not;
-//! see `session_down` in `events`). Both wait in the driver's timer index.
+//! of a persistent tunnel that ends for any reason while its tunnel stays
+//! up (pppd died, the peer sent a CDN, the kernel refused its session, it
+//! never got established) is placed again after a back-off that doubles from
+//! [`RECALL_FIRST`] up to [`REDIAL_MAX`] and starts afresh once a call has
+//! stayed up for [`RECALL_STABLE`]. A call cleared on purpose (`l2tpctl
+//! session delete`, removed from the configuration) is not configured any
+//! more and is not placed again. Both wait in the driver's timer index.
 //!
 //! The back-off belongs to the tunnel's configuration name, not to a tunnel
 //! id: each re-dial is a new tunnel with a new id.
@@ -23,8 +26,12 @@ use super::timers::Timer;
 const REDIAL_FIRST: Duration = Duration::from_secs(1);
 /// Longest re-dial delay.
 const REDIAL_MAX: Duration = Duration::from_secs(60);
-/// Delay before re-placing a persistent call that ended while its tunnel stayed up.
-const RECALL_DELAY: Duration = Duration::from_secs(2);
+/// First delay before re-placing a persistent call that ended while its
+/// tunnel stayed up; doubles up to [`REDIAL_MAX`].
+const RECALL_FIRST: Duration = Duration::from_secs(2);
+/// A call that was up this long before it ended is placed again after
+/// [`RECALL_FIRST`], whatever happened before.
+pub(super) const RECALL_STABLE: Duration = Duration::from_secs(60);
 
 /// Re-dial state of persistent tunnels, by configuration name.
 #[derive(Debug, Default)]
@@ -33,6 +40,9 @@ pub(super) struct Persist {
     backoff: HashMap<Arc<str>, Duration>,
     /// When a re-dial is due (its entry in the timer index).
     due: HashMap<Arc<str>, Instant>,
+    /// The next re-place delay of persistent calls, by (tunnel name, call
+    /// name); only calls that ended before [`RECALL_STABLE`] have one.
+    recall_backoff: HashMap<(Arc<str>, Arc<str>), Duration>,
 }
 
 impl Daemon {
@@ -67,6 +77,7 @@ impl Daemon {
     /// Shutdown: nothing is re-dialled or placed again any more.
     pub(super) fn cancel_persistence(&mut self) {
         self.persist.due.clear();
+        self.persist.recall_backoff.clear();
         self.timers.cancel_persistence();
     }
 
@@ -76,13 +87,28 @@ impl Daemon {
     }
 
     /// The persistent call `call` of tunnel `tunnel` ended while the tunnel
-    /// stays up: place it again in a moment.
-    pub(super) fn schedule_recall(&mut self, tunnel: TunnelId, call: Arc<str>) {
-        tracing::info!(tunnel = %self.tunnel_name(tunnel), session = %call, "persistent call: placing it again in {RECALL_DELAY:?}");
-        self.timers.add(
-            Instant::now() + RECALL_DELAY,
-            Timer::Recall { tunnel, call },
-        );
+    /// stays up: place it again after its back-off (which starts afresh when
+    /// the call had been `stable`, up for [`RECALL_STABLE`] or more).
+    pub(super) fn schedule_recall(&mut self, tunnel: TunnelId, call: Arc<str>, stable: bool) {
+        let Some(tname) = self.reg.tunnel(tunnel).map(|e| e.name.clone()) else {
+            return;
+        };
+        let key = (tname, call.clone());
+        if stable {
+            self.persist.recall_backoff.remove(&key);
+        }
+        let delay = self
+            .persist
+            .recall_backoff
+            .get(&key)
+            .copied()
+            .unwrap_or(RECALL_FIRST);
+        self.persist
+            .recall_backoff
+            .insert(key, (delay * 2).min(REDIAL_MAX));
+        tracing::info!(tunnel = %self.tunnel_name(tunnel), session = %call, "persistent call: placing it again in {delay:?}");
+        self.timers
+            .add(Instant::now() + delay, Timer::Recall { tunnel, call });
     }
 
     /// A re-dial is due: open the tunnel again if it is still configured.

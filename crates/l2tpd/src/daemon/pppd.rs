@@ -10,11 +10,32 @@ use std::time::Instant;
 use l2tp_kernel::PppSession;
 use l2tp_proto::event::Command;
 use l2tp_proto::session::CallType;
-use l2tp_proto::wire::{CdnResult, SessionId, TunnelId};
+use l2tp_proto::wire::{CdnResult, ErrorCode, SessionId, TunnelId};
 
 use super::timers::Timer;
 use super::{Daemon, PPPD_GRACE};
 use crate::ppp::{self, PppEvent, PppLaunch};
+
+/// The CDN Result and Error Codes (RFC 2661 §4.4.2) for a call whose pppd
+/// exited on its own with `code` (pppd(8) "EXIT STATUS"; `None`: killed by a
+/// signal). The message of the Result Code AVP carries pppd's own reason.
+///
+/// - the link went away (15: the peer stopped answering LCP echoes; 16: hang
+///   up; 5: pppd was sent a signal by someone else): Result Code 1, "loss of
+///   carrier";
+/// - a limit configured for the call (12: idle; 13: connect time): 3,
+///   "administrative reasons";
+/// - anything else (negotiation or authentication failed, pppd could not
+///   start, pppd crashed): 2, "see Error Code", with Error Code 6, "a
+///   generic vendor-specific error" (never the contradictory 2 with Error
+///   Code 0, "no general error").
+pub(super) fn cdn_for_pppd_exit(code: Option<i32>) -> (CdnResult, Option<ErrorCode>) {
+    match code {
+        Some(5 | 15 | 16) => (CdnResult::LOST_CARRIER, None),
+        Some(12 | 13) => (CdnResult::ADMINISTRATIVE, None),
+        _ => (CdnResult::GENERAL_ERROR, Some(ErrorCode::VENDOR_SPECIFIC)),
+    }
+}
 
 /// Send SIGKILL to `pid`.
 pub(super) fn sigkill(pid: u32) {
@@ -48,6 +69,9 @@ impl Daemon {
             .map_err(|e| format!("{e:#}"))?;
         if let Some(c) = self.reg.session_mut(t, s) {
             c.pppd_pid = Some(pid);
+        }
+        if let Some(st) = self.state.as_mut() {
+            st.pppd_started(pid, t.0, s.0);
         }
         Ok(())
     }
@@ -168,6 +192,9 @@ impl Daemon {
                 signal,
             } => {
                 let (t, s) = (TunnelId(key.0), SessionId(key.1));
+                if let Some(st) = self.state.as_mut() {
+                    st.pppd_gone(pid);
+                }
                 let Some(c) = self.reg.session_mut(t, s) else {
                     return;
                 };
@@ -191,14 +218,35 @@ impl Daemon {
                     _ => "pppd exited".to_string(),
                 };
                 tracing::info!(tunnel_id = key.0, session_id = key.1, pid, "{text}");
+                let (result, error) = cdn_for_pppd_exit(code);
                 let cmd = Command::CloseSession {
                     tunnel: t,
                     session: s,
-                    result: CdnResult::GENERAL_ERROR.0,
+                    result: result.0,
+                    error: error.map(|e| e.0),
                     message: Some(text),
                 };
                 let _ = self.ep.handle_command(Instant::now(), &mut self.rng, cmd);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pppd_exit_maps_to_a_consistent_cdn_result() {
+        assert_eq!(cdn_for_pppd_exit(Some(15)), (CdnResult::LOST_CARRIER, None));
+        assert_eq!(cdn_for_pppd_exit(Some(16)), (CdnResult::LOST_CARRIER, None));
+        assert_eq!(cdn_for_pppd_exit(Some(12)), (CdnResult::ADMINISTRATIVE, None));
+        for code in [Some(11), Some(19), Some(10), Some(1), None] {
+            assert_eq!(
+                cdn_for_pppd_exit(code),
+                (CdnResult::GENERAL_ERROR, Some(ErrorCode::VENDOR_SPECIFIC)),
+                "exit {code:?}"
+            );
         }
     }
 }

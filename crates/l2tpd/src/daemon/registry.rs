@@ -147,6 +147,8 @@ pub(super) struct SessionEntry {
     pub released: bool,
     /// The core reported the call down.
     pub down: bool,
+    /// When the core reported the call up (persistent calls: back-off).
+    pub up_since: Option<Instant>,
     /// pppd was sent SIGTERM: when it gets SIGKILL. The kernel session goes
     /// when pppd has exited (deleting it first would leave pppd running on a
     /// dead channel).
@@ -166,6 +168,7 @@ impl SessionEntry {
             kernel: false,
             released: false,
             down: false,
+            up_since: None,
             stop_deadline: None,
         }
     }

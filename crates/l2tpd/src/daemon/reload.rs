@@ -126,6 +126,7 @@ impl Daemon {
                     tunnel: id,
                     session: sid,
                     result: 3,
+                    error: None,
                     message: Some("removed from the configuration".into()),
                 };
                 let _ = self.ep.handle_command(now, &mut self.rng, cmd);

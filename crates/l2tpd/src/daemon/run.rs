@@ -75,6 +75,9 @@ impl Daemon {
             }
         }
         self.final_cleanup().await;
+        if let Some(st) = self.state.as_mut() {
+            st.clear();
+        }
         tracing::info!("l2tpd stopped");
         Ok(())
     }
@@ -220,6 +223,9 @@ impl Daemon {
                 }
             }
             if rest.is_empty() {
+                if let Some(st) = self.state.as_mut() {
+                    st.flush();
+                }
                 return;
             }
             // Action results feed the core again: go round until it is quiet.

@@ -223,6 +223,7 @@ impl Daemon {
             tunnel: tid,
             session: sid,
             result,
+            error: None,
             message: p.message.or_else(|| Some("cleared by the operator".into())),
         };
         self.ep
