@@ -361,12 +361,15 @@ _toml_extra_opts() {
 #                        given, i.e. lac_incoming; "lns_outgoing" sends OCRQ)
 #   --api-socket PATH    the management API socket (default: none, API off,
 #                        so that two daemons in one VM never share a socket)
+#   --persist            LAC: persist = true on tunnel "lac1" (re-dialled,
+#                        and its calls placed again, whenever they end)
+# Each daemon gets its own state_file ($WORK/l2tpd-ROLE.state).
 # The LAC dials tunnel "lac1" to $LNS_IP; the LNS accepts incoming tunnels.
 write_l2tpd_conf() {
     local file=$1 role=$2
     shift 2
     local sessions="s1" pool=0 listen deny ppp_log sess
-    local auth_lines="" session_type="" auth=none api_socket=""
+    local auth_lines="" session_type="" auth=none api_socket="" persist=0
     local timers='hello_timeout = "60s"
 retry_timeout = "1s"
 retry_max_timeout = "8s"
@@ -381,6 +384,7 @@ max_retries = 5'
         --hide) auth_lines+=$'hide_avps = true\n'; shift ;;
         --session-type) session_type=$2; shift 2 ;;
         --api-socket) api_socket=$2; shift 2 ;;
+        --persist) persist=1; shift ;;
         *) fail "write_l2tpd_conf: unknown option $1" ;;
         esac
     done
@@ -433,6 +437,9 @@ pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400
 peer_addr = "$LNS_IP"
 peer_udp_port = 1701
 EOF
+        if ((persist)); then
+            echo "persist = true" >>"$file"
+        fi
         for sess in $sessions; do
             printf '\n[tunnel.lac1.session.%s]\n' "$sess" >>"$file"
             if [[ -n $session_type ]]; then

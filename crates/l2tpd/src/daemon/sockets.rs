@@ -181,6 +181,18 @@ impl Sockets {
         self.listener.send_to(data, peer).await.map(|_| ())
     }
 
+    /// Does a live tunnel (`is_live`) use the 5-tuple (`local`, `peer`)?
+    pub fn tuple_taken(
+        &self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        is_live: impl Fn(TunnelId) -> bool,
+    ) -> bool {
+        self.by_tuple
+            .get(&(local, peer))
+            .is_some_and(|users| users.iter().any(|id| is_live(*id)))
+    }
+
     /// Open `tunnel`'s socket from `local` to `peer` (or return the one it
     /// has). When a live tunnel (`is_live`) already uses that 5-tuple, the
     /// new socket gets an ephemeral port; otherwise tunnels still closing or
@@ -252,8 +264,17 @@ use l2tp_proto::event::Transmit;
 use super::Daemon;
 
 impl Daemon {
-    /// The socket of `tunnel`, opened from the tunnel's local address (its
-    /// `our_addr` or the listening address) when it has none yet.
+    /// The local address of `tunnel`'s socket: its `our_addr` or the
+    /// listening address, on the listening port.
+    fn tunnel_local_addr(&self, tunnel: TunnelId) -> SocketAddr {
+        self.reg
+            .tunnel(tunnel)
+            .and_then(|c| c.local_addr)
+            .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()))
+    }
+
+    /// The socket of `tunnel`, opened from the tunnel's local address (see
+    /// [`Self::tunnel_local_addr`]) when it has none yet.
     pub(super) fn tunnel_socket(
         &mut self,
         tunnel: TunnelId,
@@ -262,11 +283,7 @@ impl Daemon {
         if let Some(s) = self.sockets.get(tunnel) {
             return Ok(s);
         }
-        let local = self
-            .reg
-            .tunnel(tunnel)
-            .and_then(|c| c.local_addr)
-            .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+        let local = self.tunnel_local_addr(tunnel);
         let ep = &self.ep;
         let opened = self.sockets.open(tunnel, local, peer, |id| {
             ep.tunnel(id).is_some_and(|t| t.is_open())
@@ -281,12 +298,24 @@ impl Daemon {
 
     /// Send a control message: from the tunnel's own socket, from a new one
     /// for a tunnel we dial, else (a half-open or refused tunnel of a peer)
-    /// from the listening socket.
+    /// from the listening socket; but when a live tunnel already holds the
+    /// peer's 5-tuple (a peer that restarted, or one that opens every
+    /// tunnel from the same port, as xl2tpd does), the half-open tunnel
+    /// gets its socket, on an ephemeral port, before its SCCRP: RFC 2661
+    /// §8.1 lets the responder choose its port in the SCCRP, not later.
+    /// Such sockets are bounded by the half-open limits.
     pub(super) async fn transmit(&mut self, t: Transmit) {
         let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
+        let own_port = || {
+            let ep = &self.ep;
+            self.sockets
+                .tuple_taken(self.tunnel_local_addr(t.tunnel), t.peer, |id| {
+                    id != t.tunnel && ep.tunnel(id).is_some_and(|x| x.is_open())
+                })
+        };
         let socket = match self.sockets.get(t.tunnel) {
             Some(s) => Some(s),
-            None if dialed => match self.tunnel_socket(t.tunnel, t.peer) {
+            None if dialed || (self.ep.tunnel(t.tunnel).is_some() && own_port()) => match self.tunnel_socket(t.tunnel, t.peer) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e}");
