@@ -64,6 +64,8 @@ pub struct QueueDrops {
 struct TunnelSocket {
     socket: Arc<UdpSocket>,
     reader: JoinHandle<()>,
+    /// The peer address and port it is connected to.
+    peer: SocketAddr,
     /// (local, peer) when bound to the shared local port; `None` for an ephemeral port.
     tuple: Option<(SocketAddr, SocketAddr)>,
 }
@@ -171,6 +173,11 @@ impl Sockets {
         self.by_tunnel.get(&tunnel).map(|s| s.socket.clone())
     }
 
+    /// The peer address `tunnel`'s socket is connected to, if it has one.
+    pub fn peer_of(&self, tunnel: TunnelId) -> Option<SocketAddr> {
+        self.by_tunnel.get(&tunnel).map(|s| s.peer)
+    }
+
     /// The tunnels that have a socket.
     pub fn tunnels(&self) -> impl Iterator<Item = TunnelId> + '_ {
         self.by_tunnel.keys().copied()
@@ -225,6 +232,7 @@ impl Sockets {
         let entry = Arc::new(TunnelSocket {
             socket: socket.clone(),
             reader,
+            peer,
             tuple: (!live_clash).then_some(key),
         });
         if !live_clash {
@@ -273,15 +281,27 @@ impl Daemon {
             .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()))
     }
 
-    /// The socket of `tunnel`, opened from the tunnel's local address (see
-    /// [`Self::tunnel_local_addr`]) when it has none yet.
+    /// The socket of `tunnel` to `peer`, opened from the tunnel's local
+    /// address (see [`Self::tunnel_local_addr`]) when it has none yet, or
+    /// when a tunnel we dialled has moved to another port of its peer (the
+    /// SCCRP came from there, RFC 2661 §8.1): the old socket is released and
+    /// a new one connected to the new port.
     pub(super) fn tunnel_socket(
         &mut self,
         tunnel: TunnelId,
         peer: SocketAddr,
     ) -> std::io::Result<Arc<UdpSocket>> {
-        if let Some(s) = self.sockets.get(tunnel) {
-            return Ok(s);
+        match self.sockets.peer_of(tunnel) {
+            Some(p) if p == peer => {
+                if let Some(s) = self.sockets.get(tunnel) {
+                    return Ok(s);
+                }
+            }
+            Some(old) => {
+                tracing::debug!(tunnel_id = tunnel.0, %old, new = %peer, "the peer answered from another port: moving the tunnel's socket");
+                self.sockets.release(tunnel);
+            }
+            None => {}
         }
         let local = self.tunnel_local_addr(tunnel);
         let ep = &self.ep;
@@ -313,16 +333,21 @@ impl Daemon {
                     id != t.tunnel && ep.tunnel(id).is_some_and(|x| x.is_open())
                 })
         };
-        let socket = match self.sockets.get(t.tunnel) {
-            Some(s) => Some(s),
-            None if dialed || (self.ep.tunnel(t.tunnel).is_some() && own_port()) => match self.tunnel_socket(t.tunnel, t.peer) {
+        let own_socket = dialed
+            || self.sockets.get(t.tunnel).is_some()
+            || (self.ep.tunnel(t.tunnel).is_some() && own_port());
+        let socket = if own_socket {
+            // A dialled tunnel's goes through `tunnel_socket`, which follows
+            // the peer to the port its SCCRP came from.
+            match self.tunnel_socket(t.tunnel, t.peer) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::error!(tunnel_id = t.tunnel.0, peer = %t.peer, "cannot open tunnel socket: {e}");
                     return;
                 }
-            },
-            None => None,
+            }
+        } else {
+            None
         };
         let sent = match socket {
             Some(s) => s.send(&t.data).await.map(|_| ()),
