@@ -82,6 +82,8 @@ pub struct Daemon {
     shutdown: Option<Instant>,
     /// The management API: calls to answer, events to publish, runtime changes.
     api: api::ApiState,
+    /// What the service manager is told (sd_notify): readiness, status, watchdog.
+    notify: crate::notify::Notifier,
 }
 
 /// The endpoint's resource limits from `[system]`.
@@ -155,6 +157,7 @@ impl Daemon {
             config_paths,
             shutdown: None,
             api,
+            notify: crate::notify::Notifier::from_env(),
         };
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
@@ -176,6 +179,11 @@ impl Daemon {
     fn set_config(&mut self, config: Arc<Config>) {
         self.config = RunningConfig::new(config);
         self.ep.set_policy(incoming_policy(self.config.arc()));
+    }
+
+    /// (tunnels, sessions) the core holds, for `STATUS=`; O(1).
+    fn counts(&self) -> (usize, usize) {
+        (self.ep.tunnel_count(), self.ep.session_count())
     }
 
     /// Shutdown has begun (SIGTERM / SIGINT).
