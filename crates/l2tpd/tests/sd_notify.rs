@@ -360,10 +360,7 @@ fn journal_fields(mut d: &[u8]) -> Vec<(String, String)> {
             let key = String::from_utf8_lossy(line).into_owned();
             let rest = &d[nl + 1..];
             let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
-            out.push((
-                key,
-                String::from_utf8_lossy(&rest[8..8 + len]).into_owned(),
-            ));
+            out.push((key, String::from_utf8_lossy(&rest[8..8 + len]).into_owned()));
             d = &rest[8 + len + 1..];
         }
     }
@@ -407,12 +404,7 @@ fn journal_stream_logs_natively_to_journald() {
         .env_remove("NOTIFY_SOCKET")
         .env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
         .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&log)
-                .unwrap(),
-        )
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
         .spawn()
         .expect("unshare l2tpd");
     let mut lns = Process {
@@ -431,9 +423,7 @@ fn journal_stream_logs_natively_to_journald() {
                 continue; // the probe of an empty datagram
             }
             let f = journal_fields(&buf[..n]);
-            let hit = f
-                .iter()
-                .any(|(k, v)| k == "MESSAGE" && v.contains(needle));
+            let hit = f.iter().any(|(k, v)| k == "MESSAGE" && v.contains(needle));
             entries.push(f.clone());
             if hit {
                 return Some(f);
@@ -454,13 +444,14 @@ fn journal_stream_logs_natively_to_journald() {
     );
     assert_eq!(get(&started, "PRIORITY"), "5");
     assert_eq!(get(&started, "SYSLOG_IDENTIFIER"), "l2tpd");
-    assert_eq!(get(&started, "TARGET"), "l2tpd::daemon");
+    assert_eq!(get(&started, "TARGET"), "l2tpd::daemon::run");
 
     // An invalid configuration on SIGHUP: an ERROR (PRIORITY=3) whose
     // message spans lines, in one entry.
     std::fs::write(&cfg, "[system]\nudp_port = \"x\"\n").unwrap();
     lns.signal(Signal::SIGHUP);
-    let failed = recv_until("configuration reload failed").unwrap_or_else(|| panic!("{}", lns.log()));
+    let failed =
+        recv_until("configuration reload failed").unwrap_or_else(|| panic!("{}", lns.log()));
     assert_eq!(get(&failed, "PRIORITY"), "3");
     let msg = get(&failed, "MESSAGE");
     assert!(msg.contains('\n') && msg.contains("udp_port"), "{msg}");

@@ -162,7 +162,6 @@ impl Daemon {
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
         }
-        tracing::info!(listen = %d.local, data_plane = %d.config.system.data_plane, "l2tpd started");
         d.start_local_tunnels();
         Ok(d)
     }

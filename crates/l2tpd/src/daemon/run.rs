@@ -24,7 +24,10 @@ impl Daemon {
         let mut sighup = signal(SignalKind::hangup())?;
         let mut sigusr1 = signal(SignalKind::user_defined1())?;
         // Ready: the listening socket and the API socket are bound (`new`),
-        // and SIGHUP / SIGTERM are handled from here on.
+        // and SIGHUP / SIGTERM are handled from here on (before, SIGHUP's
+        // default action would end the process): the log line and READY=1
+        // both say so.
+        tracing::info!(listen = %self.local, data_plane = %self.config.system.data_plane, "l2tpd started");
         self.notify.ready(Instant::now(), self.counts());
         loop {
             self.process_outputs().await;
@@ -41,9 +44,9 @@ impl Daemon {
                 self.timers.next(),
                 self.notify.next_deadline(),
             ]
-                .into_iter()
-                .flatten()
-                .min();
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
