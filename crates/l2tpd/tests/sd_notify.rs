@@ -465,3 +465,69 @@ fn journal_stream_logs_natively_to_journald() {
     // Nothing went to stderr.
     assert_eq!(lns.log(), "");
 }
+
+#[test]
+fn unit_file_verifies_and_is_sandboxed() {
+    // `systemd-analyze verify` on systemd/l2tpd.service, with ExecStart= and
+    // the check pointing at the l2tpd just built (/usr/sbin/l2tpd is not
+    // installed here) and without the man page check (l2tpd.toml(5) is not
+    // installed either). Then the exposure score of `systemd-analyze
+    // security`, which must stay in systemd's "OK" band (< 5.0).
+    let Ok(version) = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+    else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    assert!(version.success());
+    let dir = common::tempdir("l2tpd-test", "unit-file");
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../systemd/l2tpd.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("/usr/sbin/l2tpd"));
+    let copy = dir.join("l2tpd.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/sbin/l2tpd", env!("CARGO_BIN_EXE_l2tpd")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify: {:?}\n{text}",
+        out.status
+    );
+
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(score) = text.lines().find_map(|l| {
+        l.split_once("Overall exposure level for l2tpd.service: ")
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .and_then(|s| s.parse::<f64>().ok())
+    }) else {
+        eprintln!(
+            "skipped the exposure score: this systemd-analyze cannot analyse a unit file offline:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    };
+    eprintln!("systemd-analyze security: exposure {score}");
+    assert!(score < 5.0, "exposure {score}:\n{text}");
+}
