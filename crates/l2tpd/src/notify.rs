@@ -206,7 +206,8 @@ mod tests {
         // No watchdog, zero, infinity, garbage.
         assert_eq!(watchdog_timeout(None, s("7"), 7), None);
         assert_eq!(watchdog_timeout(s("0"), None, 7), None);
-        assert_eq!(watchdog_timeout(s(&u64::MAX.to_string()), None, 7), None);
+        let infinity = u64::MAX.to_string();
+        assert_eq!(watchdog_timeout(Some(&infinity), None, 7), None);
         assert_eq!(watchdog_timeout(s("-5"), None, 7), None);
         assert_eq!(watchdog_timeout(s("12ms"), None, 7), None);
         assert_eq!(watchdog_timeout(s(""), None, 7), None);
