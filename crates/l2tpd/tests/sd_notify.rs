@@ -373,13 +373,15 @@ fn journal_stream_logs_natively_to_journald() {
     // /run/systemd/journal in a mount namespace of l2tpd's own (root and
     // unshare(1) needed; skipped otherwise).
     let dir = common::tempdir("l2tpd-test", "journal-native");
-    let unshare_works = Command::new("unshare")
-        .args(["-m", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !unshare_works || !Path::new("/run/systemd").is_dir() {
-        eprintln!("skipped: needs `unshare -m` (root) and /run/systemd");
+    let mounts = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal";
+    let unshare_works = Path::new("/run/systemd").is_dir()
+        && Command::new("unshare")
+            .args(["-m", "sh", "-c", mounts])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !unshare_works {
+        eprintln!("skipped: needs /run/systemd and `unshare -m` with mount rights (root)");
         return;
     }
     let jdir = dir.join("journal");
@@ -392,10 +394,9 @@ fn journal_stream_logs_natively_to_journald() {
     std::fs::write(&log, "").unwrap();
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(&log).unwrap();
-    let script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal \
-                  && mount --bind \"$0\" /run/systemd/journal && exec \"$@\"";
+    let script = format!("{mounts} && mount --bind \"$0\" /run/systemd/journal && exec \"$@\"");
     let child = Command::new("unshare")
-        .args(["-m", "sh", "-c", script])
+        .args(["-m", "sh", "-c", &script])
         .arg(&jdir)
         .arg(env!("CARGO_BIN_EXE_l2tpd"))
         .arg("--config")
