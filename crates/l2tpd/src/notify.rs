@@ -173,7 +173,15 @@ impl Notifier {
         if !self.enabled {
             return;
         }
-        if let Err(e) = sd_notify::notify(state) {
+        let sent = match std::env::var_os("NOTIFY_SOCKET") {
+            // `sd-notify` takes the variable as a path; sd_notify(3) reads a
+            // leading '@' as a socket in the abstract namespace.
+            Some(s) if s.as_encoded_bytes().starts_with(b"@") => {
+                send_abstract(&s.as_encoded_bytes()[1..], state)
+            }
+            _ => sd_notify::notify(state),
+        };
+        if let Err(e) = sent {
             if self.failed_once {
                 tracing::debug!("sd_notify: {e}");
             } else {
@@ -182,6 +190,17 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Send `state` (one `KEY=VALUE` a line) to the abstract Unix datagram
+/// socket `name` (without its leading NUL). Errors: the socket's.
+fn send_abstract(name: &[u8], state: &[NotifyState]) -> std::io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let msg: String = state.iter().map(|s| format!("{s}\n")).collect();
+    let addr = SocketAddr::from_abstract_name(name)?;
+    UnixDatagram::unbound()?.send_to_addr(msg.as_bytes(), &addr)?;
+    Ok(())
 }
 
 #[cfg(test)]

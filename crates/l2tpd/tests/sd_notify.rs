@@ -42,6 +42,16 @@ impl Manager {
         }
     }
 
+    /// Bound to `name` in the abstract namespace (NOTIFY_SOCKET=@name).
+    fn bind_abstract(name: &str) -> Manager {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+        Manager {
+            sock: UnixDatagram::bind_addr(&addr).unwrap(),
+            seen: Vec::new(),
+        }
+    }
+
     /// Receive until a datagram has a line for which `pred` holds, at most
     /// `timeout`; that datagram, or None (everything received is in `seen`).
     fn until(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
@@ -299,6 +309,37 @@ fn watchdog_of_another_process_is_not_pinged() {
         mgr.dump()
     );
     assert!(!lns.log().contains("systemd watchdog enabled"));
+}
+
+#[test]
+fn abstract_notify_socket() {
+    // NOTIFY_SOCKET=@NAME: a socket in the abstract namespace (sd_notify(3)).
+    let dir = common::tempdir("l2tpd-test", "sd-notify-abstract");
+    let port = 17415;
+    let name = format!("l2tpd-test-notify-{}", std::process::id());
+    let mut mgr = Manager::bind_abstract(&name);
+    let mut lns = spawn_with_env(
+        &dir,
+        "lns",
+        &lns_config(port, &dir),
+        &[("NOTIFY_SOCKET", &format!("@{name}"))],
+    );
+    assert!(
+        mgr.until(Duration::from_secs(10), |l| l == "READY=1")
+            .is_some(),
+        "{}\n{}",
+        mgr.dump(),
+        lns.log()
+    );
+    lns.signal(Signal::SIGTERM);
+    assert!(
+        mgr.until(Duration::from_secs(5), |l| l == "STOPPING=1")
+            .is_some(),
+        "{}",
+        mgr.dump()
+    );
+    lns.wait_exit(Duration::from_secs(10))
+        .expect("l2tpd did not exit after SIGTERM");
 }
 
 #[test]
