@@ -3,6 +3,8 @@
 mod api;
 mod daemon;
 mod fdlimit;
+mod journal;
+mod notify;
 mod params;
 mod pool;
 mod ppp;
@@ -69,7 +71,12 @@ fn check(paths: &ConfigPaths) -> ExitCode {
     }
 }
 
-fn init_logging(filter: Option<&str>) {
+/// Logging with the filter `--log`, else `L2TPD_LOG`, else `info`, plus what
+/// the API's per-object trace flags ask for. To journald over its native
+/// protocol when stderr is the journal stream systemd set up
+/// (`JOURNAL_STREAM`), otherwise to stderr. Returns a warning to log once
+/// logging is up: journald's socket could not be opened, so stderr it is.
+fn init_logging(filter: Option<&str>) -> Option<String> {
     let filter = filter
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_env("L2TPD_LOG").ok())
@@ -77,12 +84,36 @@ fn init_logging(filter: Option<&str>) {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
     // The configured level, plus what per-object trace flags ask for (API).
+    let filter = api::trace::Filter::new(filter);
+    let mut note = None;
+    if journal::stderr_is_journal() {
+        match journal::JournalWriter::open() {
+            Ok(w) => {
+                // The journal keeps the time and the level (PRIORITY=).
+                let layer = tracing_subscriber::fmt::layer()
+                    .with_writer(w)
+                    .with_ansi(false)
+                    .without_time()
+                    .with_level(false)
+                    .with_target(false)
+                    .with_filter(filter);
+                tracing_subscriber::registry().with(layer).init();
+                return None;
+            }
+            Err(e) => {
+                note = Some(format!(
+                    "stderr is the journal but journald's socket cannot be used ({e}): logging to stderr"
+                ));
+            }
+        }
+    }
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(api::trace::Filter::new(filter));
+        .with_filter(filter);
     tracing_subscriber::registry().with(fmt).init();
+    note
 }
 
 fn open_data_plane(kind: DataPlaneKind) -> anyhow::Result<Box<dyn DataPlane>> {
@@ -113,7 +144,9 @@ fn main() -> ExitCode {
     if cli.check_config || matches!(cli.command, Some(Subcommand::Check)) {
         return check(&paths);
     }
-    init_logging(cli.log.as_deref());
+    if let Some(warning) = init_logging(cli.log.as_deref()) {
+        tracing::warn!("{warning}");
+    }
     // Before any socket: a carrier LNS needs far more than the usual 1024.
     fdlimit::raise_nofile_limit();
     let rt = match tokio::runtime::Builder::new_current_thread()

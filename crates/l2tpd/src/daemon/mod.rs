@@ -86,6 +86,8 @@ pub struct Daemon {
     api: api::ApiState,
     /// What we own, written down for the next start (`[system] state_file`).
     state: Option<state::StateFile>,
+    /// What the service manager is told (sd_notify): readiness, status, watchdog.
+    notify: crate::notify::Notifier,
 }
 
 /// The state file in use: `[system] state_file` if set (empty: none), else
@@ -184,12 +186,12 @@ impl Daemon {
             shutdown: None,
             api,
             state,
+            notify: crate::notify::Notifier::from_env(),
         };
         d.reconcile(&previous).await;
         if d.config.system.ppp_accm_events && !null_dp {
             crate::ppp_events::listen(d.ppp_tx.clone()).context("ppp_accm_events")?;
         }
-        tracing::info!(listen = %d.local, data_plane = %d.config.system.data_plane, "l2tpd started");
         d.start_local_tunnels();
         Ok(d)
     }
@@ -206,6 +208,11 @@ impl Daemon {
     fn set_config(&mut self, config: Arc<Config>) {
         self.config = RunningConfig::new(config);
         self.ep.set_policy(incoming_policy(self.config.arc()));
+    }
+
+    /// (tunnels, sessions) the core holds, for `STATUS=`; O(1).
+    fn counts(&self) -> (usize, usize) {
+        (self.ep.tunnel_count(), self.ep.session_count())
     }
 
     /// Shutdown has begun (SIGTERM / SIGINT).

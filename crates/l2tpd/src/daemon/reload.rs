@@ -12,7 +12,16 @@ use super::local::configured_call;
 use super::{Daemon, limits};
 
 impl Daemon {
-    /// SIGHUP: read the configuration again. An invalid one is rejected and the
+    /// SIGHUP or the API's `SystemReload`: [`reload_config`](Self::reload_config)
+    /// between `RELOADING=1` and `READY=1` to the service manager (`READY=1`
+    /// also when the new configuration is rejected: the old one keeps running).
+    pub(super) fn reload(&mut self) {
+        self.notify.reloading();
+        self.reload_config();
+        self.notify.ready(Instant::now(), self.counts());
+    }
+
+    /// Read the configuration again. An invalid one is rejected and the
     /// running one kept. Profile changes apply to tunnels and calls created from
     /// now on; `[tunnel.NAME]` tables added or removed bring tunnels up or down,
     /// and calls added to or removed from a running tunnel are placed or cleared.
@@ -20,7 +29,7 @@ impl Daemon {
     ///
     /// Work done: O(configured tunnels), plus the calls of the tunnels in both
     /// configurations; the registry's name index finds the running tunnels.
-    pub(super) fn reload(&mut self) {
+    fn reload_config(&mut self) {
         let new = match self.api.reload(&self.config_paths) {
             Ok(c) => Arc::new(c),
             Err(e) => {

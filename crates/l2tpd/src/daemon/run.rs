@@ -1,7 +1,8 @@
 //! The wakeup loop: one `select!` over signals, the next deadline,
 //! datagrams, pppd reports and API calls; the core's outputs drained after
 //! each. The next deadline is the earliest of the core's `poll_timeout()`,
-//! the driver's timer index and the shutdown deadline, each O(1) to read.
+//! the driver's timer index, the shutdown deadline and the service
+//! manager's (watchdog ping, pending `STATUS=`), each O(1) to read.
 //! Also: SIGUSR1 counters, and shutdown (every call cleared, every pppd
 //! stopped, every kernel object deleted).
 
@@ -22,17 +23,30 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
         let mut sigusr1 = signal(SignalKind::user_defined1())?;
+        // Ready: the listening socket and the API socket are bound (`new`),
+        // and SIGHUP / SIGTERM are handled from here on (before, SIGHUP's
+        // default action would end the process): the log line and READY=1
+        // both say so.
+        tracing::info!(listen = %self.local, data_plane = %self.config.system.data_plane, "l2tpd started");
+        self.notify.ready(Instant::now(), self.counts());
         loop {
             self.process_outputs().await;
+            // Every turn, so a loop that is stuck stops the watchdog pings.
+            self.notify.tick(Instant::now(), self.counts());
             if let Some(d) = self.shutdown
                 && ((self.ep.is_idle() && self.reg.stopping() == 0) || Instant::now() >= d)
             {
                 break;
             }
-            let next = [self.ep.poll_timeout(), self.shutdown, self.timers.next()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                self.ep.poll_timeout(),
+                self.shutdown,
+                self.timers.next(),
+                self.notify.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -165,6 +179,7 @@ impl Daemon {
     /// has exited, or at the deadline.
     fn begin_shutdown(&mut self) {
         if self.shutdown.is_none() {
+            self.notify.stopping(self.counts());
             self.cancel_persistence();
             let _ = self
                 .ep
