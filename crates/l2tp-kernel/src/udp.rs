@@ -85,6 +85,26 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
     Ok(UdpSocket::from(fd))
 }
 
+/// Creates a tunnel socket on an ephemeral port of `local`'s address (port 0,
+/// no `SO_REUSEADDR`), not yet connected: for a tunnel we dial while another
+/// tunnel holds our listening port's 5-tuple to that peer. It sends with
+/// `send_to` and receives from any port of the peer, because the peer may
+/// answer our SCCRQ from another UDP port (RFC 2661 §8.1); connect it with
+/// [`connect_socket`] once the SCCRP has fixed the peer's port, before the
+/// kernel tunnel is created on it.
+pub fn unconnected_tunnel_socket(local: SocketAddr) -> Result<UdpSocket, Error> {
+    let mut any = local;
+    any.set_port(0);
+    Ok(UdpSocket::from(new_udp(&any, "tunnel socket", false)?))
+}
+
+/// Connect `socket` (a UDP socket) to `peer`; again to move it to another
+/// peer port. Errors name the operation and the errno.
+pub fn connect_socket(socket: &impl AsRawFd, peer: SocketAddr) -> Result<(), Error> {
+    connect(socket.as_raw_fd(), &SockaddrStorage::from(peer))
+        .map_err(|e| Error::io(format!("connect(tunnel socket -> {peer})"), e.into()))
+}
+
 /// Creates the daemon's listening UDP socket for new tunnels: `SO_REUSEADDR`, bound
 /// to `local`, unconnected, non-blocking, close-on-exec (IPv6: `IPV6_V6ONLY`),
 /// with a receive buffer of [`LISTEN_RCVBUF`] bytes where allowed.
@@ -229,6 +249,27 @@ mod tests {
             let (got, _) = recv_from_with_timeout(&tunnel2).expect("tunnel2 got nothing");
             assert_eq!(got, b"to-tunnel2");
         }
+    }
+
+    /// An unconnected tunnel socket hears the peer from any of its ports;
+    /// connected afterwards, only from that one.
+    #[test]
+    fn unconnected_tunnel_socket_hears_any_peer_port_until_connected() {
+        let t = unconnected_tunnel_socket("127.0.0.1:1701".parse().unwrap()).unwrap();
+        let local = t.local_addr().unwrap();
+        assert_ne!(local.port(), 1701, "an ephemeral port");
+        let peer_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer_b.send_to(b"sccrp", local).unwrap();
+        let (got, from) = recv_from_with_timeout(&t).expect("nothing from port b");
+        assert_eq!((got.as_slice(), from), (&b"sccrp"[..], peer_b.local_addr().unwrap()));
+        connect_socket(&t, peer_b.local_addr().unwrap()).unwrap();
+        peer_a.send_to(b"stray", local).unwrap();
+        peer_b.send_to(b"scccn-ack", local).unwrap();
+        let (got, _) = recv_from_with_timeout(&t).expect("nothing from port b");
+        assert_eq!(got, b"scccn-ack");
+        let mut buf = [0u8; 16];
+        assert!(t.recv(&mut buf).is_err(), "the stray from port a is not received");
     }
 
     #[test]

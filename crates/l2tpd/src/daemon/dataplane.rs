@@ -91,6 +91,11 @@ impl Daemon {
         let socket = self
             .tunnel_socket(tunnel, peer)
             .map_err(|e| format!("tunnel socket: {e}"))?;
+        // A dialled tunnel's socket on an ephemeral port waited unconnected
+        // for the SCCRP; the kernel sends to the address it is connected to.
+        self.sockets
+            .connect(tunnel, peer)
+            .map_err(|e| format!("tunnel socket: {e}"))?;
         let spec = TunnelSpec {
             tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
             peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),

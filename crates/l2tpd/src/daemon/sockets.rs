@@ -64,8 +64,9 @@ pub struct QueueDrops {
 struct TunnelSocket {
     socket: Arc<UdpSocket>,
     reader: JoinHandle<()>,
-    /// The peer address and port it is connected to.
-    peer: SocketAddr,
+    /// The peer address and port it is connected to; `None` while a tunnel
+    /// we dial on an ephemeral port waits for its SCCRP (see [`Sockets::open`]).
+    peer: std::cell::Cell<Option<SocketAddr>>,
     /// (local, peer) when bound to the shared local port; `None` for an ephemeral port.
     tuple: Option<(SocketAddr, SocketAddr)>,
 }
@@ -173,9 +174,23 @@ impl Sockets {
         self.by_tunnel.get(&tunnel).map(|s| s.socket.clone())
     }
 
-    /// The peer address `tunnel`'s socket is connected to, if it has one.
-    pub fn peer_of(&self, tunnel: TunnelId) -> Option<SocketAddr> {
-        self.by_tunnel.get(&tunnel).map(|s| s.peer)
+    /// `tunnel`'s socket, if it has one: the peer address it is connected
+    /// to (`None`: not connected yet).
+    pub fn peer_of(&self, tunnel: TunnelId) -> Option<Option<SocketAddr>> {
+        self.by_tunnel.get(&tunnel).map(|s| s.peer.get())
+    }
+
+    /// Connect `tunnel`'s socket, opened unconnected, to `peer` (the port its
+    /// SCCRP came from). Nothing to do for one that is connected.
+    pub fn connect(&mut self, tunnel: TunnelId, peer: SocketAddr) -> std::io::Result<()> {
+        let Some(s) = self.by_tunnel.get(&tunnel) else {
+            return Ok(());
+        };
+        if s.peer.get().is_none() {
+            l2tp_kernel::connect_socket(&*s.socket, peer).map_err(std::io::Error::other)?;
+            s.peer.set(Some(peer));
+        }
+        Ok(())
     }
 
     /// The tunnels that have a socket.
@@ -205,11 +220,19 @@ impl Sockets {
     /// new socket gets an ephemeral port; otherwise tunnels still closing or
     /// lingering on the 5-tuple move onto the new socket for their last
     /// acknowledgements and the old socket closes.
+    ///
+    /// A socket on the shared port is connected at once: should the peer
+    /// answer a tunnel we `dial` from another port (RFC 2661 §8.1), its SCCRP
+    /// reaches the listening socket, and the tunnel's socket is opened again
+    /// for the new port. One on an ephemeral port for a tunnel we dial is
+    /// left unconnected, so that it hears the SCCRP from any port, and is
+    /// connected with [`Self::connect`] before the kernel tunnel is made.
     pub fn open(
         &mut self,
         tunnel: TunnelId,
         local: SocketAddr,
         peer: SocketAddr,
+        dial: bool,
         is_live: impl Fn(TunnelId) -> bool,
     ) -> std::io::Result<Arc<UdpSocket>> {
         if let Some(s) = self.by_tunnel.get(&tunnel) {
@@ -222,7 +245,13 @@ impl Sockets {
         if live_clash {
             bind.set_port(0);
         }
-        let std_sock = l2tp_kernel::tunnel_socket(bind, peer).map_err(std::io::Error::other)?;
+        let unconnected = live_clash && dial;
+        let std_sock = if unconnected {
+            l2tp_kernel::unconnected_tunnel_socket(bind)
+        } else {
+            l2tp_kernel::tunnel_socket(bind, peer)
+        }
+        .map_err(std::io::Error::other)?;
         let socket = Arc::new(UdpSocket::from_std(std_sock)?);
         let reader = tokio::spawn(reader(
             socket.clone(),
@@ -232,7 +261,7 @@ impl Sockets {
         let entry = Arc::new(TunnelSocket {
             socket: socket.clone(),
             reader,
-            peer,
+            peer: std::cell::Cell::new((!unconnected).then_some(peer)),
             tuple: (!live_clash).then_some(key),
         });
         if !live_clash {
@@ -292,20 +321,22 @@ impl Daemon {
         peer: SocketAddr,
     ) -> std::io::Result<Arc<UdpSocket>> {
         match self.sockets.peer_of(tunnel) {
-            Some(p) if p == peer => {
+            Some(Some(old)) if old != peer => {
+                tracing::debug!(tunnel_id = tunnel.0, %old, new = %peer, "the peer answered from another port: moving the tunnel's socket");
+                self.sockets.release(tunnel);
+            }
+            // Connected to `peer`, or not connected yet (sends with send_to).
+            Some(_) => {
                 if let Some(s) = self.sockets.get(tunnel) {
                     return Ok(s);
                 }
-            }
-            Some(old) => {
-                tracing::debug!(tunnel_id = tunnel.0, %old, new = %peer, "the peer answered from another port: moving the tunnel's socket");
-                self.sockets.release(tunnel);
             }
             None => {}
         }
         let local = self.tunnel_local_addr(tunnel);
         let ep = &self.ep;
-        let opened = self.sockets.open(tunnel, local, peer, |id| {
+        let dial = ep.tunnel(tunnel).is_some_and(|t| t.initiator);
+        let opened = self.sockets.open(tunnel, local, peer, dial, |id| {
             ep.tunnel(id).is_some_and(|t| t.is_open())
         });
         if let Err(e) = &opened
@@ -349,8 +380,10 @@ impl Daemon {
         } else {
             None
         };
+        let connected = self.sockets.peer_of(t.tunnel).flatten().is_some();
         let sent = match socket {
-            Some(s) => s.send(&t.data).await.map(|_| ()),
+            Some(s) if connected => s.send(&t.data).await.map(|_| ()),
+            Some(s) => s.send_to(&t.data, t.peer).await.map(|_| ()),
             None => self.sockets.send_from_listener(t.peer, &t.data).await,
         };
         if let Err(e) = sent {
