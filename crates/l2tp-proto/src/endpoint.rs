@@ -600,7 +600,7 @@ impl Endpoint {
         }
         let mut t = Tunnel::accept(id, from, accepted.unwrap_or_default(), now, refusal);
         tracing::info!(%from, tunnel = %id, peer_tunnel = %sccrq.assigned_tunnel_id,
-            host_name = %String::from_utf8_lossy(&sccrq.host_name), "incoming SCCRQ");
+            host_name = %crate::text::PeerText::from(&sccrq.host_name[..]), "incoming SCCRQ");
         if let Some((old, _, calls)) = adopted {
             let sessions = t.adopt_calls(calls);
             self.out

@@ -13,6 +13,7 @@ use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, Tunne
 use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
 use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::text::PeerText;
 use crate::violation::Violation;
 use crate::wire::{
     AvpValue, BearerCaps, CallErrors, Cdn, CdnResult, ControlHeader, ControlMessage, ErrorCode,
@@ -215,10 +216,6 @@ pub(crate) fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u
         error,
         message,
     }
-}
-
-fn lossy(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
 }
 
 fn type_index(t: MessageType) -> usize {
@@ -904,7 +901,7 @@ impl Tunnel {
             tunnel: self.id,
             peer_tunnel: self.peer_id,
             peer: self.peer,
-            peer_host_name: lossy(&self.peer_host_name),
+            peer_host_name: PeerText::new(self.peer_host_name.clone()),
         }));
         // Calls requested while the tunnel was coming up.
         let waiting: Vec<SessionId> = self
@@ -922,7 +919,7 @@ impl Tunnel {
         let reason = CloseReason::Peer {
             result: m.result_code.result,
             error: m.result_code.error,
-            message: m.result_code.message.as_deref().map(lossy),
+            message: m.result_code.message.clone().map(PeerText::new),
         };
         tracing::info!(tunnel = %self.id, "peer sent StopCCN: {reason}");
         // Acknowledge at once rather than waiting for the ack timer.
@@ -1423,7 +1420,7 @@ impl Tunnel {
                 let reason = CloseReason::Peer {
                     result: m.result_code.result,
                     error: m.result_code.error,
-                    message: m.result_code.message.as_deref().map(lossy),
+                    message: m.result_code.message.clone().map(PeerText::new),
                 };
                 self.drop_session(id, reason, out);
             }

@@ -28,7 +28,7 @@ impl Daemon {
                     self.reset_backoff(&name);
                 }
                 self.ensure_tunnel_entry(tunnel);
-                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
+                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, %peer_host_name, "tunnel up");
             }
             Event::TunnelDown { tunnel, reason } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, "tunnel down: {reason}");
