@@ -25,8 +25,16 @@ pub enum Output {
 pub struct Transmit {
     /// Our tunnel id: the driver sends over the UDP socket of this tunnel,
     /// creating it (bound to the local address, connected to `peer`) on first use.
+    /// 0 for a stateless answer to a message for a tunnel we do not have
+    /// (StopCCN or ZLB, see [`Endpoint::add_stale_tunnel`](crate::endpoint::Endpoint::add_stale_tunnel)):
+    /// send it from the listening socket.
     pub tunnel: TunnelId,
-    /// The peer's address and UDP port.
+    /// The peer's address and UDP port. For a tunnel we initiated it changes
+    /// once when the SCCRP came from another UDP port of the peer's address
+    /// (RFC 2661 §8.1): from then on every transmit of the tunnel (the SCCCN
+    /// first) and its [`Action::CreateTunnel`] carry the new port, and the
+    /// driver must re-connect the tunnel's socket to it before the kernel
+    /// tunnel is created. `Tunnel::peer` holds it too.
     pub peer: SocketAddr,
     /// The whole L2TP control message (RFC 2661 §3.1).
     pub data: Vec<u8>,

@@ -21,6 +21,7 @@
 pub mod endpoint;
 pub mod event;
 pub mod ids;
+pub mod ratelimit;
 pub mod reliable;
 pub mod session;
 pub mod text;
