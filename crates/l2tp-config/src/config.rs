@@ -1159,7 +1159,11 @@ impl Checker {
             if name != DEFAULT_PROFILE {
                 l.settings.apply_to(&mut params);
             }
-            self.report(&[l], with_host_name(params.problems(), &params.host_name), None);
+            self.report(
+                &[l],
+                with_host_name(params.problems(), &params.host_name),
+                None,
+            );
             peers.push(PeerProfile {
                 name: name.clone(),
                 params,

@@ -336,7 +336,12 @@ fn duplicate_key_path(text: &str, span: &Range<usize>) -> Option<String> {
     } else {
         // A key under the nearest table header above it.
         let before = text.get(..line_start)?;
-        if let Some(h) = before.lines().rev().map(str::trim).find(|l| l.starts_with('[')) {
+        if let Some(h) = before
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+        {
             let inner = h.trim_start_matches('[');
             let inner = inner.split(']').next().unwrap_or_default();
             path.extend(segments(inner));

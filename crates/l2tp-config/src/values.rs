@@ -57,10 +57,7 @@ pub fn validate_host_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if let Some((i, c)) = name
-        .char_indices()
-        .find(|(_, c)| !c.is_ascii_graphic())
-    {
+    if let Some((i, c)) = name.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
         return Err(format!(
             "host_name must be printable ASCII without spaces; found {} at octet {}",
             c.escape_default(),

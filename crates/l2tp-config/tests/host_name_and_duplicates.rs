@@ -51,7 +51,10 @@ fn a_peer_profile_host_name_is_checked_too() {
     let err = error_for(&e, "peer_profile.p.host_name");
     assert_eq!(err.line(), Some(2));
     // An unused tunnel profile's host_name as well.
-    let text = format!("[tunnel_profile.unused]\nhost_name = \"{}\"\n", "x".repeat(300));
+    let text = format!(
+        "[tunnel_profile.unused]\nhost_name = \"{}\"\n",
+        "x".repeat(300)
+    );
     error_for(&errors(&text), "tunnel_profile.unused.host_name");
 }
 
@@ -80,7 +83,8 @@ fn duplicate_tables_and_dotted_keys_are_named() {
     // The second `[tunnel.a]` (line 6).
     assert_eq!(err.line(), Some(6), "{err}");
     assert_eq!(err.kind, ErrorKind::Duplicate);
-    let text = "[tunnel.t]\npeer_addr = \"192.0.2.2\"\nsession.s.mtu = 1400\nsession.s.mtu = 1300\n";
+    let text =
+        "[tunnel.t]\npeer_addr = \"192.0.2.2\"\nsession.s.mtu = 1400\nsession.s.mtu = 1300\n";
     let e = errors(text);
     let err = error_for(&e, "tunnel.t.session.s.mtu");
     assert_eq!(err.line(), Some(4));

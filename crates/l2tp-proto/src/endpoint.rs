@@ -340,7 +340,13 @@ impl Endpoint {
     /// so the peer takes it as the next message in sequence. It is sent from
     /// the listening socket (`Transmit::tunnel` 0) and holds no state.
     /// Answers are rate-limited ([`UNKNOWN_TUNNEL_ANSWERS_PER_SEC`]).
-    fn answer_unknown_tunnel(&mut self, now: Instant, from: SocketAddr, tid: TunnelId, data: &[u8]) {
+    fn answer_unknown_tunnel(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        tid: TunnelId,
+        data: &[u8],
+    ) {
         let stale = self
             .stale
             .get(&tid)

@@ -78,10 +78,9 @@ impl Violation {
             ),
             Violation::UnexpectedMessage { .. } => (StopCcnResult::FSM_ERROR, None),
             // §4.4.2 Error Code 2: "Length is wrong".
-            Violation::AvpLength { .. } => (
-                StopCcnResult::GENERAL_ERROR,
-                Some(ErrorCode::LENGTH_WRONG),
-            ),
+            Violation::AvpLength { .. } => {
+                (StopCcnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
+            }
             // §4.4.2 Error Code 5: "The Session ID is invalid in this context".
             Violation::ZeroSessionId(_) => (
                 StopCcnResult::GENERAL_ERROR,
@@ -103,9 +102,10 @@ impl Violation {
             Violation::AvpLength { .. } => {
                 (CdnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
             }
-            Violation::ZeroSessionId(_) => {
-                (CdnResult::GENERAL_ERROR, Some(ErrorCode::INVALID_SESSION_ID))
-            }
+            Violation::ZeroSessionId(_) => (
+                CdnResult::GENERAL_ERROR,
+                Some(ErrorCode::INVALID_SESSION_ID),
+            ),
             _ => (CdnResult::GENERAL_ERROR, Some(ErrorCode::NO_GENERAL_ERROR)),
         }
     }

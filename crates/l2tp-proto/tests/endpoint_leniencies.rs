@@ -46,7 +46,11 @@ fn icrq_with_assigned_session_id_zero_is_refused_with_cdn_2_5() {
     let cdn = only(&replies, MessageType::CDN);
     let rc = result_of(cdn);
     assert_eq!((rc.result, rc.error), (2, Some(5)), "{rc:?}");
-    assert!(replies.iter().all(|m| m.message_type() != Some(MessageType::ICRP)));
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.message_type() != Some(MessageType::ICRP))
+    );
     assert_eq!(p.ep.session_count(), 0, "no call state for it");
     assert_eq!(illegal(&p), 1);
     assert_eq!(p.ep.counters().illegal_messages, 1);
@@ -62,7 +66,11 @@ fn ocrq_with_assigned_session_id_zero_is_refused_with_cdn_2_5() {
     let replies = p.send(SessionId(0), &ocrq_for(0), vec![]);
     let rc = result_of(only(&replies, MessageType::CDN));
     assert_eq!((rc.result, rc.error), (2, Some(5)), "{rc:?}");
-    assert!(replies.iter().all(|m| m.message_type() != Some(MessageType::OCRP)));
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.message_type() != Some(MessageType::OCRP))
+    );
     assert_eq!(p.ep.session_count(), 0);
     assert_eq!(illegal(&p), 1);
 }
@@ -70,7 +78,10 @@ fn ocrq_with_assigned_session_id_zero_is_refused_with_cdn_2_5() {
 #[test]
 fn a_peer_session_id_in_use_is_refused_with_cdn_2_5() {
     let mut p = established();
-    only(&p.send(SessionId(0), &icrq_for(777), vec![]), MessageType::ICRP);
+    only(
+        &p.send(SessionId(0), &icrq_for(777), vec![]),
+        MessageType::ICRP,
+    );
     let replies = p.send(SessionId(0), &icrq_for(777), vec![]);
     let cdn = only(&replies, MessageType::CDN);
     let rc = result_of(cdn);
@@ -96,9 +107,17 @@ fn a_challenge_of_zero_octets_is_answered_with_stopccn_2_2() {
     let replies = p.send(SessionId(0), &sccrq_with_challenge(Vec::new()), vec![]);
     let stop = only(&replies, MessageType::STOPCCN);
     let rc = result_of(stop);
-    assert_eq!((rc.result, rc.error), (2, Some(2)), "length is wrong: {rc:?}");
+    assert_eq!(
+        (rc.result, rc.error),
+        (2, Some(2)),
+        "length is wrong: {rc:?}"
+    );
     assert_eq!(stop.header.tunnel_id, PEER_TUNNEL);
-    assert!(replies.iter().all(|m| m.message_type() != Some(MessageType::SCCRP)));
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.message_type() != Some(MessageType::SCCRP))
+    );
     assert_eq!(p.ep.counters().illegal_messages, 1);
     // A one-octet Challenge is fine (answered: the endpoint has a secret).
     let mut q = Peer::new();
@@ -237,8 +256,7 @@ fn peer_strings_in_events_print_escaped() {
         avps: Message::Scccn(Default::default()).to_avps(),
     };
     p.ns += 1;
-    p.ep
-        .handle_datagram(p.now, &mut p.rng, p.from, &cm.encode(None).unwrap());
+    p.ep.handle_datagram(p.now, &mut p.rng, p.from, &cm.encode(None).unwrap());
     let mut host = None;
     while let Some(o) = p.ep.poll_output() {
         if let Output::Event(Event::TunnelUp { peer_host_name, .. }) = o {
@@ -248,10 +266,7 @@ fn peer_strings_in_events_print_escaped() {
     let host = host.expect("TunnelUp");
     assert_eq!(host.raw(), &hostile[..], "raw octets kept for matching");
     let shown = host.to_string();
-    assert_eq!(
-        shown,
-        "evil\\nINFO forged\\x1b[31m\\x1b]0;title\\x07\\0end"
-    );
+    assert_eq!(shown, "evil\\nINFO forged\\x1b[31m\\x1b]0;title\\x07\\0end");
     assert!(!shown.chars().any(char::is_control));
     // The peer's StopCCN message is escaped in the close reason too.
     let stop = Message::StopCcn(StopCcn {
@@ -264,12 +279,11 @@ fn peer_strings_in_events_print_escaped() {
         other: Vec::new(),
     });
     p.send(SessionId(0), &stop, vec![]);
-    let reason = p
-        .ep
-        .tunnels()
-        .next()
-        .and_then(|t| t.close_reason.clone())
-        .expect("closed");
+    let reason =
+        p.ep.tunnels()
+            .next()
+            .and_then(|t| t.close_reason.clone())
+            .expect("closed");
     let CloseReason::Peer { message, .. } = &reason else {
         panic!("{reason:?}")
     };

@@ -222,7 +222,11 @@ fn sccrp_for_an_unknown_tunnel_gets_stopccn_2_1_in_sequence() {
     assert_eq!(*peer, addr(LNS));
     assert_eq!(m.message_type(), Some(MessageType::STOPCCN));
     assert_eq!(m.header.tunnel_id, TunnelId(66), "to the peer's tunnel");
-    assert_eq!((m.header.ns, m.header.nr), (1, 1), "Ns = its Nr, Nr = its Ns + 1");
+    assert_eq!(
+        (m.header.ns, m.header.nr),
+        (1, 1),
+        "Ns = its Nr, Nr = its Ns + 1"
+    );
     let rc = result_of(m);
     assert_eq!((rc.result, rc.error), (2, Some(1)));
     let Ok(Message::StopCcn(s)) = Message::from_control(m) else {
@@ -315,14 +319,23 @@ fn stale_ids_are_not_allocated_until_they_expire() {
     let until = lac.now + Duration::from_secs(60);
     // Every id but 65,535 is stale.
     for id in 1..u16::MAX {
-        assert!(lac.ep.add_stale_tunnel(TunnelId(id), addr(LNS), TunnelId(9), until));
+        assert!(
+            lac.ep
+                .add_stale_tunnel(TunnelId(id), addr(LNS), TunnelId(9), until)
+        );
     }
     let id = lac.open();
     assert_eq!(id, TunnelId(u16::MAX), "the one id not stale");
     // A live tunnel's id cannot be made stale; 0 is refused.
     assert!(!lac.ep.add_stale_tunnel(id, addr(LNS), TunnelId(9), until));
-    assert!(!lac.ep.add_stale_tunnel(TunnelId(0), addr(LNS), TunnelId(9), until));
-    assert!(!lac.ep.add_stale_tunnel(TunnelId(3), addr(LNS), TunnelId(0), until));
+    assert!(
+        !lac.ep
+            .add_stale_tunnel(TunnelId(0), addr(LNS), TunnelId(9), until)
+    );
+    assert!(
+        !lac.ep
+            .add_stale_tunnel(TunnelId(3), addr(LNS), TunnelId(0), until)
+    );
     // All ids taken now.
     let more = lac.ep.handle_command(
         lac.now,

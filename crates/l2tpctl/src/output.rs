@@ -214,17 +214,20 @@ pub fn tunnels(ts: &[TunnelSummary]) {
         "peer host",
     ]);
     for x in ts {
-        add_row(&mut t, vec![
-            x.id.to_string(),
-            x.name.clone(),
-            x.origin.clone(),
-            x.peer.clone(),
-            x.peer_id.to_string(),
-            x.state.clone(),
-            x.sessions.to_string(),
-            duration(x.uptime_secs),
-            x.peer_host_name.clone(),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                x.id.to_string(),
+                x.name.clone(),
+                x.origin.clone(),
+                x.peer.clone(),
+                x.peer_id.to_string(),
+                x.state.clone(),
+                x.sessions.to_string(),
+                duration(x.uptime_secs),
+                x.peer_host_name.clone(),
+            ],
+        );
     }
     right_align(&mut t, &[0, 4, 6]);
     print_table(&t);
@@ -393,16 +396,19 @@ pub fn sessions(ss: &[SessionSummary]) {
         "interface",
     ]);
     for s in ss {
-        add_row(&mut t, vec![
-            format!("{} ({})", s.tunnel, s.tunnel_id),
-            s.id.to_string(),
-            s.name.clone(),
-            s.peer_id.to_string(),
-            s.call_type.clone(),
-            s.state.clone(),
-            opt(&s.pppd_pid),
-            opt(&s.ifname),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                format!("{} ({})", s.tunnel, s.tunnel_id),
+                s.id.to_string(),
+                s.name.clone(),
+                s.peer_id.to_string(),
+                s.call_type.clone(),
+                s.state.clone(),
+                opt(&s.pppd_pid),
+                opt(&s.ifname),
+            ],
+        );
     }
     right_align(&mut t, &[1, 3]);
     if let Some(c) = t.column_mut(0) {
@@ -449,12 +455,15 @@ pub fn profiles(ps: &[ProfileSummary]) {
     }
     let mut t = table(&["kind", "name", "origin", "trace flags"]);
     for p in ps {
-        add_row(&mut t, vec![
-            p.kind.clone(),
-            p.name.clone(),
-            p.origin.clone(),
-            flags(&p.trace_flags),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                p.kind.clone(),
+                p.name.clone(),
+                p.origin.clone(),
+                flags(&p.trace_flags),
+            ],
+        );
     }
     print_table(&t);
 }
@@ -497,7 +506,10 @@ mod tests {
             esc("a\nb\r\t\0\x1b[31m\x1b]0;t\x07\x7f"),
             "a\\nb\\r\\t\\0\\x1b[31m\\x1b]0;t\\x07\\x7f"
         );
-        assert_eq!(esc("x\u{9b}y\u{202e}z\u{200b}"), "x\\u{9b}y\\u{202e}z\\u{200b}");
+        assert_eq!(
+            esc("x\u{9b}y\u{202e}z\u{200b}"),
+            "x\\u{9b}y\\u{202e}z\\u{200b}"
+        );
         // Escapes the daemon already made are kept as they are.
         assert_eq!(esc("evil\\nline"), "evil\\nline");
         let all: String = (0u32..0x250).filter_map(char::from_u32).collect();

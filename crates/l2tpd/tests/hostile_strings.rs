@@ -95,7 +95,10 @@ fn assert_inert(what: &str, text: &str) {
 
 fn ctl_ok(dir: &Path, socket: &Path, args: &[&str]) -> String {
     let (status, out, err) = ctl(dir, socket, args, Duration::from_secs(10));
-    assert!(status.is_some_and(|s| s.success()), "l2tpctl {args:?}: {err}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "l2tpctl {args:?}: {err}"
+    );
     out
 }
 
@@ -177,6 +180,9 @@ fn hostile_host_name_and_message_are_escaped_in_log_and_l2tpctl() {
     let log = lns.log();
     assert_inert("l2tpd log", &log);
     // The strings did reach the log, escaped.
-    assert!(log.contains("evil\\nFORGED ERROR line\\x1b[31mred\\x1b]0;pwned\\x07\\0end"), "{log}");
+    assert!(
+        log.contains("evil\\nFORGED ERROR line\\x1b[31mred\\x1b]0;pwned\\x07\\0end"),
+        "{log}"
+    );
     assert!(log.contains("bye\\r\\nFORGED2\\x1b[2J"), "{log}");
 }
