@@ -1159,7 +1159,11 @@ impl Checker {
             if name != DEFAULT_PROFILE {
                 l.settings.apply_to(&mut params);
             }
-            self.report(&[l], params.problems(), None);
+            self.report(
+                &[l],
+                with_host_name(params.problems(), &params.host_name),
+                None,
+            );
             peers.push(PeerProfile {
                 name: name.clone(),
                 params,
@@ -1232,7 +1236,9 @@ impl Checker {
         // Profiles no tunnel or peer uses, on their own over default. (A
         // used profile is checked only as used: a shared profile may rely on
         // its users for, say, the secret its auth_mode needs.)
-        self.check_unused(&doc.tunnel_profiles, TunnelParams::problems);
+        self.check_unused(&doc.tunnel_profiles, |p: &TunnelParams| {
+            with_host_name(p.problems(), &p.host_name)
+        });
         self.check_unused(&doc.session_profiles, SessionParams::problems);
         self.check_unused(&doc.ppp_profiles, PppParams::problems);
 
@@ -1273,7 +1279,8 @@ impl Checker {
         user: &str,
     ) -> (TunnelScope<'a>, SessionScope<'a>) {
         let t = TunnelScope::new(doc, own, profile, peer);
-        self.report(&t.layers, t.params.problems(), Some(user));
+        let problems = with_host_name(t.params.problems(), &t.params.host_name);
+        self.report(&t.layers, problems, Some(user));
         let s = t.session(None, None, None);
         self.check_session(&s, user);
         (t, s)
@@ -1422,4 +1429,19 @@ impl Checker {
             ppp_defaults: Arc::new(incoming.ppp),
         })
     }
+}
+
+/// `problems` plus what is wrong with `host_name`
+/// ([`crate::values::validate_host_name`]), if anything; the empty case is
+/// already among `problems`.
+fn with_host_name(mut problems: Vec<Problem>, host_name: &Option<String>) -> Vec<Problem> {
+    if let Some(h) = host_name.as_deref().filter(|h| !h.is_empty())
+        && let Err(message) = crate::values::validate_host_name(h)
+    {
+        problems.push(Problem {
+            keys: &["host_name"],
+            message,
+        });
+    }
+    problems
 }

@@ -312,6 +312,46 @@ fn clean_message(msg: &str) -> String {
     m
 }
 
+/// The dotted path of the key a toml "duplicate key" error points at
+/// (`span` covers the repeated key): the key with the dotted keys before it
+/// on its line, under the table header in force there (or the header
+/// itself, when the repeated key is part of a `[table]` line). `None` when
+/// the span is not inside `text`.
+fn duplicate_key_path(text: &str, span: &Range<usize>) -> Option<String> {
+    let end = span.end.min(text.len());
+    let start = span.start.min(end);
+    text.get(start..end)?;
+    let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
+    let on_line = text.get(line_start..end)?.trim_start();
+    let segments = |s: &str| -> Vec<String> {
+        s.split('.')
+            .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    let mut path = Vec::new();
+    if let Some(header) = on_line.strip_prefix('[') {
+        // A table defined twice: the header up to the repeated key.
+        path.extend(segments(header.trim_start_matches('[')));
+    } else {
+        // A key under the nearest table header above it.
+        let before = text.get(..line_start)?;
+        if let Some(h) = before
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+        {
+            let inner = h.trim_start_matches('[');
+            let inner = inner.split(']').next().unwrap_or_default();
+            path.extend(segments(inner));
+        }
+        let key_part = on_line.split('=').next().unwrap_or_default();
+        path.extend(segments(key_part));
+    }
+    (!path.is_empty()).then(|| key_path(&path))
+}
+
 const TOP_LEVEL: &[&str] = &[
     "system",
     "tunnel_profile",
@@ -370,12 +410,25 @@ impl<'t> Parser<'t> {
         let (root, syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
             for e in syntax {
-                self.error(
-                    e.span().as_ref(),
-                    None,
-                    ErrorKind::Syntax,
-                    clean_message(e.message()),
-                );
+                let span = e.span();
+                let mut message = clean_message(e.message());
+                // toml says "duplicate key" and only points at it: name it
+                // (with its table) so that the error can be acted on.
+                let key = if message == "duplicate key" {
+                    let key = span.as_ref().and_then(|r| duplicate_key_path(self.text, r));
+                    if let Some(k) = &key {
+                        message = format!("duplicate key `{k}`: defined more than once");
+                    }
+                    key
+                } else {
+                    None
+                };
+                let kind = if key.is_some() {
+                    ErrorKind::Duplicate
+                } else {
+                    ErrorKind::Syntax
+                };
+                self.error(span.as_ref(), key, kind, message);
             }
             return (doc, self.errors);
         }

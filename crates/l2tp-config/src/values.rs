@@ -38,6 +38,35 @@ impl From<Duration> for ConfigDuration {
     }
 }
 
+/// Longest `host_name` accepted, in octets. The Host Name AVP (RFC 2661
+/// §4.4.3) could carry up to 1,017 octets (a 10-bit AVP length less the
+/// 6-octet header), but RFC 1035 bounds a domain name at 255 octets and
+/// peers print and store host names; 255 is the sane cap.
+pub const HOST_NAME_MAX: usize = 255;
+
+/// Checks a `host_name`: 1 to [`HOST_NAME_MAX`] octets of printable ASCII
+/// (0x21–0x7e; no spaces, controls or non-ASCII, since peers print it and
+/// match it octet by octet, case-insensitively). The error says what is wrong.
+pub fn validate_host_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("host_name must not be empty".into());
+    }
+    if name.len() > HOST_NAME_MAX {
+        return Err(format!(
+            "host_name is {} octets long; at most {HOST_NAME_MAX} are allowed",
+            name.len()
+        ));
+    }
+    if let Some((i, c)) = name.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "host_name must be printable ASCII without spaces; found {} at octet {}",
+            c.escape_default(),
+            i + 1
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a duration string (see [`ConfigDuration`] for the syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();

@@ -16,6 +16,7 @@ use crate::event::{
     ActionResult, CloseReason, Command, CommandError, CommandOutcome, Output, TunnelConfig,
 };
 use crate::ids::IdSpace;
+use crate::ratelimit::RateLimiter;
 use crate::session::CallType;
 use crate::tunnel::{Refusal, Tunnel, TunnelState};
 use crate::wire::{
@@ -120,6 +121,70 @@ pub struct EndpointCounters {
     pub sccrq_bad_ns_drops: u64,
     /// SCCRQs refused because `max_tunnels` was reached.
     pub tunnel_limit_refusals: u64,
+    /// SCCRPs accepted from another UDP port of the address we sent our
+    /// SCCRQ to (RFC 2661 §8.1); the tunnel moved to that port.
+    pub peer_port_changes: u64,
+    /// StopCCNs (Result Code 2, Error Code 1) sent statelessly for control
+    /// messages to a tunnel id we do not have (a restarted peer's SCCRP, or
+    /// any message to a [stale tunnel](Endpoint::add_stale_tunnel)).
+    pub unknown_tunnel_stopccns: u64,
+    /// ZLBs sent statelessly to acknowledge a StopCCN for a tunnel we do not have.
+    pub unknown_tunnel_zlbs: u64,
+    /// Answers to unknown tunnels held back by the rate limit
+    /// ([`UNKNOWN_TUNNEL_ANSWERS_PER_SEC`]).
+    pub unknown_tunnel_answers_suppressed: u64,
+}
+
+/// At most this many stateless answers (StopCCN or ZLB) per second go to
+/// control messages for tunnels we do not have, with bursts of as many, so
+/// that forged datagrams cannot turn the endpoint into a reflector.
+pub const UNKNOWN_TUNNEL_ANSWERS_PER_SEC: u32 = 32;
+
+/// Per-datagram log lines about junk (undecodable or malformed datagrams,
+/// unknown tunnels, wrong source addresses) are limited to this many per
+/// second per kind, with bursts of as many; the next line allowed after a
+/// pause reports how many were suppressed. The counters count everything.
+pub const JUNK_LOG_LINES_PER_SEC: u32 = 10;
+
+/// At most this many expired [stale tunnels](Endpoint::add_stale_tunnel)
+/// are dropped per input, so that expiry costs O(1) per input; an expired
+/// entry not yet dropped no longer answers for its id.
+const STALE_EXPIRY_PER_INPUT: usize = 4;
+
+/// A tunnel id a previous run of the daemon owned (see [`Endpoint::add_stale_tunnel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stale {
+    peer: SocketAddr,
+    peer_tunnel: TunnelId,
+    until: Instant,
+}
+
+/// Kinds of junk log lines, each with its own [`RateLimiter`].
+#[derive(Debug, Clone, Copy)]
+enum Junk {
+    Undecodable,
+    Malformed,
+    UnknownTunnel,
+    MismatchedPeer,
+    HalfOpenFull,
+}
+
+/// The log-line limiters, one per [`Junk`] kind.
+#[derive(Debug, Clone)]
+struct JunkLogs([RateLimiter; 5]);
+
+impl Default for JunkLogs {
+    fn default() -> Self {
+        let r = RateLimiter::new(JUNK_LOG_LINES_PER_SEC, JUNK_LOG_LINES_PER_SEC);
+        JunkLogs([r.clone(), r.clone(), r.clone(), r.clone(), r])
+    }
+}
+
+impl JunkLogs {
+    /// `Some(suppressed)` when a line of `kind` may be logged at `now`.
+    fn allow(&mut self, kind: Junk, now: Instant) -> Option<u64> {
+        self.0[kind as usize].allow(now)
+    }
 }
 
 /// The protocol engine: all tunnels of one daemon.
@@ -150,6 +215,15 @@ pub struct Endpoint {
     shutting_down: bool,
     /// Totals, kept up to date as tunnels change (see `reap`).
     counters: EndpointCounters,
+    /// Tunnel ids a previous run owned, by our id; their ids are reserved in
+    /// `tunnel_ids` until they expire. At most 65,535 entries (one per id).
+    stale: HashMap<TunnelId, Stale>,
+    /// The same, by expiry, earliest first.
+    stale_expiry: BTreeSet<(Instant, TunnelId)>,
+    /// Stateless answers to unknown tunnels ([`UNKNOWN_TUNNEL_ANSWERS_PER_SEC`]).
+    answers: RateLimiter,
+    /// Junk log lines ([`JUNK_LOG_LINES_PER_SEC`]).
+    junk_logs: JunkLogs,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -181,6 +255,173 @@ impl Endpoint {
             out: VecDeque::new(),
             shutting_down: false,
             counters: EndpointCounters::default(),
+            stale: HashMap::new(),
+            stale_expiry: BTreeSet::new(),
+            answers: RateLimiter::new(
+                UNKNOWN_TUNNEL_ANSWERS_PER_SEC,
+                UNKNOWN_TUNNEL_ANSWERS_PER_SEC,
+            ),
+            junk_logs: JunkLogs::default(),
+        }
+    }
+
+    /// Remember that a previous run owned tunnel `local` with `peer` (address
+    /// and UDP port), whose id for it was `peer_tunnel`, until `until`.
+    /// Until then `local` is not given to new tunnels, and a control message
+    /// from `peer` to `local` is answered with a StopCCN to `peer_tunnel`
+    /// (Result Code 2, Error Code 1, RFC 2661 §4.4.2), so that a peer that
+    /// did not see us restart learns at its next message, not after its
+    /// HELLO and retransmission timeouts. The driver calls this at start
+    /// with what it persisted.
+    ///
+    /// Returns false (and records nothing) when `local` or `peer_tunnel` is
+    /// 0 or `local` is a live tunnel's id. Adding an id again replaces its
+    /// entry. At most one entry per id (65,535); expired entries go a few per
+    /// input (O(1) each).
+    pub fn add_stale_tunnel(
+        &mut self,
+        local: TunnelId,
+        peer: SocketAddr,
+        peer_tunnel: TunnelId,
+        until: Instant,
+    ) -> bool {
+        if local.0 == 0 || peer_tunnel.0 == 0 || self.tunnels.contains_key(&local) {
+            return false;
+        }
+        let entry = Stale {
+            peer,
+            peer_tunnel,
+            until,
+        };
+        match self.stale.insert(local, entry) {
+            Some(old) => {
+                self.stale_expiry.remove(&(old.until, local));
+            }
+            None => self.tunnel_ids.insert(local.0),
+        }
+        self.stale_expiry.insert((until, local));
+        true
+    }
+
+    /// Number of stale tunnel ids held (expired ones included until dropped), O(1).
+    pub fn stale_tunnel_count(&self) -> usize {
+        self.stale.len()
+    }
+
+    /// Drop up to [`STALE_EXPIRY_PER_INPUT`] expired stale tunnels.
+    fn expire_stale(&mut self, now: Instant) {
+        for _ in 0..STALE_EXPIRY_PER_INPUT {
+            match self.stale_expiry.first() {
+                Some(&(until, id)) if until <= now => {
+                    self.stale_expiry.remove(&(until, id));
+                    if self.stale.remove(&id).is_some() {
+                        self.tunnel_ids.remove(id.0);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Answer a control message for tunnel `tid`, which we do not have, the
+    /// way RFC 2661 lets a peer that lost its state tell the other side:
+    ///
+    /// - a StopCCN is acknowledged with a ZLB to its Assigned Tunnel ID, so
+    ///   that the peer stops retransmitting it (§5.7 has the sender wait for
+    ///   the acknowledgement);
+    /// - an SCCRP (its Assigned Tunnel ID names the peer's tunnel), or any
+    ///   message from the peer of a [stale tunnel](Self::add_stale_tunnel),
+    ///   gets a StopCCN with Result Code 2, Error Code 1 ("No control
+    ///   connection exists yet for this LAC-LNS pair", §4.4.2);
+    /// - anything else names no tunnel of the peer's to answer to and is
+    ///   dropped (a ZLB needs no answer).
+    ///
+    /// The answer's Ns is the message's Nr and its Nr the message's Ns + 1,
+    /// so the peer takes it as the next message in sequence. It is sent from
+    /// the listening socket (`Transmit::tunnel` 0) and holds no state.
+    /// Answers are rate-limited ([`UNKNOWN_TUNNEL_ANSWERS_PER_SEC`]).
+    fn answer_unknown_tunnel(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        tid: TunnelId,
+        data: &[u8],
+    ) {
+        let stale = self
+            .stale
+            .get(&tid)
+            .filter(|s| s.until > now && s.peer == from)
+            .map(|s| s.peer_tunnel);
+        let msg = ControlMessage::decode(data, None).ok();
+        let (ns, nr) = match (&msg, decode_header(data)) {
+            (Some(m), _) => (m.header.ns, m.header.nr),
+            (None, Ok((h, _))) => match (h.ns, h.nr) {
+                (Some(ns), Some(nr)) => (ns, nr),
+                _ => return,
+            },
+            (None, Err(_)) => return,
+        };
+        let mt = msg.as_ref().and_then(|m| m.message_type());
+        let assigned = msg.as_ref().and_then(|m| {
+            m.avps.iter().find_map(|a| match a.value {
+                crate::wire::AvpValue::AssignedTunnelId(id) if id.0 != 0 => Some(id),
+                _ => None,
+            })
+        });
+        let zlb = mt == Some(MessageType::STOPCCN);
+        let to = if zlb {
+            assigned.or(stale)
+        } else if msg.is_some() && mt.is_none() {
+            // A ZLB: nothing to answer.
+            None
+        } else if let Some(p) = stale {
+            Some(p)
+        } else if mt == Some(MessageType::SCCRP) {
+            assigned
+        } else {
+            None
+        };
+        let Some(to) = to else {
+            return;
+        };
+        if self.answers.allow(now).is_none() {
+            self.counters.unknown_tunnel_answers_suppressed += 1;
+            return;
+        }
+        let header = crate::wire::ControlHeader {
+            tunnel_id: to,
+            session_id: crate::wire::SessionId(0),
+            ns: nr,
+            nr: ns.wrapping_add(1),
+        };
+        let avps = if zlb {
+            self.counters.unknown_tunnel_zlbs += 1;
+            Vec::new()
+        } else {
+            self.counters.unknown_tunnel_stopccns += 1;
+            Message::StopCcn(crate::wire::StopCcn {
+                assigned_tunnel_id: tid,
+                result_code: crate::tunnel::result_code(
+                    StopCcnResult::GENERAL_ERROR.0,
+                    Some(ErrorCode::NO_CONTROL_CONNECTION.0),
+                    Some(b"No control connection exists yet for this LAC-LNS pair".to_vec()),
+                ),
+                other: Vec::new(),
+            })
+            .to_avps()
+        };
+        match (ControlMessage { header, avps }).encode(None) {
+            Ok(data) => {
+                tracing::debug!(%from, tunnel = %tid, peer_tunnel = %to, stale = stale.is_some(),
+                    "control message for a tunnel we do not have: sending {}",
+                    if zlb { "ZLB" } else { "StopCCN" });
+                self.out.push_back(Output::Transmit(crate::event::Transmit {
+                    tunnel: TunnelId(0),
+                    peer: from,
+                    data,
+                }));
+            }
+            Err(e) => tracing::error!("cannot encode the answer to an unknown tunnel: {e}"),
         }
     }
 
@@ -256,11 +497,12 @@ impl Endpoint {
 
     fn alloc_tunnel_id(&mut self, rng: &mut dyn RngCore) -> Option<TunnelId> {
         let tunnels = &self.tunnels;
+        let stale = &self.stale;
         self.tunnel_ids
             .alloc(
                 rng,
-                |id| tunnels.contains_key(&TunnelId(id)),
-                || tunnels.keys().map(|k| k.0),
+                |id| tunnels.contains_key(&TunnelId(id)) || stale.contains_key(&TunnelId(id)),
+                || tunnels.keys().chain(stale.keys()).map(|k| k.0),
             )
             .map(TunnelId)
     }
@@ -381,6 +623,7 @@ impl Endpoint {
         from: SocketAddr,
         data: &[u8],
     ) {
+        self.expire_stale(now);
         let header = match decode_header(data) {
             Ok((h, _)) => h,
             Err(e) => {
@@ -388,7 +631,9 @@ impl Endpoint {
                 if matches!(e, crate::wire::DecodeError::WrongVersion(_)) {
                     self.counters.wrong_version_frames += 1;
                 }
-                tracing::debug!(%from, "dropping undecodable datagram: {e}");
+                if let Some(suppressed) = self.junk_logs.allow(Junk::Undecodable, now) {
+                    tracing::debug!(%from, suppressed, "dropping undecodable datagram: {e}");
+                }
                 return;
             }
         };
@@ -405,19 +650,45 @@ impl Endpoint {
         let budget = self.session_budget();
         let Some(t) = self.tunnels.get_mut(&tid) else {
             self.counters.no_matching_tunnel_id_discards += 1;
-            tracing::debug!(%from, "control message for unknown tunnel {tid}");
+            if let Some(suppressed) = self.junk_logs.allow(Junk::UnknownTunnel, now) {
+                tracing::debug!(%from, suppressed, "control message for unknown tunnel {tid}");
+            }
+            self.answer_unknown_tunnel(now, from, tid, data);
             return;
         };
+        let decoded = ControlMessage::decode(data, t.config.secret.as_deref());
         if t.peer != from {
-            self.counters.mismatched_peer_discards += 1;
-            tracing::debug!(%from, tunnel = %tid, "control message from {from}, expected {}", t.peer);
-            return;
+            // RFC 2661 §8.1: the responder may answer our SCCRQ from a port
+            // of its choosing (xl2tpd and OpenL2TP use ephemeral ones); the
+            // tunnel then talks to that port. Only the port may differ, only
+            // for the first message of a tunnel we initiated, and only for an
+            // SCCRP; anything else from another address is dropped.
+            let moved = t.initiator
+                && t.state == TunnelState::WaitCtlReply
+                && t.peer_id.0 == 0
+                && t.peer.ip() == from.ip()
+                && decoded.as_ref().is_ok_and(|m| {
+                    m.header.ns == 0 && m.message_type() == Some(MessageType::SCCRP)
+                });
+            if !moved {
+                self.counters.mismatched_peer_discards += 1;
+                if let Some(suppressed) = self.junk_logs.allow(Junk::MismatchedPeer, now) {
+                    tracing::debug!(%from, tunnel = %tid, suppressed, "control message from {from}, expected {}", t.peer);
+                }
+                return;
+            }
+            tracing::info!(tunnel = %tid, old = %t.peer, new = %from,
+                "SCCRP from another port of the peer: the tunnel moves to it (RFC 2661 §8.1)");
+            t.peer = from;
+            self.counters.peer_port_changes += 1;
         }
-        let msg = match ControlMessage::decode(data, t.config.secret.as_deref()) {
+        let msg = match decoded {
             Ok(m) => m,
             Err(e) => {
                 t.counters.bad_messages += 1;
-                tracing::info!(tunnel = %tid, %from, "dropping malformed control message: {e}");
+                if let Some(suppressed) = self.junk_logs.allow(Junk::Malformed, now) {
+                    tracing::info!(tunnel = %tid, %from, suppressed, "dropping malformed control message: {e}");
+                }
                 return;
             }
         };
@@ -438,7 +709,9 @@ impl Endpoint {
             Ok(m) => m,
             Err(e) => {
                 self.counters.bad_rcvd_frames += 1;
-                tracing::info!(%from, "dropping malformed message for tunnel 0: {e}");
+                if let Some(suppressed) = self.junk_logs.allow(Junk::Malformed, now) {
+                    tracing::info!(%from, suppressed, "dropping malformed message for tunnel 0: {e}");
+                }
                 return;
             }
         };
@@ -457,6 +730,11 @@ impl Endpoint {
                 self.reap(id);
                 return;
             }
+            // A StopCCN for a tunnel we do not know (any more): acknowledge it
+            // so that the peer stops retransmitting.
+            self.counters.no_matching_tunnel_id_discards += 1;
+            self.answer_unknown_tunnel(now, from, TunnelId(0), data);
+            return;
         }
         if msg.message_type() != Some(MessageType::SCCRQ) {
             // Only SCCRQ may be sent to tunnel 0 (RFC 2661 §3.1); anything else
@@ -475,7 +753,9 @@ impl Endpoint {
         }) else {
             // Nobody to answer: an SCCRQ must name its tunnel (RFC 2661 §6.1).
             self.counters.bad_rcvd_frames += 1;
-            tracing::info!(%from, "dropping SCCRQ without an Assigned Tunnel ID");
+            if let Some(suppressed) = self.junk_logs.allow(Junk::Malformed, now) {
+                tracing::info!(%from, suppressed, "dropping SCCRQ without an Assigned Tunnel ID");
+            }
             return;
         };
         if let Some(&id) = self.by_peer.get(&(from, peer_tunnel)) {
@@ -488,7 +768,9 @@ impl Endpoint {
         }
         if self.half_open_full(from.ip()) {
             self.counters.half_open_drops += 1;
-            tracing::debug!(%from, half_open = self.half_open_total, "half-open tunnel bound reached: SCCRQ dropped");
+            if let Some(suppressed) = self.junk_logs.allow(Junk::HalfOpenFull, now) {
+                tracing::debug!(%from, half_open = self.half_open_total, suppressed, "half-open tunnel bound reached: SCCRQ dropped");
+            }
             return;
         }
         let sccrq = match Message::from_control(&msg) {
@@ -600,7 +882,7 @@ impl Endpoint {
         }
         let mut t = Tunnel::accept(id, from, accepted.unwrap_or_default(), now, refusal);
         tracing::info!(%from, tunnel = %id, peer_tunnel = %sccrq.assigned_tunnel_id,
-            host_name = %String::from_utf8_lossy(&sccrq.host_name), "incoming SCCRQ");
+            host_name = %crate::text::PeerText::from(&sccrq.host_name[..]), "incoming SCCRQ");
         if let Some((old, _, calls)) = adopted {
             let sessions = t.adopt_calls(calls);
             self.out

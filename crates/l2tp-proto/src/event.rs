@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::reliable::ChannelConfig;
 use crate::session::{CallParams, CallType};
+use crate::text::PeerText;
 use crate::wire::{SessionId, TunnelId};
 
 /// One output of the endpoint, drained with [`Endpoint::poll_output`](crate::endpoint::Endpoint::poll_output).
@@ -24,8 +25,16 @@ pub enum Output {
 pub struct Transmit {
     /// Our tunnel id: the driver sends over the UDP socket of this tunnel,
     /// creating it (bound to the local address, connected to `peer`) on first use.
+    /// 0 for a stateless answer to a message for a tunnel we do not have
+    /// (StopCCN or ZLB, see [`Endpoint::add_stale_tunnel`](crate::endpoint::Endpoint::add_stale_tunnel)):
+    /// send it from the listening socket.
     pub tunnel: TunnelId,
-    /// The peer's address and UDP port.
+    /// The peer's address and UDP port. For a tunnel we initiated it changes
+    /// once when the SCCRP came from another UDP port of the peer's address
+    /// (RFC 2661 §8.1): from then on every transmit of the tunnel (the SCCCN
+    /// first) and its [`Action::CreateTunnel`] carry the new port, and the
+    /// driver must re-connect the tunnel's socket to it before the kernel
+    /// tunnel is created. `Tunnel::peer` holds it too.
     pub peer: SocketAddr,
     /// The whole L2TP control message (RFC 2661 §3.1).
     pub data: Vec<u8>,
@@ -114,8 +123,8 @@ pub enum CloseReason {
         result: u16,
         /// Error Code received.
         error: Option<u16>,
-        /// Error message received (lossy UTF-8).
-        message: Option<String>,
+        /// Error message received, as sent (prints escaped and bounded).
+        message: Option<PeerText>,
     },
     /// The peer stopped acknowledging: retransmissions gave up (RFC 2661 §5.8).
     PeerUnreachable,
@@ -141,11 +150,11 @@ pub enum CloseReason {
 
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn rc(
+        fn rc<M: std::fmt::Display>(
             f: &mut std::fmt::Formatter<'_>,
             r: u16,
             e: &Option<u16>,
-            m: &Option<String>,
+            m: &Option<M>,
         ) -> std::fmt::Result {
             write!(f, "result {r}")?;
             if let Some(e) = e {
@@ -184,7 +193,7 @@ impl std::fmt::Display for CloseReason {
                 violation,
             } => {
                 write!(f, "protocol error: {violation} (sent ")?;
-                rc(f, *result, error, &None)?;
+                rc::<String>(f, *result, error, &None)?;
                 f.write_str(")")
             }
             CloseReason::DataPlane(e) => write!(f, "data plane: {e}"),
@@ -204,8 +213,9 @@ pub enum Event {
         peer_tunnel: TunnelId,
         /// The peer's address.
         peer: SocketAddr,
-        /// The peer's Host Name AVP (lossy UTF-8).
-        peer_host_name: String,
+        /// The peer's Host Name AVP, as sent (prints escaped and bounded,
+        /// see [`PeerText`]).
+        peer_host_name: PeerText,
     },
     /// The tunnel is no longer usable; its sessions are gone.
     TunnelDown {

@@ -14,12 +14,17 @@
 //!   windows, retransmission, ZLB acknowledgements).
 //! - [`tunnel`] and [`session`]: the control-connection and call state machines.
 //! - [`endpoint`]: many tunnels behind one driver-facing API.
+//!
+//! Strings a peer sent reach events and logs only as [`text::PeerText`],
+//! which prints escaped and bounded.
 
 pub mod endpoint;
 pub mod event;
 pub mod ids;
+pub mod ratelimit;
 pub mod reliable;
 pub mod session;
+pub mod text;
 pub mod tunnel;
 pub mod violation;
 pub mod wire;

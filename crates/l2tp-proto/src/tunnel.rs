@@ -13,6 +13,7 @@ use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, Tunne
 use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
 use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::text::PeerText;
 use crate::violation::Violation;
 use crate::wire::{
     AvpValue, BearerCaps, CallErrors, Cdn, CdnResult, ControlHeader, ControlMessage, ErrorCode,
@@ -153,6 +154,21 @@ pub const MAX_CDNS_BEFORE_STOPCCN: usize = 16;
 /// and no call completes until every ICRQ is through the window.
 pub const MAX_CALLS_STARTING: usize = 32;
 
+/// A Challenge AVP of 0 octets (RFC 2661 §4.4.3: "one or more octets of
+/// random data") is malformed: StopCCN 2/2, "Length is wrong" (§4.4.2). A
+/// Challenge of nothing would make the response a function of the secret
+/// alone, replayable for ever.
+fn empty_challenge(message: MessageType, challenge: &Option<Vec<u8>>) -> Option<Violation> {
+    challenge
+        .as_ref()
+        .filter(|c| c.is_empty())
+        .map(|_| Violation::AvpLength {
+            message,
+            avp: "Challenge",
+            len: 0,
+        })
+}
+
 /// CHAP-style response of RFC 2661 §4.2: MD5 over the message type carrying
 /// the response (one octet: 2 for SCCRP, 3 for SCCCN), the secret and the challenge.
 pub fn challenge_response(message_type: MessageType, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
@@ -215,10 +231,6 @@ pub(crate) fn result_code(result: u16, error: Option<u16>, message: Option<Vec<u
         error,
         message,
     }
-}
-
-fn lossy(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
 }
 
 fn type_index(t: MessageType) -> usize {
@@ -800,6 +812,10 @@ impl Tunnel {
         if let Err(v) = learned {
             return self.protocol_error(now, rng, v, out);
         }
+        if let Some(v) = empty_challenge(MessageType::SCCRQ, &m.challenge) {
+            self.count_bad(MessageType::SCCRQ);
+            return self.protocol_error(now, rng, v, out);
+        }
         let challenge_response = match self.respond_to_challenge(&m.challenge, MessageType::SCCRP) {
             Ok(r) => r,
             Err(v) => return self.auth_failed(now, rng, v, out),
@@ -856,6 +872,10 @@ impl Tunnel {
         if let Err(v) = learned {
             return self.protocol_error(now, rng, v, out);
         }
+        if let Some(v) = empty_challenge(MessageType::SCCRP, &m.challenge) {
+            self.count_bad(MessageType::SCCRP);
+            return self.protocol_error(now, rng, v, out);
+        }
         if let Err(v) = self.verify_response(MessageType::SCCRP, m.challenge_response) {
             return self.auth_failed(now, rng, v, out);
         }
@@ -904,7 +924,7 @@ impl Tunnel {
             tunnel: self.id,
             peer_tunnel: self.peer_id,
             peer: self.peer,
-            peer_host_name: lossy(&self.peer_host_name),
+            peer_host_name: PeerText::new(self.peer_host_name.clone()),
         }));
         // Calls requested while the tunnel was coming up.
         let waiting: Vec<SessionId> = self
@@ -919,10 +939,24 @@ impl Tunnel {
     }
 
     fn on_stopccn(&mut self, now: Instant, m: StopCcn, out: &mut VecDeque<Output>) {
+        if self.peer_id.0 != 0 && m.assigned_tunnel_id != self.peer_id {
+            // RFC 2661 §6.4: the StopCCN's Assigned Tunnel ID names the
+            // sender's tunnel being closed (so that it can be matched even
+            // without our tunnel id). Another id means the StopCCN is about
+            // some other tunnel of the peer's, not this one: it is
+            // acknowledged (by the channel, like any message in sequence),
+            // counted as an illegal message, and otherwise ignored; the
+            // tunnel stays up.
+            self.count_bad(MessageType::STOPCCN);
+            tracing::info!(tunnel = %self.id, peer_tunnel = %self.peer_id,
+                assigned = %m.assigned_tunnel_id,
+                "ignoring StopCCN whose Assigned Tunnel ID is not the peer's");
+            return;
+        }
         let reason = CloseReason::Peer {
             result: m.result_code.result,
             error: m.result_code.error,
-            message: m.result_code.message.as_deref().map(lossy),
+            message: m.result_code.message.clone().map(PeerText::new),
         };
         tracing::info!(tunnel = %self.id, "peer sent StopCCN: {reason}");
         // Acknowledge at once rather than waiting for the ack timer.
@@ -1424,7 +1458,7 @@ impl Tunnel {
                 let reason = CloseReason::Peer {
                     result: m.result_code.result,
                     error: m.result_code.error,
-                    message: m.result_code.message.as_deref().map(lossy),
+                    message: m.result_code.message.clone().map(PeerText::new),
                 };
                 self.drop_session(id, reason, out);
             }
@@ -1544,6 +1578,17 @@ impl Tunnel {
         info: PeerCallInfo,
         out: &mut VecDeque<Output>,
     ) {
+        if peer_session.0 == 0 {
+            // RFC 2661 §4.4.3: the Assigned Session ID is non-zero; 0 in a
+            // header means the tunnel itself, so no call can be addressed
+            // with it. Refuse with CDN Result Code 2, Error Code 5 ("The
+            // Session ID is invalid in this context", §4.4.2).
+            let v = Violation::ZeroSessionId(call_type.request_type());
+            self.count_bad(call_type.request_type());
+            let (result, error) = v.cdn();
+            self.refuse_call(now, rng, peer_session, result, error, &v.to_string());
+            return;
+        }
         let allowed = match call_type {
             CallType::LnsIncoming => self.config.accept_lns_calls,
             _ => self.config.accept_lac_calls,

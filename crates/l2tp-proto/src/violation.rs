@@ -42,6 +42,21 @@ pub enum Violation {
     /// A Protocol Version other than 1.0 (RFC 2661 §4.4.3).
     #[error("protocol version {0}.{1} not supported")]
     UnsupportedVersion(u8, u8),
+    /// An AVP whose value has a length RFC 2661 §4.4 does not allow (e.g.
+    /// a Challenge of 0 octets: §4.4.3 makes it "one or more octets").
+    #[error("{avp} AVP of {len} octets in {message}")]
+    AvpLength {
+        /// The message carrying it.
+        message: MessageType,
+        /// The AVP's name.
+        avp: &'static str,
+        /// Its length, in octets.
+        len: usize,
+    },
+    /// An Assigned Session ID of 0 in ICRQ / OCRQ: RFC 2661 §4.4.3 makes it
+    /// a non-zero value (0 in a header means "no session").
+    #[error("Assigned Session ID 0 in {0}")]
+    ZeroSessionId(MessageType),
     /// Tunnel authentication failed (RFC 2661 §5.1.1): no or a wrong Challenge
     /// Response, or a Challenge we cannot answer without a secret.
     #[error("tunnel authentication failed: {0}")]
@@ -62,6 +77,15 @@ impl Violation {
                 Some(ErrorCode::NO_GENERAL_ERROR),
             ),
             Violation::UnexpectedMessage { .. } => (StopCcnResult::FSM_ERROR, None),
+            // §4.4.2 Error Code 2: "Length is wrong".
+            Violation::AvpLength { .. } => {
+                (StopCcnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
+            }
+            // §4.4.2 Error Code 5: "The Session ID is invalid in this context".
+            Violation::ZeroSessionId(_) => (
+                StopCcnResult::GENERAL_ERROR,
+                Some(ErrorCode::INVALID_SESSION_ID),
+            ),
             Violation::UnsupportedVersion(..) => (StopCcnResult::UNSUPPORTED_VERSION, None),
             Violation::NotAuthorized(_) => (StopCcnResult::NOT_AUTHORIZED, None),
         }
@@ -74,6 +98,13 @@ impl Violation {
             Violation::UnknownMandatoryAvp { .. } => (
                 CdnResult::GENERAL_ERROR,
                 Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
+            ),
+            Violation::AvpLength { .. } => {
+                (CdnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
+            }
+            Violation::ZeroSessionId(_) => (
+                CdnResult::GENERAL_ERROR,
+                Some(ErrorCode::INVALID_SESSION_ID),
             ),
             _ => (CdnResult::GENERAL_ERROR, Some(ErrorCode::NO_GENERAL_ERROR)),
         }

@@ -233,7 +233,8 @@ fn stopccn_to_tunnel_zero_from_a_peer_that_never_learnt_our_id_is_honoured() {
         Some("lingering"),
         "our tunnel was cleared, not left retransmitting SCCRP"
     );
-    // A StopCCN naming a tunnel nobody opened is still dropped.
+    // A StopCCN naming a tunnel nobody opened gets no state, but a ZLB to
+    // the tunnel it names, so that its sender stops retransmitting it.
     let mut q = Peer::new();
     let stray = Message::StopCcn(l2tp_proto::wire::StopCcn {
         assigned_tunnel_id: TunnelId(9),
@@ -244,6 +245,11 @@ fn stopccn_to_tunnel_zero_from_a_peer_that_never_learnt_our_id_is_honoured() {
         },
         other: Vec::new(),
     });
-    assert!(q.send(SessionId(0), &stray, vec![]).is_empty());
+    let replies = q.send(SessionId(0), &stray, vec![]);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].is_zlb());
+    assert_eq!(replies[0].header.tunnel_id, TunnelId(9));
+    assert!(q.ep.is_idle());
     assert_eq!(q.ep.counters().no_matching_tunnel_id_discards, 1);
+    assert_eq!(q.ep.counters().unknown_tunnel_zlbs, 1);
 }

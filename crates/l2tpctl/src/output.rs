@@ -27,6 +27,56 @@ macro_rules! outln {
     ($($a:tt)*) => { $crate::output::write_line(format_args!($($a)*)) };
 }
 
+/// A string from the daemon made safe for a terminal, whatever the daemon
+/// (or a peer behind it) put in it: C0 / C1 controls and DEL (newlines, ESC
+/// of ANSI and OSC sequences, NUL…) become `\n`, `\r`, `\t`, `\0`,
+/// `\xNN` or `\u{NN}`, and invisible format characters that reorder text
+/// (bidirectional overrides, zero-width characters, byte-order mark) become
+/// `\u{NNNN}`. Backslashes are kept as they are: the daemon already escapes
+/// peer strings, and this second line of defence must not double them.
+pub fn esc(s: &str) -> String {
+    use std::fmt::Write;
+    if !s.chars().any(needs_escape) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if needs_escape(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}')
+}
+
+/// Add a row of cells, each escaped with [`esc`].
+fn add_row(t: &mut Table, cells: Vec<String>) {
+    t.add_row(cells.iter().map(|c| esc(c)).collect::<Vec<_>>());
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
@@ -45,7 +95,7 @@ fn print_table(t: &Table) {
 fn kv(rows: &[(&str, String)]) {
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
-        crate::outln!("{k:<w$}  {v}");
+        crate::outln!("{:<w$}  {}", esc(k), esc(v));
     }
 }
 
@@ -164,17 +214,20 @@ pub fn tunnels(ts: &[TunnelSummary]) {
         "peer host",
     ]);
     for x in ts {
-        t.add_row(vec![
-            x.id.to_string(),
-            x.name.clone(),
-            x.origin.clone(),
-            x.peer.clone(),
-            x.peer_id.to_string(),
-            x.state.clone(),
-            x.sessions.to_string(),
-            duration(x.uptime_secs),
-            x.peer_host_name.clone(),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                x.id.to_string(),
+                x.name.clone(),
+                x.origin.clone(),
+                x.peer.clone(),
+                x.peer_id.to_string(),
+                x.state.clone(),
+                x.sessions.to_string(),
+                duration(x.uptime_secs),
+                x.peer_host_name.clone(),
+            ],
+        );
     }
     right_align(&mut t, &[0, 4, 6]);
     print_table(&t);
@@ -202,7 +255,7 @@ fn kernel(k: &Option<KernelStats>, err: &Option<String>) {
             ("tx bytes", k.tx_bytes.to_string()),
             ("tx errors", k.tx_errors.to_string()),
         ]),
-        (None, Some(e)) => crate::outln!("unavailable: {e}"),
+        (None, Some(e)) => crate::outln!("unavailable: {}", esc(e)),
         (None, None) => crate::outln!("no kernel object"),
     }
 }
@@ -343,16 +396,19 @@ pub fn sessions(ss: &[SessionSummary]) {
         "interface",
     ]);
     for s in ss {
-        t.add_row(vec![
-            format!("{} ({})", s.tunnel, s.tunnel_id),
-            s.id.to_string(),
-            s.name.clone(),
-            s.peer_id.to_string(),
-            s.call_type.clone(),
-            s.state.clone(),
-            opt(&s.pppd_pid),
-            opt(&s.ifname),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                format!("{} ({})", s.tunnel, s.tunnel_id),
+                s.id.to_string(),
+                s.name.clone(),
+                s.peer_id.to_string(),
+                s.call_type.clone(),
+                s.state.clone(),
+                opt(&s.pppd_pid),
+                opt(&s.ifname),
+            ],
+        );
     }
     right_align(&mut t, &[1, 3]);
     if let Some(c) = t.column_mut(0) {
@@ -399,12 +455,15 @@ pub fn profiles(ps: &[ProfileSummary]) {
     }
     let mut t = table(&["kind", "name", "origin", "trace flags"]);
     for p in ps {
-        t.add_row(vec![
-            p.kind.clone(),
-            p.name.clone(),
-            p.origin.clone(),
-            flags(&p.trace_flags),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                p.kind.clone(),
+                p.name.clone(),
+                p.origin.clone(),
+                flags(&p.trace_flags),
+            ],
+        );
     }
     print_table(&t);
 }
@@ -431,7 +490,39 @@ pub fn event(e: &Event) {
         secs / 3600 % 24,
         secs / 60 % 60,
         secs % 60,
-        e.kind,
-        e.description
+        esc(&e.kind),
+        esc(&e.description)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esc_neutralises_control_and_format_characters() {
+        assert_eq!(esc("lns-1 Zürich"), "lns-1 Zürich");
+        assert_eq!(
+            esc("a\nb\r\t\0\x1b[31m\x1b]0;t\x07\x7f"),
+            "a\\nb\\r\\t\\0\\x1b[31m\\x1b]0;t\\x07\\x7f"
+        );
+        assert_eq!(
+            esc("x\u{9b}y\u{202e}z\u{200b}"),
+            "x\\u{9b}y\\u{202e}z\\u{200b}"
+        );
+        // Escapes the daemon already made are kept as they are.
+        assert_eq!(esc("evil\\nline"), "evil\\nline");
+        let all: String = (0u32..0x250).filter_map(char::from_u32).collect();
+        assert!(!esc(&all).chars().any(needs_escape));
+    }
+
+    #[test]
+    fn table_cells_are_escaped() {
+        let mut t = table(&["peer host"]);
+        add_row(&mut t, vec!["evil\nFORGED\x1b[2J".to_owned()]);
+        let s = t.to_string();
+        assert!(!s.contains('\x1b'), "{s:?}");
+        assert!(s.contains("evil\\nFORGED\\x1b[2J"), "{s:?}");
+        assert_eq!(s.lines().count(), 2, "header and one row: {s:?}");
+    }
 }

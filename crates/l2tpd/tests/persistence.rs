@@ -1,7 +1,8 @@
 //! Persistent calls over two real `l2tpd` processes (null data plane, UDP on
 //! loopback): an established call of a persistent tunnel that the peer
 //! clears with a CDN is placed again in the same tunnel, with back-off; a call
-//! the operator deletes is not. State is read through `l2tpctl --json`.
+//! the operator deletes is not; a restarted LNS tells the LAC at once that
+//! the old tunnel is gone (state file). State is read through `l2tpctl --json`.
 
 mod common;
 
@@ -162,4 +163,78 @@ fn a_persistent_call_cleared_by_the_peer_is_placed_again_and_one_deleted_by_the_
         lac.sessions(),
         lac.proc.log()
     );
+}
+
+/// (tunnel id, state) of every tunnel.
+fn tunnels(d: &Daemon) -> Vec<(u64, String)> {
+    let v = d.json(&["tunnel", "list"]);
+    v["tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_u64().unwrap(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_restarted_lns_answers_the_old_tunnel_with_stopccn_from_its_state_file() {
+    let dir = common::tempdir("l2tpd-persist", "restart");
+    let port = 17132;
+    let state = dir.join("lns.state");
+    let lns_config = format!(
+        "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = {port}\ndata_plane = \"null\"\n\
+         state_file = \"{}\"\napi_socket = \"@SOCKET@\"\n\
+         [tunnel_profile.default]\nhost_name = \"lns\"\n",
+        state.display()
+    );
+    let mut lns = Daemon::start(&dir, "lns", &lns_config);
+    // The LAC would need more than a minute to notice a dead peer by its own
+    // retransmissions (5 s, doubling, 10 times): only an answer is fast.
+    let lac = Daemon::start(
+        &dir,
+        "lac",
+        &format!(
+            "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\n\
+             deny_remote_tunnel_creates = true\napi_socket = \"@SOCKET@\"\n\
+             [tunnel_profile.default]\nhost_name = \"lac\"\nhello_timeout = \"1s\"\n\
+             retry_timeout = \"5s\"\nretry_max_timeout = \"20s\"\nmax_retries = 10\n\
+             [tunnel.lac1]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\npersist = true\n\
+             [tunnel.lac1.session.s1]\n"
+        ),
+    );
+    assert!(wait(Duration::from_secs(15), || lac.established().is_some()));
+    let old: Vec<u64> = tunnels(&lac).into_iter().map(|t| t.0).collect();
+    assert_eq!(old.len(), 1);
+    // The state file names the tunnel (flushed with the loop's outputs).
+    assert!(wait(Duration::from_secs(5), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\ntunnel "))
+    }));
+
+    lns.proc.signal(nix::sys::signal::Signal::SIGKILL);
+    lns.proc.wait_exit(Duration::from_secs(5)).unwrap();
+    drop(lns);
+    let lns = Daemon::start(&dir, "lns2", &lns_config);
+    let mut back = Vec::new();
+    assert!(
+        wait(Duration::from_secs(15), || {
+            back = tunnels(&lac);
+            back
+                .iter()
+                .any(|t| t.1 == "established" && !old.contains(&t.0))
+        }),
+        "the LAC is not back on a new tunnel: {back:?}\n--- LAC ---\n{}\n--- LNS ---\n{}",
+        lac.proc.log(),
+        lns.proc.log()
+    );
+    // The old one was closed by the LNS's StopCCN, not by a timeout.
+    assert!(
+        back.iter().all(|t| t.1 == "established" || t.1 == "lingering"),
+        "{back:?}"
+    );
+    assert!(wait(Duration::from_secs(10), || lac.established().is_some()));
 }

@@ -95,6 +95,13 @@ impl ControlMessage {
             let reserved = ((flags_len & AVP_RESERVED_MASK) >> 10) as u8;
 
             let plain: Vec<u8>;
+            if is_hidden
+                && vendor_id == 0
+                && (attribute == AttributeType::MESSAGE_TYPE
+                    || attribute == AttributeType::RANDOM_VECTOR)
+            {
+                return Err(DecodeError::HiddenForbidden { attribute, offset });
+            }
             let value_bytes: &[u8] = if is_hidden {
                 let Some(secret) = secret else {
                     return Err(DecodeError::HiddenWithoutSecret { attribute, offset });

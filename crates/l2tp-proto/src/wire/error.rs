@@ -95,6 +95,17 @@ pub enum DecodeError {
         /// Offset of the AVP.
         offset: usize,
     },
+    /// A Message Type or Random Vector AVP with the H bit set: RFC 2661
+    /// §4.4.1 and §4.4.3 say these MUST NOT be hidden (a hidden Random
+    /// Vector would have to be unhidden with itself). The message is
+    /// malformed.
+    #[error("{attribute} AVP at offset {offset} is hidden, which RFC 2661 forbids")]
+    HiddenForbidden {
+        /// Attribute type.
+        attribute: AttributeType,
+        /// Offset of the AVP.
+        offset: usize,
+    },
     /// A hidden AVP with no Random Vector AVP before it (RFC 2661 §4.3).
     #[error("hidden {attribute} AVP at offset {offset} without a preceding Random Vector")]
     HiddenWithoutRandomVector {

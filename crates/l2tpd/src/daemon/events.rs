@@ -31,7 +31,7 @@ impl Daemon {
                 if let Some(st) = self.state.as_mut() {
                     st.tunnel_up(tunnel.0, peer_tunnel.0, peer);
                 }
-                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, peer_host_name, "tunnel up");
+                tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, peer_tunnel_id = peer_tunnel.0, %peer, %peer_host_name, "tunnel up");
             }
             Event::TunnelDown { tunnel, reason } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, "tunnel down: {reason}");

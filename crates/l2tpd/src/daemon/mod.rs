@@ -131,7 +131,7 @@ fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
         if tunnel.auth_mode != l2tp_config::AuthMode::None
             && m.matched_by == l2tp_config::MatchedBy::Default
         {
-            tracing::warn!(%peer, host_name = %String::from_utf8_lossy(host_name), auth_mode = %tunnel.auth_mode,
+            tracing::warn!(%peer, host_name = %l2tp_proto::text::PeerText::from(host_name), auth_mode = %tunnel.auth_mode,
                 "refusing tunnel: the peer matches no configured peer profile");
             return None;
         }

@@ -77,10 +77,25 @@ impl Drop for TunnelSocket {
     }
 }
 
+/// A limiter for per-datagram log lines ([`l2tp_proto::endpoint::JUNK_LOG_LINES_PER_SEC`]).
+fn junk_log_limiter() -> l2tp_proto::ratelimit::RateLimiter {
+    let n = l2tp_proto::endpoint::JUNK_LOG_LINES_PER_SEC;
+    l2tp_proto::ratelimit::RateLimiter::new(n, n)
+}
+
+thread_local! {
+    /// Send-error log lines (the daemon runs on one thread).
+    static SEND_LOGS: std::cell::RefCell<l2tp_proto::ratelimit::RateLimiter> =
+        std::cell::RefCell::new(junk_log_limiter());
+}
+
 /// Read `socket` until it fails for good, queueing datagrams on `tx`
 /// (dropping and counting in `drops` when the queue is full).
 async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<QueueDrops>) {
     let listen = tx.max_capacity() == LISTEN_QUEUE;
+    // A peer can provoke one receive error per datagram (ICMP): the log
+    // lines are rate-limited, with the count of those held back.
+    let mut recv_logs = junk_log_limiter();
     loop {
         if socket.readable().await.is_err() {
             return;
@@ -105,7 +120,9 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<Q
                 // ICMP errors (e.g. port unreachable) surface on connected UDP
                 // sockets as ECONNREFUSED; the retransmission logic deals with loss.
                 Err(e) => {
-                    tracing::debug!("recv: {e}");
+                    if let Some(suppressed) = recv_logs.allow(std::time::Instant::now()) {
+                        tracing::debug!(suppressed, "recv: {e}");
+                    }
                     break;
                 }
             }
@@ -387,8 +404,12 @@ impl Daemon {
             None => self.sockets.send_from_listener(t.peer, &t.data).await,
         };
         if let Err(e) = sent {
-            // Loss is recovered by retransmission.
-            tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, "send: {e}");
+            // Loss is recovered by retransmission. One line per failed
+            // datagram at most JUNK_LOG_LINES_PER_SEC a second.
+            let allowed = SEND_LOGS.with_borrow_mut(|r| r.allow(std::time::Instant::now()));
+            if let Some(suppressed) = allowed {
+                tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, suppressed, "send: {e}");
+            }
         }
     }
 }

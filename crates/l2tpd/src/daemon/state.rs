@@ -12,9 +12,11 @@
 //!   process is left alone);
 //! - each tunnel that got established (our tunnel id, the peer's, the peer's
 //!   address), so that the next start deletes the kernel tunnel (and its
-//!   sessions first) if it still exists with the same pair of ids, and can
-//!   answer the peer's next control message for that tunnel with a StopCCN
-//!   instead of silence (the peer then learns at once that we restarted).
+//!   sessions first) if it still exists with the same pair of ids, and
+//!   answers the peer's next control message for that tunnel with a StopCCN
+//!   (Result Code 2, Error Code 1, "no control connection exists yet", for
+//!   [`STALE_TUNNEL_TTL`]; `Endpoint::add_stale_tunnel`) instead of silence:
+//!   the peer then learns at its next HELLO that we restarted.
 //!
 //! Kernel objects that are not in the file (a static tunnel made with `ip
 //! l2tp`, another daemon's) are never touched.
@@ -49,6 +51,10 @@ const HEADER: &str = "l2tpd-state 1";
 const COMPACT_SLACK: usize = 4096;
 /// How long reconciliation waits for the pppds it sent SIGTERM before SIGKILL.
 const PPPD_STOP_WAIT: Duration = Duration::from_secs(3);
+/// How long the previous run's tunnels are answered with a StopCCN (and
+/// their ids kept from new tunnels): long enough for a peer's HELLO (60 s
+/// by default, RFC 2661 §6.5) and its retransmissions.
+const STALE_TUNNEL_TTL: Duration = Duration::from_secs(600);
 
 /// What a run of l2tpd owned, as read back from its state file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -333,6 +339,16 @@ impl Daemon {
             pppds = prev.pppds.len(),
             "state file: the previous run did not exit cleanly; reconciling"
         );
+        // Each old tunnel's peer gets a StopCCN at its next message for it.
+        let until = std::time::Instant::now() + STALE_TUNNEL_TTL;
+        for (t, (peer_t, peer)) in &prev.tunnels {
+            self.ep.add_stale_tunnel(
+                l2tp_proto::wire::TunnelId(*t),
+                *peer,
+                l2tp_proto::wire::TunnelId(*peer_t),
+                until,
+            );
+        }
         let mut stopping: Vec<u32> = prev
             .pppds
             .iter()
