@@ -241,6 +241,10 @@ params! {
         /// socket's group, so it should include the members of `api_group`.
         /// Default: none.
         api_readonly_group: opt String = None;
+        /// Most management API connections served at once (1..=4096); a
+        /// further one gets the error `io.l2tpd.TooManyConnections` and is
+        /// closed. Read at start only. Default 64.
+        api_max_connections: val u32 = 64;
     }
 }
 
@@ -523,6 +527,12 @@ impl SystemConfig {
             "api_readonly_group",
             self.api_readonly_group.as_deref(),
         );
+        if !(1..=4096).contains(&self.api_max_connections) {
+            out.push(problem(
+                &["api_max_connections"],
+                "api_max_connections must be between 1 and 4096",
+            ));
+        }
         out
     }
 }
