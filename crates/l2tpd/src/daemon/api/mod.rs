@@ -39,6 +39,7 @@ const RESTART_KEYS: &[&str] = &[
     "api_socket",
     "api_group",
     "api_readonly_group",
+    "api_max_connections",
 ];
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
