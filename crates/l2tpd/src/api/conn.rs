@@ -279,10 +279,7 @@ pub fn check_params(params: &Value) -> Result<(), ApiError> {
             {
                 return Err(ApiError::invalid(
                     *name,
-                    format!(
-                        "{} bytes long: names are at most {MAX_NAME} bytes",
-                        s.len()
-                    ),
+                    format!("{} bytes long: names are at most {MAX_NAME} bytes", s.len()),
                 ));
             }
         }
@@ -323,6 +320,24 @@ fn check_strings(v: &Value, path: &mut String) -> Result<(), ApiError> {
         }
         _ => Ok(()),
     }
+}
+
+/// `s` with its control characters (newlines, escape sequences) escaped
+/// (`\n`, `\u{1b}`), for a log line: API errors quote names the client chose.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Keys whose values are secrets, wherever they appear in parameters.
@@ -437,6 +452,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_logs() {
+        assert_eq!(printable("no tunnel `a`"), "no tunnel `a`");
+        assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
     }
 
     #[test]

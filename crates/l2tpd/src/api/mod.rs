@@ -382,10 +382,9 @@ struct Peer {
 
 impl Peer {
     fn of(stream: &tokio::net::UnixStream) -> Peer {
-        let ids =
-            nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
-                .ok()
-                .map(|c| (c.uid(), c.pid()));
+        let ids = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| (c.uid(), c.pid()));
         Peer { ids }
     }
 }

@@ -201,7 +201,12 @@ impl Daemon {
         } = req;
         let result = self.api_call(&method, params);
         match &result {
-            Err(e) => tracing::info!(%method, %caller, "API call refused: {e}"),
+            Err(e) => tracing::info!(
+                %method,
+                %caller,
+                "API call refused: {}",
+                crate::api::conn::printable(&e.to_string())
+            ),
             Ok(_) if l2tp_api::access(&method) == Some(l2tp_api::Access::ReadWrite) => {
                 tracing::info!(%method, %caller, "API call")
             }
