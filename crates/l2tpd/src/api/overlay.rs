@@ -222,6 +222,22 @@ impl Overlay {
             .contains(&(table.to_owned(), name.to_owned()))
     }
 
+    /// The names of the `[table.NAME]` tables the files (less the profiles
+    /// deleted at run time) and the runtime changes define, sorted. Built
+    /// from what was found at the last (re)load: no file is parsed.
+    pub fn names(&self, table: &str) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self
+            .file_tables
+            .iter()
+            .filter(|(t, n)| t == table && !self.is_deleted(t, n))
+            .map(|(_, n)| n.clone())
+            .collect();
+        if let Some(toml::Value::Table(t)) = self.doc.get(table) {
+            out.extend(t.keys().cloned());
+        }
+        out
+    }
+
     /// Whether the runtime document defines `[table.name]`.
     pub fn defines(&self, table: &str, name: &str) -> bool {
         matches!(self.doc.get(table), Some(toml::Value::Table(t)) if t.contains_key(name))

@@ -60,6 +60,9 @@ pub(super) struct ApiState {
     /// Trace flags of profiles, by (table, name).
     profile_trace: HashMap<(String, String), TraceFlags>,
     next_name: u64,
+    /// The effective configuration as TOML, for the configuration it was
+    /// made of (see `profile_show`).
+    effective: Option<(Arc<Config>, Arc<toml::Table>)>,
 }
 
 impl ApiState {
@@ -76,6 +79,7 @@ impl ApiState {
             api_tunnels: HashSet::new(),
             profile_trace: HashMap::new(),
             next_name: 1,
+            effective: None,
         })
     }
 
