@@ -222,7 +222,8 @@ params! {
         session_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
         /// File holding tunnel secrets and PPP passwords, merged over the
         /// configuration; it must not be accessible by group or others
-        /// (mode 0600 or stricter). A relative path is relative to the
+        /// (mode 0600 or stricter) and must be owned by root or the
+        /// daemon's effective uid. A relative path is relative to the
         /// directory of the file that sets it; after
         /// [`crate::Config::load`] this is the path actually read. Default:
         /// none.

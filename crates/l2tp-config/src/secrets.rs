@@ -108,7 +108,11 @@ fn read_as(path: &Path, set_at: Option<&Origin>, euid: u32) -> (Option<String>, 
         errors.push(permissions(format!(
             "the secrets file is owned by uid {owner}: it must be owned by {who} \
              (chown {} {})",
-            if euid == 0 { 0 } else { euid },
+            if euid == 0 {
+                "root".to_owned()
+            } else {
+                euid.to_string()
+            },
             path.display()
         )));
     }
