@@ -244,7 +244,8 @@ params! {
         api_readonly_group: opt String = None;
         /// Most management API connections served at once (1..=4096); a
         /// further one gets the error `io.l2tpd.TooManyConnections` and is
-        /// closed. Read at start only. Default 64.
+        /// closed. A change (reload, `SystemModify`) applies to the
+        /// connections accepted from then on. Default 64.
         api_max_connections: val u32 = 64;
     }
 }

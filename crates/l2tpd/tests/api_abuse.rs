@@ -269,6 +269,21 @@ fn connections_past_the_limit_are_refused_and_the_others_keep_working() {
         "{}",
         d.proc.log()
     );
+
+    // The limit changes at run time: one more is served, the next refused.
+    assert_eq!(held.len(), 4);
+    let r = call(
+        &mut held[0],
+        "io.l2tpd.SystemModify",
+        json!({"settings": {"api_max_connections": 5}}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let mut fifth = d.connect();
+    assert_served(&mut fifth);
+    let mut sixth = d.connect();
+    let r = call(&mut sixth, "io.l2tpd.SystemShow", json!({}));
+    assert_eq!(r["error"], "io.l2tpd.TooManyConnections", "{r}");
+    assert_eq!(r["parameters"]["limit"], 5, "{r}");
 }
 
 #[test]

@@ -31,6 +31,8 @@ use std::cell::{Cell, RefCell};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -87,6 +89,9 @@ pub struct ApiChannels {
     pub events: broadcast::Sender<Event>,
     /// The socket, removed when this is dropped.
     pub socket: Option<SocketFile>,
+    /// `system.api_max_connections`, read by the server at each accept:
+    /// store a new value to change the limit (connections already open stay).
+    pub max_connections: Arc<AtomicUsize>,
 }
 
 /// The socket file; removed on drop (daemon exit).
@@ -143,10 +148,12 @@ fn group_id(key: &str, group: &str) -> anyhow::Result<u32> {
 pub fn start(system: &SystemConfig) -> anyhow::Result<ApiChannels> {
     let (tx, requests) = mpsc::channel(REQUEST_BACKLOG);
     let (events, _) = broadcast::channel(MONITOR_BACKLOG);
+    let max_connections = Arc::new(AtomicUsize::new(system.api_max_connections as usize));
     let mut channels = ApiChannels {
         requests,
         events: events.clone(),
         socket: None,
+        max_connections: max_connections.clone(),
     };
     if system.api_socket.as_os_str().is_empty() {
         tracing::info!("management API disabled (system.api_socket is empty)");
@@ -178,7 +185,7 @@ pub fn start(system: &SystemConfig) -> anyhow::Result<ApiChannels> {
         requests: tx,
         events,
         policy,
-        max_connections: system.api_max_connections as usize,
+        max_connections,
         active: Cell::new(0),
         refusing: Cell::new(0),
         notices: RefCell::new(Notices::new()),
@@ -293,7 +300,7 @@ async fn accept_loop(listener: tokio::net::UnixListener, shared: Rc<Shared>) {
             failed = 0;
         }
         let peer = Peer::of(&stream);
-        if shared.active.get() >= shared.max_connections {
+        if shared.active.get() >= shared.max_connections.load(Ordering::Relaxed) {
             refuse(stream, peer, &shared);
             continue;
         }
@@ -318,7 +325,7 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 /// the client's first call for at most [`REFUSE_LINGER`] (bounded: at most
 /// [`MAX_REFUSING`] such connections, the others are closed at once) and close.
 fn refuse(stream: tokio::net::UnixStream, peer: Peer, shared: &Rc<Shared>) {
-    let limit = shared.max_connections;
+    let limit = shared.max_connections.load(Ordering::Relaxed);
     if let Some(suppressed) = shared
         .notices
         .borrow_mut()
@@ -818,7 +825,8 @@ struct Shared {
     requests: mpsc::Sender<ApiRequest>,
     events: broadcast::Sender<Event>,
     policy: Policy,
-    max_connections: usize,
+    /// `system.api_max_connections` (changed by reloads).
+    max_connections: Arc<AtomicUsize>,
     /// Connections served now.
     active: Cell<usize>,
     /// Refused connections kept open now (see [`refuse`]).

@@ -39,7 +39,6 @@ const RESTART_KEYS: &[&str] = &[
     "api_socket",
     "api_group",
     "api_readonly_group",
-    "api_max_connections",
 ];
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
@@ -91,7 +90,17 @@ impl ApiState {
     /// Read the configuration files again and lay the runtime changes over
     /// them (SIGHUP and `SystemReload`).
     pub(super) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
-        self.overlay.reload(paths)
+        let config = self.overlay.reload(paths)?;
+        self.set_limits(&config);
+        Ok(config)
+    }
+
+    /// Hand the API server the limits of `config` (`api_max_connections`).
+    fn set_limits(&self, config: &Config) {
+        self.channels.max_connections.store(
+            config.system.api_max_connections as usize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -322,6 +331,7 @@ impl Daemon {
 
     /// Use a new configuration built from the overlay (no tunnels are opened or closed).
     fn apply_config(&mut self, config: Config) {
+        self.api.set_limits(&config);
         self.set_config(Arc::new(config));
     }
 
