@@ -26,24 +26,24 @@ use l2tp_api::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The longest call read, in bytes: its JSON text plus the NUL byte.
+/// The longest call read, in bytes (64 KiB): its JSON text plus the NUL byte.
 pub const MAX_REQUEST: usize = 64 * 1024;
-/// The longest reply sent, in bytes: its JSON text plus the NUL byte.
+/// The longest reply sent, in bytes (32 MiB): its JSON text plus the NUL byte.
 pub const MAX_REPLY: usize = 32 * 1024 * 1024;
 /// The most bytes of an over-long call read (and thrown away) while looking
-/// for its end; past that the connection is closed.
+/// for its end (16 MiB); past that the connection is closed.
 pub const MAX_DISCARD: usize = 16 * 1024 * 1024;
-/// The time from the first byte of a call to its NUL byte.
+/// The most time from the first byte of a call to its NUL byte: 10 s.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The time to write one reply (or one `Monitor` event) to the socket.
+/// The most time to write one reply (or one `Monitor` event) to the socket: 10 s.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest string parameter (or settings key), in bytes.
+/// The longest string parameter (or settings key), in bytes (UTF-8).
 pub const MAX_STRING: usize = 4096;
-/// The longest name parameter (see [`NAME_PARAMS`]), in bytes.
+/// The longest name parameter (see [`NAME_PARAMS`]), in bytes (UTF-8).
 pub const MAX_NAME: usize = 255;
 /// Top-level parameters that name a tunnel, session or profile.
 pub const NAME_PARAMS: &[&str] = &["name", "tunnel", "session"];
-/// Bytes read from the socket at a time.
+/// Bytes read from the socket at a time (16 KiB).
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// What [`Framer::next`] found in the bytes read.

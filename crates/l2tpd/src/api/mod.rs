@@ -49,12 +49,12 @@ use conn::{CallMsg, Frame, Framer};
 const MONITOR_BACKLOG: usize = 1024;
 /// How many calls may wait for the daemon loop.
 const REQUEST_BACKLOG: usize = 64;
-/// The pause after a failed accept: long enough not to spin while out of
+/// The pause after a failed accept (100 ms): long enough not to spin while out of
 /// file descriptors (the pending connection keeps the socket readable), short
 /// enough that callers barely notice once descriptors are free again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a connection may stay without a call (between calls; not while
-/// a `Monitor` call runs) before it is closed.
+/// a `Monitor` call runs) before it is closed: 60 s.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A call for the daemon loop. Its `Debug` shows the parameters with their
