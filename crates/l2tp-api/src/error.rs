@@ -96,6 +96,34 @@ pub enum ApiError {
         /// For a person.
         description: String,
     },
+    /// The call was longer than `limit` bytes; it was read to its end (its
+    /// NUL byte) and dropped unparsed. The connection stays usable.
+    #[serde(rename = "io.l2tpd.RequestTooLarge")]
+    #[error("{description}")]
+    RequestTooLarge {
+        /// The largest call the server reads, in bytes (JSON text plus NUL).
+        limit: u64,
+        /// For a person.
+        description: String,
+    },
+    /// The reply would have been longer than `limit` bytes; nothing of it was sent.
+    #[serde(rename = "io.l2tpd.ReplyTooLarge")]
+    #[error("{description}")]
+    ReplyTooLarge {
+        /// The largest reply the server sends, in bytes (JSON text plus NUL).
+        limit: u64,
+        /// For a person.
+        description: String,
+    },
+    /// The server has `limit` connections already; it closes this one.
+    #[serde(rename = "io.l2tpd.TooManyConnections")]
+    #[error("{description}")]
+    TooManyConnections {
+        /// The most connections served at once (`system.api_max_connections`).
+        limit: u64,
+        /// For a person.
+        description: String,
+    },
     /// `org.varlink.service.MethodNotFound`.
     #[serde(rename = "org.varlink.service.MethodNotFound")]
     #[error("no such method {method}")]
@@ -138,6 +166,9 @@ impl ApiError {
             ApiError::PermissionDenied { .. } => "io.l2tpd.PermissionDenied",
             ApiError::ConfigInvalid { .. } => "io.l2tpd.ConfigInvalid",
             ApiError::OperationFailed { .. } => "io.l2tpd.OperationFailed",
+            ApiError::RequestTooLarge { .. } => "io.l2tpd.RequestTooLarge",
+            ApiError::ReplyTooLarge { .. } => "io.l2tpd.ReplyTooLarge",
+            ApiError::TooManyConnections { .. } => "io.l2tpd.TooManyConnections",
             ApiError::MethodNotFound { .. } => "org.varlink.service.MethodNotFound",
             ApiError::InterfaceNotFound { .. } => "org.varlink.service.InterfaceNotFound",
             ApiError::VarlinkInvalidParameter { .. } => "org.varlink.service.InvalidParameter",
@@ -200,6 +231,18 @@ impl ApiError {
                 description: s(),
             },
             ApiError::OperationFailed { description: s() },
+            ApiError::RequestTooLarge {
+                limit: 0,
+                description: s(),
+            },
+            ApiError::ReplyTooLarge {
+                limit: 0,
+                description: s(),
+            },
+            ApiError::TooManyConnections {
+                limit: 0,
+                description: s(),
+            },
             ApiError::MethodNotFound { method: s() },
             ApiError::InterfaceNotFound { interface: s() },
             ApiError::VarlinkInvalidParameter { parameter: s() },

@@ -11,6 +11,14 @@
 //! {"tunnel": "lac1"}}`, a reply `{"parameters": {...}}` or `{"error":
 //! "io.l2tpd.NoSuchTunnel", "parameters": {...}}`. Any Varlink client
 //! (`varlinkctl call /run/l2tpd/io.l2tpd.sock io.l2tpd.TunnelList {}`) works.
+//!
+//! The daemon bounds what a client can make it hold (see MANAGEMENT API
+//! LIMITS in `l2tpd.toml(5)`): calls of at most 64 KiB (JSON plus NUL;
+//! longer: [`ApiError::RequestTooLarge`]), replies of at most 32 MiB
+//! ([`ApiError::ReplyTooLarge`]), string parameters of at most 4096 bytes and
+//! names of at most 255, `system.api_max_connections` connections
+//! ([`ApiError::TooManyConnections`]), 10 s for a call to arrive whole and
+//! for each reply to be read, 60 s without a call.
 
 #![warn(missing_docs)]
 

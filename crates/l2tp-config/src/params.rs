@@ -222,7 +222,8 @@ params! {
         session_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
         /// File holding tunnel secrets and PPP passwords, merged over the
         /// configuration; it must not be accessible by group or others
-        /// (mode 0600 or stricter). A relative path is relative to the
+        /// (mode 0600 or stricter) and must be owned by root or the
+        /// daemon's effective uid. A relative path is relative to the
         /// directory of the file that sets it; after
         /// [`crate::Config::load`] this is the path actually read. Default:
         /// none.
@@ -249,6 +250,11 @@ params! {
         /// socket's group, so it should include the members of `api_group`.
         /// Default: none.
         api_readonly_group: opt String = None;
+        /// Most management API connections served at once (1..=4096); a
+        /// further one gets the error `io.l2tpd.TooManyConnections` and is
+        /// closed. A change (reload, `SystemModify`) applies to the
+        /// connections accepted from then on. Default 64.
+        api_max_connections: val u32 = 64;
     }
 }
 
@@ -534,6 +540,12 @@ impl SystemConfig {
             "api_readonly_group",
             self.api_readonly_group.as_deref(),
         );
+        if !(1..=4096).contains(&self.api_max_connections) {
+            out.push(problem(
+                &["api_max_connections"],
+                "api_max_connections must be between 1 and 4096",
+            ));
+        }
         out
     }
 }

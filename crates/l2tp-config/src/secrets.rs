@@ -41,10 +41,21 @@ pub(crate) const FORBIDDEN_MODE: u32 = 0o077;
 const SHAPE: &str = "[tunnel_profile.NAME] secret, [tunnel.NAME] secret, \
                      [ppp_profile.NAME] user_password, [tunnel.T.session.S.ppp] user_password";
 
-/// Reads the secrets file: its text, and errors when it cannot be read or
-/// when group or others may access it. The text is returned even then, so
-/// its own errors are reported too (the configuration is refused anyway).
+/// Reads the secrets file: its text, and errors when it cannot be read,
+/// when group or others may access it, or when it is owned by anyone but
+/// root or the daemon's effective user (so that nobody else could have put
+/// secrets of their choosing there). The file is opened once and its
+/// checks made on the open file (fstat), not on the path. The text is
+/// returned even when a check fails, so its own errors are reported too
+/// (the configuration is refused anyway).
 pub(crate) fn read(path: &Path, set_at: Option<&Origin>) -> (Option<String>, Vec<ConfigError>) {
+    read_as(path, set_at, nix::unistd::geteuid().as_raw())
+}
+
+/// [`read`], the daemon's effective uid being `euid`.
+fn read_as(path: &Path, set_at: Option<&Origin>, euid: u32) -> (Option<String>, Vec<ConfigError>) {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
     let mut errors = Vec::new();
     let by = set_at
         .map(|o| {
@@ -55,15 +66,15 @@ pub(crate) fn read(path: &Path, set_at: Option<&Origin>) -> (Option<String>, Vec
             )
         })
         .unwrap_or_default();
-    let meta = match fs::metadata(path) {
+    let cannot_read =
+        |e: std::io::Error| io_error(path, format!("cannot read the secrets file{by}: {e}"));
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (None, vec![cannot_read(e)]),
+    };
+    let meta = match file.metadata() {
         Ok(m) => m,
-        Err(e) => {
-            errors.push(io_error(
-                path,
-                format!("cannot read the secrets file{by}: {e}"),
-            ));
-            return (None, errors);
-        }
+        Err(e) => return (None, vec![cannot_read(e)]),
     };
     if !meta.is_file() {
         errors.push(io_error(
@@ -72,33 +83,48 @@ pub(crate) fn read(path: &Path, set_at: Option<&Origin>) -> (Option<String>, Vec
         ));
         return (None, errors);
     }
+    let permissions = |message: String| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        key: None,
+        kind: ErrorKind::Permissions,
+        message,
+    };
     let mode = meta.permissions().mode() & 0o7777;
     if mode & FORBIDDEN_MODE != 0 {
-        errors.push(ConfigError {
-            file: path.to_path_buf(),
-            position: None,
-            key: None,
-            kind: ErrorKind::Permissions,
-            message: format!(
-                "the secrets file has mode {mode:04o}: group and others must have no access \
-                 (chmod 600 {})",
-                path.display()
-            ),
-        });
+        errors.push(permissions(format!(
+            "the secrets file has mode {mode:04o}: group and others must have no access \
+             (chmod 600 {})",
+            path.display()
+        )));
     }
-    match fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => (Some(text), errors),
-            Err(_) => {
-                errors.push(io_error(path, "the secrets file is not UTF-8 text".into()));
-                (None, errors)
-            }
-        },
-        Err(e) => {
-            errors.push(io_error(
-                path,
-                format!("cannot read the secrets file{by}: {e}"),
-            ));
+    let owner = meta.uid();
+    if owner != 0 && owner != euid {
+        let who = if euid == 0 {
+            "root".to_owned()
+        } else {
+            format!("root or uid {euid} (l2tpd's user)")
+        };
+        errors.push(permissions(format!(
+            "the secrets file is owned by uid {owner}: it must be owned by {who} \
+             (chown {} {})",
+            if euid == 0 {
+                "root".to_owned()
+            } else {
+                euid.to_string()
+            },
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        errors.push(cannot_read(e));
+        return (None, errors);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => (Some(text), errors),
+        Err(_) => {
+            errors.push(io_error(path, "the secrets file is not UTF-8 text".into()));
             (None, errors)
         }
     }
@@ -497,4 +523,64 @@ pub(crate) fn merge_into(doc: &mut RawDoc, secrets: RawDoc, errors: &mut Vec<Con
         keep.tunnels.insert(name, tunnel);
     }
     doc.merge(keep);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, mode: u32) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("l2tp-secrets-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("secrets.toml");
+        fs::write(&p, "[tunnel.t]\nsecret = \"s\"\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_file_of_our_own_with_mode_0600_is_read() {
+        let p = file("own", 0o600);
+        let me = nix::unistd::geteuid().as_raw();
+        let (text, errors) = read_as(&p, None, me);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(text.unwrap().contains("secret"));
+    }
+
+    #[test]
+    fn a_file_owned_by_another_user_is_refused_naming_file_and_owner() {
+        let p = file("other", 0o600);
+        let me = nix::unistd::geteuid().as_raw();
+        // As root, give the file away; otherwise pretend to be someone else.
+        let (owner, euid) = if me == 0 {
+            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+            (65534, 0)
+        } else {
+            (me, me + 1)
+        };
+        let (_, errors) = read_as(&p, None, euid);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert_eq!(e.file, p);
+        assert_eq!(e.kind, ErrorKind::Permissions);
+        assert!(
+            e.message.contains(&format!("owned by uid {owner}")),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_file_others_may_read_is_refused_naming_its_mode() {
+        let p = file("mode", 0o644);
+        let me = nix::unistd::geteuid().as_raw();
+        let (_, errors) = read_as(&p, None, me);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.contains("mode 0644"),
+            "{}",
+            errors[0].message
+        );
+    }
 }

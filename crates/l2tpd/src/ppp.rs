@@ -88,8 +88,8 @@ pub fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender
 /// (our tunnel id, our session id), as u16 values of RFC 2661.
 pub type SessionKey = (u16, u16);
 
-/// How to start pppd for one session.
-#[derive(Debug, Clone)]
+/// How to start pppd for one session. Its `Debug` redacts the password.
+#[derive(Clone)]
 pub struct PppLaunch {
     /// pppd binary, normally `/usr/sbin/pppd`.
     pub pppd: std::path::PathBuf,
@@ -105,6 +105,20 @@ pub struct PppLaunch {
     pub ipparam: String,
     /// Load `openl2tp.so` after `pppol2tp.so` so that pppd reports ACCM and up/down.
     pub event_plugin: bool,
+}
+
+impl std::fmt::Debug for PppLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PppLaunch")
+            .field("pppd", &self.pppd)
+            .field("tunnel_id", &self.tunnel_id)
+            .field("session_id", &self.session_id)
+            .field("lns_mode", &self.lns_mode)
+            .field("options", &loggable_args(&self.options))
+            .field("ipparam", &self.ipparam)
+            .field("event_plugin", &self.event_plugin)
+            .finish()
+    }
 }
 
 impl PppLaunch {
@@ -138,6 +152,18 @@ impl PppLaunch {
         a.extend(self.options.iter().cloned());
         a
     }
+}
+
+/// pppd's arguments joined for a log line, the value of `password` (the
+/// PPP password, a secret) shown as `<redacted>`.
+fn loggable_args(args: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::with_capacity(args.len());
+    let mut after_password = false;
+    for a in args {
+        out.push(if after_password { "<redacted>" } else { a });
+        after_password = a == "password";
+    }
+    out.join(" ")
 }
 
 /// Text of pppd's exit codes (pppd(8), "EXIT STATUS").
@@ -219,7 +245,7 @@ pub fn spawn(
         session_id = key.1,
         "exec {} {}",
         launch.pppd.display(),
-        args.join(" ")
+        loggable_args(&args)
     );
     if !Path::new(&launch.pppd).exists() {
         anyhow::bail!("pppd not found at {}", launch.pppd.display());
@@ -340,6 +366,15 @@ mod tests {
             "openl2tp.so chains pppol2tp.so's hooks"
         );
         assert_eq!(&a[a.len() - 2..], ["mtu", "1400"]);
+    }
+
+    #[test]
+    fn the_password_is_redacted_in_the_logged_command_line() {
+        let args: Vec<String> = ["user", "me", "password", "hunter2", "mtu", "1400"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(loggable_args(&args), "user me password <redacted> mtu 1400");
     }
 
     #[test]

@@ -51,6 +51,10 @@ impl LoadError {
 pub struct Overlay {
     /// Path and text of each file of the running configuration, in merge order.
     files: Vec<(PathBuf, String)>,
+    /// Every `[table.name]` the files define, e.g. `("ppp_profile", "lns")`:
+    /// found once per (re)load, so that listing many profiles does not parse
+    /// the files once per profile.
+    file_tables: BTreeSet<(String, String)>,
     /// Runtime changes: a document in the configuration schema.
     doc: toml::Table,
     /// Profiles defined in the files and deleted at run time: (table, name),
@@ -145,8 +149,10 @@ fn read_files(config: &Config) -> Result<Vec<(PathBuf, String)>, LoadError> {
 impl Overlay {
     /// The overlay of a configuration just loaded from its files (no runtime changes yet).
     pub fn new(config: &Config) -> Result<Overlay, LoadError> {
+        let files = read_files(config)?;
         Ok(Overlay {
-            files: read_files(config)?,
+            file_tables: tables_of(&files),
+            files,
             ..Overlay::default()
         })
     }
@@ -162,10 +168,12 @@ impl Overlay {
         let base = Config::load(paths).map_err(LoadError::Config)?;
         let files = read_files(&base)?;
         if !self.has_changes() {
+            self.file_tables = tables_of(&files);
             self.files = files;
             return Ok(base);
         }
         let mut next = self.clone();
+        next.file_tables = tables_of(&files);
         next.files = files;
         // Profiles deleted at run time that the files no longer define are forgotten.
         let deleted: BTreeSet<(String, String)> = next
@@ -210,9 +218,24 @@ impl Overlay {
 
     /// Whether one of the files defines `[table.name]`.
     pub fn files_define(&self, table: &str, name: &str) -> bool {
-        self.files
+        self.file_tables
+            .contains(&(table.to_owned(), name.to_owned()))
+    }
+
+    /// The names of the `[table.NAME]` tables the files (less the profiles
+    /// deleted at run time) and the runtime changes define, sorted. Built
+    /// from what was found at the last (re)load: no file is parsed.
+    pub fn names(&self, table: &str) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self
+            .file_tables
             .iter()
-            .any(|(_, t)| table_defines(t, table, name))
+            .filter(|(t, n)| t == table && !self.is_deleted(t, n))
+            .map(|(_, n)| n.clone())
+            .collect();
+        if let Some(toml::Value::Table(t)) = self.doc.get(table) {
+            out.extend(t.keys().cloned());
+        }
+        out
     }
 
     /// Whether the runtime document defines `[table.name]`.
@@ -297,6 +320,27 @@ impl Overlay {
             self.doc.remove("tunnel");
         }
     }
+}
+
+/// Every `[table.name]` (a table in a top-level table) the files define;
+/// a file that does not parse defines none.
+fn tables_of(files: &[(PathBuf, String)]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, text) in files {
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        for (table, v) in &doc {
+            if let toml::Value::Table(t) = v {
+                for (name, v) in t {
+                    if v.is_table() {
+                        out.insert((table.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn table_defines(text: &str, table: &str, name: &str) -> bool {

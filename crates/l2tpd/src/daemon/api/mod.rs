@@ -59,6 +59,9 @@ pub(super) struct ApiState {
     /// Trace flags of profiles, by (table, name).
     profile_trace: HashMap<(String, String), TraceFlags>,
     next_name: u64,
+    /// The effective configuration as TOML, for the configuration it was
+    /// made of (see `profile_show`).
+    effective: Option<(Arc<Config>, Arc<toml::Table>)>,
 }
 
 impl ApiState {
@@ -75,6 +78,7 @@ impl ApiState {
             api_tunnels: HashSet::new(),
             profile_trace: HashMap::new(),
             next_name: 1,
+            effective: None,
         })
     }
 
@@ -86,7 +90,17 @@ impl ApiState {
     /// Read the configuration files again and lay the runtime changes over
     /// them (SIGHUP and `SystemReload`).
     pub(super) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
-        self.overlay.reload(paths)
+        let config = self.overlay.reload(paths)?;
+        self.set_limits(&config);
+        Ok(config)
+    }
+
+    /// Hand the API server the limits of `config` (`api_max_connections`).
+    fn set_limits(&self, config: &Config) {
+        self.channels.max_connections.store(
+            config.system.api_max_connections as usize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -200,7 +214,12 @@ impl Daemon {
         } = req;
         let result = self.api_call(&method, params);
         match &result {
-            Err(e) => tracing::info!(%method, %caller, "API call refused: {e}"),
+            Err(e) => tracing::info!(
+                %method,
+                %caller,
+                "API call refused: {}",
+                crate::api::conn::printable(&e.to_string())
+            ),
             Ok(_) if l2tp_api::access(&method) == Some(l2tp_api::Access::ReadWrite) => {
                 tracing::info!(%method, %caller, "API call")
             }
@@ -312,6 +331,7 @@ impl Daemon {
 
     /// Use a new configuration built from the overlay (no tunnels are opened or closed).
     fn apply_config(&mut self, config: Config) {
+        self.api.set_limits(&config);
         self.set_config(Arc::new(config));
     }
 

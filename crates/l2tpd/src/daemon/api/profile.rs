@@ -1,5 +1,7 @@
 //! `Profile*` calls, and the trace flags tunnels and sessions inherit from profiles.
 
+use std::sync::Arc;
+
 use l2tp_api::ApiError;
 use l2tp_api::types::{self as t, Settings};
 use l2tp_config::LocalSession;
@@ -12,7 +14,7 @@ use crate::api::overlay::{self, profile_table};
 use crate::api::trace::{self, TraceFlags};
 
 impl Daemon {
-    /// Names of the profiles of a table, from the effective configuration.
+    /// Names of the profiles of a table (sorted, peer profiles in configuration order).
     pub(super) fn profile_names(&self, table: &str) -> Vec<String> {
         if table == "peer_profile" {
             return self
@@ -22,11 +24,15 @@ impl Daemon {
                 .map(|p| p.name.clone())
                 .collect();
         }
-        let doc: toml::Table = self.config.to_toml_effective().parse().unwrap_or_default();
-        match doc.get(table) {
-            Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+        // The files and the runtime changes are where profiles come from,
+        // plus the built-in `default`; not the effective dump, which would
+        // cost as much as the whole configuration (every tunnel) per call.
+        let mut names = self.api.overlay.names(table);
+        names.insert("default".to_owned());
+        names
+            .into_iter()
+            .filter(|n| self.profile_exists(table, n))
+            .collect()
     }
 
     /// Whether the profile `name` of `table` exists.
@@ -91,7 +97,7 @@ impl Daemon {
     }
 
     /// `ProfileShow`.
-    pub(super) fn profile_show(&self, kind: &str, name: &str) -> Result<Value, ApiError> {
+    pub(super) fn profile_show(&mut self, kind: &str, name: &str) -> Result<Value, ApiError> {
         let table = profile_table(kind)?;
         let effective = match table {
             "tunnel_profile" => self
@@ -115,7 +121,7 @@ impl Daemon {
         let settings = if table == "peer_profile" {
             effective.clone()
         } else {
-            let doc: toml::Table = self.config.to_toml_effective().parse().unwrap_or_default();
+            let doc = self.effective_doc();
             match doc.get(table).and_then(|t| t.get(name)) {
                 Some(toml::Value::Table(t)) => {
                     match overlay::toml_to_json(&toml::Value::Table(t.clone())) {
@@ -136,6 +142,22 @@ impl Daemon {
                 trace_flags: self.profile_trace(table, name).names(),
             },
         })
+    }
+
+    /// The effective configuration as TOML (secrets redacted), made once per
+    /// configuration: it costs as much as the whole configuration (every
+    /// tunnel), so it is not made again for each `ProfileShow`.
+    fn effective_doc(&mut self) -> Arc<toml::Table> {
+        let config = self.config.arc();
+        if let Some((c, doc)) = &self.api.effective
+            && Arc::ptr_eq(c, &config)
+        {
+            return doc.clone();
+        }
+        let doc: Arc<toml::Table> =
+            Arc::new(config.to_toml_effective().parse().unwrap_or_default());
+        self.api.effective = Some((config, doc.clone()));
+        doc
     }
 
     /// `ProfileCreate`.
