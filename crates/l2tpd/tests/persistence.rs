@@ -232,6 +232,11 @@ fn a_restarted_lns_answers_the_old_tunnel_with_stopccn_from_its_state_file() {
         lns.proc.log()
     );
     // The old one was closed by the LNS's StopCCN, not by a timeout.
+    let counters = lns.json(&["system", "counters"]);
+    assert!(
+        counters["counters"]["unknown_tunnel_stopccns"].as_u64() >= Some(1),
+        "{counters}"
+    );
     assert!(
         back.iter().all(|t| t.1 == "established" || t.1 == "lingering"),
         "{back:?}"

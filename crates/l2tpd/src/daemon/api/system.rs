@@ -67,6 +67,14 @@ impl Daemon {
             tunnel_limit_refusals: c
                 .tunnel_limit_refusals
                 .saturating_sub(b.tunnel_limit_refusals),
+            peer_port_changes: c.peer_port_changes.saturating_sub(b.peer_port_changes),
+            unknown_tunnel_stopccns: c
+                .unknown_tunnel_stopccns
+                .saturating_sub(b.unknown_tunnel_stopccns),
+            unknown_tunnel_zlbs: c.unknown_tunnel_zlbs.saturating_sub(b.unknown_tunnel_zlbs),
+            unknown_tunnel_answers_suppressed: c
+                .unknown_tunnel_answers_suppressed
+                .saturating_sub(b.unknown_tunnel_answers_suppressed),
             listen_queue_drops: listen_drops.saturating_sub(self.api.queue_drops_base.0),
             tunnel_queue_drops: tunnel_drops.saturating_sub(self.api.queue_drops_base.1),
             tunnels: self.ep.tunnel_count() as u64,
