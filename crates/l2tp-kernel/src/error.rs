@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 /// Hint printed with every [`Error::NotSupported`].
-pub const MODPROBE_HINT: &str = "load the kernel modules with `modprobe l2tp_netlink l2tp_ppp` \
+pub const MODPROBE_HINT: &str = "load the kernel modules with `modprobe -a l2tp_netlink l2tp_ppp` \
      (kernel options CONFIG_L2TP, CONFIG_PPPOL2TP)";
 
 /// Everything that can go wrong while talking to the kernel.
@@ -111,7 +111,7 @@ mod tests {
         let e = Error::NotSupported {
             detail: "generic netlink family \"l2tp\" not found".into(),
         };
-        assert!(e.to_string().contains("modprobe l2tp_netlink l2tp_ppp"));
+        assert!(e.to_string().contains("modprobe -a l2tp_netlink l2tp_ppp"));
         assert!(e.is_not_supported());
     }
 }

@@ -542,7 +542,7 @@ mod tests {
             Err(e) => {
                 assert!(e.is_not_supported(), "expected NotSupported, got: {e}");
                 let msg = e.to_string();
-                assert!(msg.contains("modprobe l2tp_netlink l2tp_ppp"), "{msg}");
+                assert!(msg.contains("modprobe -a l2tp_netlink l2tp_ppp"), "{msg}");
                 assert!(msg.contains("\"l2tp\""), "{msg}");
             }
         }

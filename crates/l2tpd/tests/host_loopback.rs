@@ -1,6 +1,7 @@
 //! Two real `l2tpd` processes over UDP on loopback with the null data plane:
 //! the whole control plane (sockets, timers, signals) without kernel L2TP.
-//! Needs no root. Each test uses its own UDP port.
+//! Needs no root. Each test uses its own UDP port; none has an API socket
+//! (the default one in /run would be left behind by a killed daemon).
 
 mod common;
 
@@ -22,6 +23,7 @@ fn lns_config(port: u16) -> String {
 listen_addr = "127.0.0.1"
 udp_port = {port}
 data_plane = "null"
+api_socket = ""
 [tunnel_profile.default]
 host_name = "lns"
 "#
@@ -35,6 +37,7 @@ fn lac_config(port: u16, extra: &str) -> String {
 listen_addr = "127.0.0.2"
 udp_port = {port}
 data_plane = "null"
+api_socket = ""
 deny_remote_tunnel_creates = true
 [tunnel_profile.default]
 host_name = "lac"
@@ -188,7 +191,7 @@ fn missing_kernel_l2tp_support_is_a_clear_error() {
     let cfg = dir.join("k.toml");
     std::fs::write(
         &cfg,
-        "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = 17013\ndata_plane = \"netlink\"\n",
+        "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = 17013\ndata_plane = \"netlink\"\napi_socket = \"\"\n",
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_l2tpd"))
@@ -225,7 +228,7 @@ fn missing_kernel_l2tp_support_is_a_clear_error() {
         return; // L2TP present but not root: also a clear error, not this test's case.
     }
     assert!(err.contains("kernel has no L2TP support"), "{err}");
-    assert!(err.contains("modprobe l2tp_netlink l2tp_ppp"), "{err}");
+    assert!(err.contains("modprobe -a l2tp_netlink l2tp_ppp"), "{err}");
     assert_eq!(
         err.matches("kernel has no L2TP support").count(),
         1,
@@ -296,7 +299,7 @@ fn sighup_reload_adds_and_removes_tunnels_and_calls_without_dropping_sessions() 
     let lns = Daemon::start(&dir, "lns", &lns_config(port));
     assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
     let one = format!(
-        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\ndeny_remote_tunnel_creates = true\n\
+        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\napi_socket = \"\"\ndeny_remote_tunnel_creates = true\n\
          [tunnel.lac1]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.lac1.session.s1]\n"
     );
     let mut lac = Daemon::start(&dir, "lac", &one);
@@ -503,7 +506,7 @@ fn a_new_tunnel_comes_up_while_the_peer_still_lingers_on_the_old_one() {
     let lns = Daemon::start(&dir, "lns", &lns_config(port));
     assert!(lns.wait_for("l2tpd started", 1, Duration::from_secs(5)));
     let base = format!(
-        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\ndeny_remote_tunnel_creates = true\n"
+        "[system]\nlisten_addr = \"127.0.0.2\"\nudp_port = {port}\ndata_plane = \"null\"\napi_socket = \"\"\ndeny_remote_tunnel_creates = true\n"
     );
     let tunnel = format!(
         "[tunnel.lac1]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.lac1.session.s1]\n"

@@ -547,8 +547,14 @@ fn unit_file_verifies_and_is_sandboxed() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Other units installed on the host (loaded as dependencies) may draw
+    // warnings of their own; only ours matter.
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && (l.contains("l2tpd") || !l.contains(".service:")))
+        .collect();
     assert!(
-        out.status.success() && text.trim().is_empty(),
+        out.status.success() && ours.is_empty(),
         "systemd-analyze verify: {:?}\n{text}",
         out.status
     );

@@ -19,6 +19,12 @@ pub struct Process {
 impl Process {
     /// Write `config` to `DIR/NAME.toml` and start l2tpd on it with log filter `level`.
     pub fn spawn(dir: &Path, name: &str, config: &str, level: &str) -> Process {
+        // The default (/run/l2tpd/io.l2tpd.sock) would be shared by tests
+        // running at once and left behind by a killed daemon.
+        assert!(
+            config.contains("api_socket"),
+            "a host test's daemon sets api_socket (\"\" or a path in its directory)"
+        );
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).unwrap();
         let log = dir.join(format!("{name}.log"));
