@@ -3,7 +3,7 @@
 # integration/scenarios/NN-name.sh and by integration/demo.sh.
 #
 # Runs inside the VM booted by `cargo xtask integration` (see
-# /work/shared/docs/kernel-vm.md): the host's / is mounted read-only, system
+# doc/kernel-vm.md): the host's / is mounted read-only, system
 # directories such as /var/tmp are writable overlays, and $RESULT_DIR lives in
 # the --rwdir that is written back to the host.
 #

@@ -12,11 +12,13 @@
 source "$(dirname "$0")/../lib.sh"
 
 setup_netns
-# A short HELLO interval on the LNS so that its old tunnel speaks soon.
-write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --timers 'hello_timeout = "3s"
-retry_timeout = "1s"
-retry_max_timeout = "4s"
-max_retries = 5'
+# A short HELLO interval on the LNS so that its old tunnel speaks soon, and
+# retransmissions that last long enough (2 + 4 + 8 x 8 s) for the LAC to be
+# back before the LNS would give up on its own.
+write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --timers 'hello_timeout = "5s"
+retry_timeout = "2s"
+retry_max_timeout = "8s"
+max_retries = 10'
 write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --persist
 capture_start "$LAC_NS" "$LAC_IF"
 

@@ -11,7 +11,7 @@
 //! - `bench`: benchmark the daemon's signalling path on loopback (no VM).
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
-//! caches the guest kernel. See `/work/shared/docs/kernel-vm.md` for why the
+//! caches the guest kernel. See `doc/kernel-vm.md` for why the
 //! VM is booted the way it is.
 
 mod bench;
@@ -96,6 +96,8 @@ mod tests {
         ])
         .unwrap();
         parse(&["xtask", "test", "--filter", "10"]).unwrap();
+        parse(&["xtask", "test", "--kvm"]).unwrap();
+        parse(&["xtask", "demo", "--kvm", "--memory", "1G"]).unwrap();
         parse(&["xtask", "demo", "--lac", "xl2tpd"]).unwrap();
         parse(&["xtask", "fuzz", "decode", "--time", "600", "--jobs", "2"]).unwrap();
         parse(&["xtask", "fuzz", "--list"]).unwrap();

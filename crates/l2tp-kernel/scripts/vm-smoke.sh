@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs examples/kernel_smoke.rs inside a VM booting a stock Debian kernel (vng, TCG),
-# as described in shared/docs/kernel-vm.md. Exits with the smoke test's status.
+# as described in doc/kernel-vm.md. Exits with the smoke test's status.
 #
 #   crates/l2tp-kernel/scripts/vm-smoke.sh [netlink|legacy|all]
 #
