@@ -632,12 +632,14 @@ async fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "l2tpctl",
-                &mut std::io::stdout(),
-            );
+            // Rendered in memory: clap_complete panics when its writer
+            // fails (`l2tpctl completions bash | head -1`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "l2tpctl", &mut script);
+            output::write_line(format_args!(
+                "{}",
+                String::from_utf8_lossy(&script).trim_end()
+            ));
             Ok(())
         }
         Command::Man => {

@@ -55,3 +55,34 @@ fn completions_and_man_page() {
     assert!(page.contains("EXIT STATUS"));
     assert!(page.contains("l2tpctl tunnel create"));
 }
+
+/// A reader that stops early (`l2tpctl completions bash | head -1`) is not a
+/// crash: exit 0, no panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // The bash script (over 100 KB) outgrows the pipe buffer (64 KiB), so
+    // l2tpctl is still writing when the pipe closes.
+    for args in [&["completions", "bash"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_l2tpctl"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run l2tpctl");
+        // Read one byte, then close the pipe.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.status.code() == Some(0) || out.status.code().is_none(),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
