@@ -54,9 +54,11 @@ use crate::ppp::PppEvent;
 
 /// How long shutdown waits for StopCCN acknowledgements before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// How long a pppd may take to exit after SIGTERM (LCP Terminate over the
-/// still-working link) before it is killed and its kernel session deleted anyway.
-const PPPD_GRACE: Duration = Duration::from_millis(1500);
+/// How long a pppd may take to exit after SIGTERM before it is killed and
+/// its kernel session deleted anyway: its LCP Terminate-Request over the
+/// still-working link (up to `lcp-max-terminate` 2 × `lcp-restart` 3 s when
+/// the peer does not answer), then its ip-down scripts, which it waits for.
+const PPPD_GRACE: Duration = Duration::from_secs(10);
 
 /// The daemon.
 pub struct Daemon {
