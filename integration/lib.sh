@@ -359,17 +359,18 @@ _toml_extra_opts() {
 #   --hide               hide_avps = true (needs --secret)
 #   --session-type T     LAC: session_type of every session (default: none
 #                        given, i.e. lac_incoming; "lns_outgoing" sends OCRQ)
-#   --api-socket PATH    the management API socket (default: none, API off,
-#                        so that two daemons in one VM never share a socket)
+#   --api-socket PATH    the management API socket (default:
+#                        $WORK/run-ROLE/io.l2tpd.sock; "" turns the API off)
 #   --persist            LAC: persist = true on tunnel "lac1" (re-dialled,
 #                        and its calls placed again, whenever they end)
-# Each daemon gets its own state_file ($WORK/l2tpd-ROLE.state).
+# Each daemon gets its own runtime directory $WORK/run-ROLE (API socket and
+# state_file), never the shared /run/l2tpd of the VM.
 # The LAC dials tunnel "lac1" to $LNS_IP; the LNS accepts incoming tunnels.
 write_l2tpd_conf() {
     local file=$1 role=$2
     shift 2
     local sessions="s1" pool=0 listen deny ppp_log sess
-    local auth_lines="" session_type="" auth=none api_socket="" persist=0
+    local auth_lines="" session_type="" auth=none api_socket=unset persist=0
     local timers='hello_timeout = "60s"
 retry_timeout = "1s"
 retry_max_timeout = "8s"
@@ -389,6 +390,8 @@ max_retries = 5'
         esac
     done
     if [[ $role == lac ]]; then listen=$LAC_IP deny=true; else listen=$LNS_IP deny=false; fi
+    mkdir -p "$WORK/run-$role"
+    [[ $api_socket != unset ]] || api_socket=$WORK/run-$role/io.l2tpd.sock
     # It may hold a secret: l2tpd warns about secrets in files others can read.
     : >"$file"
     chmod 600 "$file"
@@ -403,7 +406,7 @@ data_plane = "netlink"
 pppd_path = "$PPPD"
 deny_remote_tunnel_creates = $deny
 api_socket = "$api_socket"
-state_file = "$WORK/l2tpd-$role.state"
+state_file = "$WORK/run-$role/l2tpd.state"
 
 [tunnel_profile.default]
 $timers
