@@ -82,7 +82,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         scenarios.len(),
         results_dir.display()
     ));
-    let vm_timeout = Duration::from_secs(scenarios.len() as u64 * (args.timeout + 15) + 180);
+    // Each scenario's own limit (its `# timeout:` header, as run-in-vm.sh
+    // reads it, else --timeout), plus a margin each and the boot.
+    let vm_timeout = Duration::from_secs(
+        scenarios
+            .iter()
+            .map(|s| scenario_timeout(s).unwrap_or(args.timeout) + 15)
+            .sum::<u64>()
+            + 180,
+    );
     let outcome = vm.boot(
         &shell_join(&words),
         std::slice::from_ref(&results_dir),
@@ -212,14 +220,29 @@ fn list_scenarios() -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// A scenario whose header has a `# manual: REASON` line runs only when a
-/// `--filter` names it, never in the default set (`cargo xtask test`).
-fn is_manual(name: &str) -> bool {
+/// The text of scenario `name` (empty if unreadable).
+fn scenario_text(name: &str) -> String {
     let path = util::project_root()
         .join("integration")
         .join("scenarios")
         .join(format!("{name}.sh"));
-    fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.starts_with("# manual:")))
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A scenario whose header has a `# manual: REASON` line runs only when a
+/// `--filter` names it, never in the default set (`cargo xtask test`).
+fn is_manual(name: &str) -> bool {
+    scenario_text(name)
+        .lines()
+        .any(|l| l.starts_with("# manual:"))
+}
+
+/// The `# timeout: SECONDS` line of a scenario's header, which
+/// `run-in-vm.sh` uses instead of `--timeout`.
+fn scenario_timeout(name: &str) -> Option<u64> {
+    scenario_text(name)
+        .lines()
+        .find_map(|l| l.strip_prefix("# timeout: ")?.trim().parse().ok())
 }
 
 fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {
@@ -374,6 +397,14 @@ mod tests {
             names(&["10-xl2tpd-pair", "50-teardown"])
         );
         assert!(select(&all, &names(&["nope"])).is_err());
+    }
+
+    #[test]
+    fn timeout_headers_are_read_like_run_in_vm_does() {
+        assert_eq!(scenario_timeout("85-hundred-calls-at-once"), Some(600));
+        assert_eq!(scenario_timeout("10-xl2tpd-pair"), None);
+        assert!(is_manual("85-hundred-calls-at-once"));
+        assert!(!is_manual("10-xl2tpd-pair"));
     }
 
     #[test]
