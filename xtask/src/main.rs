@@ -8,13 +8,16 @@
 //! - `test`: `cargo test --workspace`, then `integration`;
 //! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching;
 //! - `fuzz`: run a cargo-fuzz target of `crates/fuzz` for a fixed time;
-//! - `bench`: benchmark the daemon's signalling path on loopback (no VM).
+//! - `bench`: benchmark the daemon's signalling path on loopback (no VM);
+//! - `ci`: fmt check, clippy with warnings denied, rustdoc with broken links
+//!   denied, then `test`.
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
 //! caches the guest kernel. See `doc/kernel-vm.md` for why the
 //! VM is booted the way it is.
 
 mod bench;
+mod ci;
 mod demo;
 mod fuzz;
 mod integration;
@@ -47,6 +50,7 @@ enum Command {
     Demo(demo::Args),
     Fuzz(fuzz::Args),
     Bench(bench::Args),
+    Ci(ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Ci(args) => ci::run(args),
     };
     match result {
         Ok(code) => code,
@@ -97,6 +102,8 @@ mod tests {
         .unwrap();
         parse(&["xtask", "test", "--filter", "10"]).unwrap();
         parse(&["xtask", "test", "--kvm"]).unwrap();
+        parse(&["xtask", "ci", "--no-vm"]).unwrap();
+        parse(&["xtask", "ci", "--filter", "10"]).unwrap();
         parse(&["xtask", "demo", "--kvm", "--memory", "1G"]).unwrap();
         parse(&["xtask", "demo", "--lac", "xl2tpd"]).unwrap();
         parse(&["xtask", "fuzz", "decode", "--time", "600", "--jobs", "2"]).unwrap();
