@@ -47,10 +47,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "rustdoc",
         util::status(
             util::cargo()
-                .args(["doc", "--workspace", "--no-deps", "--document-private-items"])
+                .args(["doc", "--workspace", "--no-deps"])
                 .env(
                     "RUSTDOCFLAGS",
-                    "-D rustdoc::broken_intra_doc_links -D rustdoc::private_intra_doc_links",
+                    "-D rustdoc::broken_intra_doc_links",
                 ),
         )?
         .success(),

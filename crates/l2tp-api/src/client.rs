@@ -131,7 +131,7 @@ impl Client {
 
     /// Start `Monitor`: returns once the daemon confirmed the subscription
     /// (its first event, of kind `subscribed`), which is returned too; read
-    /// the following events with [`Monitor::next`].
+    /// the following events with `Monitor::next`.
     pub async fn monitor(mut self) -> Result<(Monitor, Event), ClientError> {
         self.send("Monitor", &NoParams {}, true).await?;
         let first: MonitorReply = self.receive().await?;

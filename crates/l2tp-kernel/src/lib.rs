@@ -64,7 +64,9 @@ pub use link::{
     wait_for_link,
 };
 pub use null::{Call, NullDataPlane};
-pub use udp::{connect_socket, listen_socket, tunnel_socket, unconnected_tunnel_socket};
+pub use udp::{
+    LISTEN_RCVBUF, connect_socket, listen_socket, tunnel_socket, unconnected_tunnel_socket,
+};
 
 /// An L2TP tunnel id as the kernel stores it (`L2TP_ATTR_CONN_ID`, u32).
 /// L2TPv2 tunnel ids are 16-bit values; 0 is reserved.

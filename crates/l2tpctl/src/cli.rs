@@ -1,5 +1,9 @@
 //! The command line (clap derive); the man page and the shell completions
 //! are generated from it.
+//!
+//! The doc comments here are the `--help` text (plain text, where
+//! `[system]` names a configuration table, not an item).
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
