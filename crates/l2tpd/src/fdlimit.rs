@@ -23,6 +23,8 @@
 
 use std::io;
 use std::sync::Mutex;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use std::time::{Duration, Instant};
 
 /// The `RLIMIT_NOFILE` limits of this process.
@@ -49,24 +51,12 @@ fn limit_str(v: u64) -> String {
     }
 }
 
-fn get_nofile() -> io::Result<libc::rlimit> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid, writable `struct rlimit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(rl)
-}
-
 /// This process's `RLIMIT_NOFILE`.
 pub fn nofile_limit() -> io::Result<NofileLimit> {
-    let rl = get_nofile()?;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
     Ok(NofileLimit {
-        soft: rlim_u64(rl.rlim_cur),
-        hard: rlim_u64(rl.rlim_max),
+        soft: rlim_u64(soft),
+        hard: rlim_u64(hard),
     })
 }
 
@@ -75,26 +65,17 @@ pub fn nofile_limit() -> io::Result<NofileLimit> {
 /// warning and the daemon runs on with the limit it has. Returns the limits
 /// in force afterwards, if they could be read.
 pub fn raise_nofile_limit() -> Option<NofileLimit> {
-    let raw = match get_nofile() {
-        Ok(rl) => rl,
+    let old = match nofile_limit() {
+        Ok(l) => l,
         Err(e) => {
             tracing::warn!("cannot read the open file limit (RLIMIT_NOFILE): {e}");
             return None;
         }
     };
-    let old = NofileLimit {
-        soft: rlim_u64(raw.rlim_cur),
-        hard: rlim_u64(raw.rlim_max),
-    };
     if old.soft < old.hard {
-        let rl = libc::rlimit {
-            rlim_cur: raw.rlim_max,
-            rlim_max: raw.rlim_max,
-        };
-        // SAFETY: `rl` is a valid `struct rlimit`; raising the soft limit up
-        // to the hard limit needs no privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
-            let e = io::Error::last_os_error();
+        // Raising the soft limit up to the hard limit needs no privilege.
+        let hard = old.hard as libc::rlim_t;
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
             tracing::warn!(
                 "open file limit (RLIMIT_NOFILE): cannot raise the soft limit {} to the hard limit {}: {e}",
                 limit_str(old.soft),
