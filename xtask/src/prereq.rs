@@ -66,11 +66,19 @@ impl Apt {
             // tshark asks whether non-root users may capture; never block on it.
             preseed(TSHARK_PRESEED)?;
         }
+        // --no-remove: never take packages away to make room (a host with
+        // another QEMU's qemu-utils lost it that way); apt stops instead.
         run(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y"])
+            .args(["install", "-y", "--no-remove"])
             .args(packages))
-        .with_context(|| format!("could not install {}", packages.join(" ")))
+        .with_context(|| {
+            format!(
+                "could not install {} (if apt-get wanted to remove packages to do it, \
+                 resolve that conflict by hand, then run again)",
+                packages.join(" ")
+            )
+        })
     }
 }
 
