@@ -2,7 +2,7 @@
 # Guest side of `cargo xtask integration`: runs inside the VM.
 #
 #   L2TP_RESULTS=DIR [L2TPD_BIN=PATH] [L2TP_SCENARIO_TIMEOUT=120] [L2TP_KEEP=1] \
-#       run-in-vm.sh SCENARIO...
+#       [L2TP_SHARD=vmN] run-in-vm.sh SCENARIO...
 #
 # SCENARIO is a file name under integration/scenarios/ without ".sh". Each
 # scenario runs on its own (fresh namespaces, bounded by `timeout`: the
@@ -11,6 +11,9 @@
 # DIR/results.tsv:   NAME <TAB> PASS|FAIL|TIMEOUT <TAB> SECONDS <TAB> EXIT_STATUS
 # DIR/done is written last, so the host can tell a complete run from a VM that
 # died. Exit status: 0 all passed, 1 some failed, 2 the guest setup failed.
+# With L2TP_SHARD=vmN (several VMs sharing DIR, each with its own scenarios)
+# those files are results-vmN.tsv, done-vmN, setup-error-vmN and
+# guest-uptime-at-start-vmN.
 
 set -uo pipefail
 
@@ -20,14 +23,15 @@ TIMEOUT=${L2TP_SCENARIO_TIMEOUT:-120}
 export L2TPD_BIN=${L2TPD_BIN:-$HERE/../target/debug/l2tpd}
 export L2TP_KEEP=${L2TP_KEEP:-0}
 
+SFX=${L2TP_SHARD:+-$L2TP_SHARD}
 mkdir -p "$RESULTS"
-: >"$RESULTS/results.tsv"
+: >"$RESULTS/results$SFX.tsv"
 boot_s=$(cut -d' ' -f1 /proc/uptime)
-echo "$boot_s" >"$RESULTS/guest-uptime-at-start"
+echo "$boot_s" >"$RESULTS/guest-uptime-at-start$SFX"
 echo "guest: kernel $(uname -r), $(nproc) cpu(s), harness started ${boot_s}s after boot"
 
 setup_fail() {
-    echo "guest setup failed: $*" | tee "$RESULTS/setup-error"
+    echo "guest setup failed: $*" | tee "$RESULTS/setup-error$SFX"
     exit 2
 }
 
@@ -88,11 +92,11 @@ for name in "$@"; do
         echo "scenario killed after the ${TIMEOUT}s timeout (exit status $rc)" >>"$dir/scenario.log"
     fi
     [[ $status == PASS ]] || failed=$((failed + 1))
-    printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$rc" >>"$RESULTS/results.tsv"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$rc" >>"$RESULTS/results$SFX.tsv"
     printf '  %-40s %-7s %6ss\n' "$name" "$status" "$secs"
     reap
 done
 
-cut -d' ' -f1 /proc/uptime >"$RESULTS/done"
+cut -d' ' -f1 /proc/uptime >"$RESULTS/done$SFX"
 sync
 ((failed == 0))

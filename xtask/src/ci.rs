@@ -48,10 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         util::status(
             util::cargo()
                 .args(["doc", "--workspace", "--no-deps"])
-                .env(
-                    "RUSTDOCFLAGS",
-                    "-D rustdoc::broken_intra_doc_links",
-                ),
+                .env("RUSTDOCFLAGS", "-D rustdoc::broken_intra_doc_links"),
         )?
         .success(),
     ));

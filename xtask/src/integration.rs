@@ -1,9 +1,13 @@
-//! `cargo xtask integration [--filter NAME] [--keep]`: build the workspace
-//! binaries, boot ONE VM that runs `integration/run-in-vm.sh` over the
-//! scenarios in `integration/scenarios/`, then summarise.
+//! `cargo xtask integration [--filter NAME] [--keep] [--vms N]`: build the
+//! workspace binaries, boot N VMs side by side (2 by default; many
+//! scenarios mostly wait on protocol timers), each running
+//! `integration/run-in-vm.sh` over its share of the scenarios in
+//! `integration/scenarios/` (shared out by their time limits, longest first),
+//! then summarise.
 //!
 //! Results go to `target/integration/<timestamp>/` (`latest` points at the
-//! newest run): `results.tsv` (one line per scenario, written by the guest),
+//! newest run): `results.tsv` (one line per scenario, written by the guest;
+//! `results-vmN.tsv` per VM when there are several),
 //! `<scenario>/scenario.log`, daemon and pppd logs, captures.
 
 use std::fmt::Write as _;
@@ -39,6 +43,11 @@ pub struct Args {
     /// List the scenarios that would run and exit.
     #[arg(long)]
     pub list: bool,
+    /// VMs that run the scenarios side by side (each boots its own kernel;
+    /// scenarios are shared out by their time limits).
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub vms: u32,
     #[command(flatten)]
     pub vm: VmOpts,
 }
@@ -67,59 +76,113 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let script = util::project_root()
         .join("integration")
         .join("run-in-vm.sh");
-    let mut words = vec![
-        "env".to_string(),
-        format!("L2TP_RESULTS={}", results_dir.display()),
-        format!("L2TPD_BIN={}", l2tpd.display()),
-        format!("L2TP_SCENARIO_TIMEOUT={}", args.timeout),
-        format!("L2TP_KEEP={}", u8::from(args.keep)),
-        "bash".into(),
-        script.display().to_string(),
-    ];
-    words.extend(scenarios.iter().cloned());
+    let limit = |s: &String| scenario_timeout(s).unwrap_or(args.timeout);
+    let shards = shard(&scenarios, args.vms as usize, limit);
     util::banner(&format!(
-        "running {} scenario(s) in one VM; results in {}",
+        "running {} scenario(s) in {} VM(s); results in {}",
         scenarios.len(),
+        shards.len(),
         results_dir.display()
     ));
-    // Each scenario's own limit (its `# timeout:` header, as run-in-vm.sh
-    // reads it, else --timeout), plus a margin each and the boot.
-    let vm_timeout = Duration::from_secs(
-        scenarios
+    let runs: Vec<(String, Vec<String>, Duration)> = shards
+        .into_iter()
+        .enumerate()
+        .map(|(i, names)| {
+            // Each scenario's own limit plus a margin each, and the boot.
+            let secs = names.iter().map(|s| limit(s) + 15).sum::<u64>() + 180;
+            let suffix = if args.vms > 1 {
+                format!("-vm{}", i + 1)
+            } else {
+                String::new()
+            };
+            (suffix, names, Duration::from_secs(secs))
+        })
+        .collect();
+    let outcomes: Vec<Result<crate::vm::Outcome>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
             .iter()
-            .map(|s| scenario_timeout(s).unwrap_or(args.timeout) + 15)
-            .sum::<u64>()
-            + 180,
-    );
-    let outcome = vm.boot(
-        &shell_join(&words),
-        std::slice::from_ref(&results_dir),
-        Boot {
-            interactive: false,
-            timeout: Some(vm_timeout),
-        },
-    )?;
+            .map(|(suffix, names, vm_timeout)| {
+                let mut words = vec![
+                    "env".to_string(),
+                    format!("L2TP_RESULTS={}", results_dir.display()),
+                    format!("L2TPD_BIN={}", l2tpd.display()),
+                    format!("L2TP_SCENARIO_TIMEOUT={}", args.timeout),
+                    format!("L2TP_KEEP={}", u8::from(args.keep)),
+                    format!("L2TP_SHARD={}", suffix.trim_start_matches('-')),
+                    "bash".into(),
+                    script.display().to_string(),
+                ];
+                words.extend(names.iter().cloned());
+                let (vm, dir) = (&vm, &results_dir);
+                scope.spawn(move || {
+                    vm.boot(
+                        &shell_join(&words),
+                        std::slice::from_ref(dir),
+                        Boot {
+                            interactive: false,
+                            timeout: Some(*vm_timeout),
+                        },
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("VM thread panicked")))
+            })
+            .collect()
+    });
 
-    let tsv = fs::read_to_string(results_dir.join("results.tsv")).unwrap_or_default();
-    let results = summarize(&scenarios, &parse_results(&tsv));
-
-    // Why the VM itself failed, if it did.
+    let mut parsed = Vec::new();
     let mut vm_problems = Vec::new();
-    if outcome.timed_out {
-        vm_problems.push(format!("the VM was killed after {vm_timeout:?}"));
-    }
-    if let Ok(err) = fs::read_to_string(results_dir.join("setup-error")) {
-        vm_problems.push(err.trim().to_string());
-    }
-    if !matches!(outcome.exit_code, 0 | 1) {
-        vm_problems.push(format!(
-            "vng exited with {} (255: no exit code from the guest: kernel panic or lost console)",
-            outcome.exit_code
+    let mut elapsed = Duration::ZERO;
+    let mut boots = Vec::new();
+    for ((suffix, _, vm_timeout), outcome) in runs.iter().zip(outcomes) {
+        let file = |base: &str, ext: &str| results_dir.join(format!("{base}{suffix}{ext}"));
+        let vm_name = if suffix.is_empty() {
+            "VM".to_string()
+        } else {
+            suffix.trim_start_matches('-').to_string()
+        };
+        parsed.extend(parse_results(
+            &fs::read_to_string(file("results", ".tsv")).unwrap_or_default(),
         ));
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                vm_problems.push(format!("{vm_name}: {e:#}"));
+                continue;
+            }
+        };
+        elapsed = elapsed.max(outcome.elapsed);
+        // Why the VM itself failed, if it did.
+        if outcome.timed_out {
+            vm_problems.push(format!("{vm_name}: killed after {vm_timeout:?}"));
+        }
+        if let Ok(err) = fs::read_to_string(file("setup-error", "")) {
+            vm_problems.push(format!("{vm_name}: {}", err.trim()));
+        }
+        if !matches!(outcome.exit_code, 0 | 1) {
+            vm_problems.push(format!(
+                "{vm_name}: vng exited with {} (255: no exit code from the guest: kernel panic or lost console)",
+                outcome.exit_code
+            ));
+        }
+        if !file("done", "").exists() {
+            vm_problems.push(format!(
+                "{vm_name}: the guest harness did not finish (no `done` marker)"
+            ));
+        }
+        if let Some(b) = fs::read_to_string(file("guest-uptime-at-start", ""))
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+        {
+            boots.push(format!("{b:.1} s"));
+        }
     }
-    if !results_dir.join("done").exists() {
-        vm_problems.push("the guest harness did not finish (no `done` marker)".into());
-    }
+    let results = summarize(&scenarios, &parsed);
 
     for r in results.iter().filter(|r| r.status != Status::Pass) {
         let log = results_dir.join(&r.name).join("scenario.log");
@@ -131,16 +194,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eprintln!("----- end of {} -----", r.name);
     }
 
-    let boot = fs::read_to_string(results_dir.join("guest-uptime-at-start"))
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok());
     println!();
     print!("{}", render_table(&results));
     println!(
-        "VM: {:.1} s in all{}; results: {}",
-        outcome.elapsed.as_secs_f64(),
-        boot.map(|b| format!(", guest booted in {b:.1} s"))
-            .unwrap_or_default(),
+        "VMs: {:.1} s in all{}; results: {}",
+        elapsed.as_secs_f64(),
+        if boots.is_empty() {
+            String::new()
+        } else {
+            format!(", guests booted in {}", boots.join(", "))
+        },
         results_dir.display()
     );
     for p in &vm_problems {
@@ -227,6 +290,31 @@ fn scenario_text(name: &str) -> String {
         .join("scenarios")
         .join(format!("{name}.sh"));
     fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Share `scenarios` out over at most `n` VMs, longest `limit` first, each to
+/// the VM with the least so far; each share in scenario order.
+fn shard(scenarios: &[String], n: usize, limit: impl Fn(&String) -> u64) -> Vec<Vec<String>> {
+    let n = n.clamp(1, scenarios.len().max(1));
+    let mut by_limit: Vec<&String> = scenarios.iter().collect();
+    by_limit.sort_by_key(|s| std::cmp::Reverse(limit(s)));
+    let mut shares: Vec<(u64, Vec<String>)> = vec![(0, Vec::new()); n];
+    for s in by_limit {
+        let least = shares
+            .iter_mut()
+            .min_by_key(|(load, _)| *load)
+            .expect("n >= 1");
+        least.0 += limit(s);
+        least.1.push(s.clone());
+    }
+    shares
+        .into_iter()
+        .map(|(_, mut v)| {
+            v.sort();
+            v
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// A scenario whose header has a `# manual: REASON` line runs only when a
@@ -397,6 +485,23 @@ mod tests {
             names(&["10-xl2tpd-pair", "50-teardown"])
         );
         assert!(select(&all, &names(&["nope"])).is_err());
+    }
+
+    #[test]
+    fn scenarios_are_shared_out_longest_first() {
+        let all = names(&["10-a", "20-b", "30-c", "40-d", "50-e"]);
+        let limit = |s: &String| match s.as_str() {
+            "20-b" => 900,
+            "40-d" => 400,
+            _ => 240,
+        };
+        let shares = shard(&all, 2, limit);
+        assert_eq!(
+            shares,
+            [names(&["20-b"]), names(&["10-a", "30-c", "40-d", "50-e"])]
+        );
+        assert_eq!(shard(&all, 1, limit), std::slice::from_ref(&all));
+        assert_eq!(shard(&all[..1], 4, limit).len(), 1, "no empty VM");
     }
 
     #[test]
