@@ -39,6 +39,7 @@ const RESTART_KEYS: &[&str] = &[
     "api_socket",
     "api_group",
     "api_readonly_group",
+    "metrics_listen",
 ];
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
@@ -241,6 +242,13 @@ impl Daemon {
                 params::<t::NoParams>(p)?;
                 reply(t::SystemCountersReply {
                     counters: self.system_counters(),
+                })
+            }
+            "Metrics" => {
+                let m: t::MetricsParams = params(p)?;
+                let snapshot = self.metrics_snapshot(m.per_tunnel);
+                reply(t::MetricsReply {
+                    text: crate::metrics::render(snapshot, crate::metrics::Format::Prometheus),
                 })
             }
             "SystemResetCounters" => {
