@@ -144,7 +144,7 @@ impl Daemon {
         let t = self.ep.tunnel(id)?;
         let c = &t.counters;
         Some(crate::metrics::TunnelSnapshot {
-            name: self.tunnel_name(id),
+            name: crate::api::conn::printable(&self.tunnel_name(id)).into_owned(),
             id: id.0,
             established: t.state == TunnelState::Established,
             sessions: t.sessions.len() as u64,
