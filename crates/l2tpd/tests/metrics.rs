@@ -417,22 +417,10 @@ fn http_and_l2tpctl_metrics_match_the_counters_and_per_tunnel_series_are_opt_in(
     );
     // Asked for: one set per tunnel.
     let per = lns.ctl_metrics(&["--per-tunnel"]);
-    assert_eq!(
-        per.get(
-            "l2tpd_tunnel_sessions",
-            &[
-                (
-                    "tunnel",
-                    &lns.json(&["tunnel", "show", &lns_tid])["tunnel"]["name"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned()
-                ),
-                ("id", &lns_tid)
-            ]
-        ),
-        Some(1.0)
-    );
+    let name = shown["tunnel"]["name"].as_str().unwrap();
+    let labels = [("tunnel", name), ("id", lns_tid.as_str())];
+    assert_eq!(per.get("l2tpd_tunnel_sessions", &labels), Some(1.0));
+    assert_eq!(per.get("l2tpd_tunnel_established", &labels), Some(1.0));
 
     // The LAC, with metrics_per_tunnel = true: its tunnel's series.
     let e = agreeing(&lac, || scrape(lac_http));
