@@ -795,4 +795,43 @@ mod tests {
         // No kernel counters: no kernel series.
         assert!(!text.contains("l2tpd_tunnel_data_received_bytes_total{"));
     }
+
+    #[test]
+    fn default_output_does_not_grow_with_the_tunnels() {
+        let none = render(Snapshot::default(), Format::Prometheus);
+        let many = Snapshot {
+            tunnels: 10_000,
+            sessions: 200_000,
+            ..Snapshot::default()
+        };
+        let many = render(many, Format::Prometheus);
+        assert_eq!(many.lines().count(), none.lines().count());
+        assert!(many.len() < 16 * 1024, "{} bytes", many.len());
+    }
+
+    #[test]
+    fn per_tunnel_output_is_linear_and_fits_an_api_reply() {
+        let tunnels = |n: u16| Snapshot {
+            per_tunnel: Some(
+                (1..=n)
+                    .map(|id| TunnelSnapshot {
+                        name: format!("tunnel-{id}"),
+                        id,
+                        kernel: Some(KernelCounters::default()),
+                        ..TunnelSnapshot::default()
+                    })
+                    .collect(),
+            ),
+            ..Snapshot::default()
+        };
+        let base = render(Snapshot::default(), Format::Prometheus)
+            .lines()
+            .count();
+        let lines = |n| render(tunnels(n), Format::Prometheus).lines().count() - base;
+        // 13 series per tunnel, plus the HELP and TYPE lines of the 13 families.
+        assert_eq!(lines(1), 13 + 26);
+        assert_eq!(lines(10_000), 13 * 10_000 + 26);
+        // The API's replies are capped at 32 MiB.
+        assert!(render(tunnels(10_000), Format::Prometheus).len() < 32 << 20);
+    }
 }
