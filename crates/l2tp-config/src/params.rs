@@ -246,7 +246,7 @@ params! {
         /// none (root only).
         api_group: opt String = None;
         /// Group (name or number) whose members may make the read-only API
-        /// calls (show, list, counters, monitor); when set it is the
+        /// calls (show, list, counters, metrics, monitor); when set it is the
         /// socket's group, so it should include the members of `api_group`.
         /// Default: none.
         api_readonly_group: opt String = None;
