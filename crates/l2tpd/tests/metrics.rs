@@ -411,6 +411,14 @@ fn http_and_l2tpctl_metrics_match_the_counters_and_per_tunnel_series_are_opt_in(
         );
     }
     assert!(!ctl_e.has_label("tunnel"));
+    // One renderer: byte for byte the same text (once nothing moves).
+    assert!(
+        wait(T, || {
+            let (_, body) = http(lns_http, b"GET /metrics HTTP/1.1\r\n\r\n");
+            lns.ctl(&["metrics"]) == body
+        }),
+        "l2tpctl metrics and the HTTP endpoint differ"
+    );
     assert_eq!(
         ctl_e.samples.keys().collect::<Vec<_>>(),
         e.samples.keys().collect::<Vec<_>>()

@@ -51,6 +51,8 @@ pub(super) struct ApiState {
     channels: ApiChannels,
     overlay: Overlay,
     started: Instant,
+    /// `started` as wall-clock time (the metrics' start time).
+    started_wall: std::time::SystemTime,
     counters_base: EndpointCounters,
     /// Receive-queue drops (listening socket, tunnel sockets) at the last reset.
     queue_drops_base: (u64, u64),
@@ -73,6 +75,7 @@ impl ApiState {
             channels: crate::api::start(&config.system)?,
             overlay,
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
             counters_base: EndpointCounters::default(),
             queue_drops_base: (0, 0),
             reset_at: Instant::now(),

@@ -97,9 +97,10 @@ impl Daemon {
         per_tunnel: bool,
     ) -> crate::metrics::Snapshot {
         let (listen_queue_drops, tunnel_queue_drops) = self.sockets.drops();
-        let started = std::time::SystemTime::now()
-            .checked_sub(self.api.started.elapsed())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        let started = self
+            .api
+            .started_wall
+            .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let per_tunnel = per_tunnel.then(|| {
             let mut ids: Vec<_> = self.ep.tunnels().map(|t| t.id).collect();
