@@ -1735,6 +1735,7 @@ impl Tunnel {
     }
 
     /// Clear a call locally (administrator, pppd, tunnel closing) with CDN.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn clear_session(
         &mut self,
         now: Instant,
