@@ -262,20 +262,14 @@ mod tests {
         let peer_b = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer_b.send_to(b"sccrp", local).unwrap();
         let (got, from) = recv_from_with_timeout(&t).expect("nothing from port b");
-        assert_eq!(
-            (got.as_slice(), from),
-            (&b"sccrp"[..], peer_b.local_addr().unwrap())
-        );
+        assert_eq!((got.as_slice(), from), (&b"sccrp"[..], peer_b.local_addr().unwrap()));
         connect_socket(&t, peer_b.local_addr().unwrap()).unwrap();
         peer_a.send_to(b"stray", local).unwrap();
         peer_b.send_to(b"scccn-ack", local).unwrap();
         let (got, _) = recv_from_with_timeout(&t).expect("nothing from port b");
         assert_eq!(got, b"scccn-ack");
         let mut buf = [0u8; 16];
-        assert!(
-            t.recv(&mut buf).is_err(),
-            "the stray from port a is not received"
-        );
+        assert!(t.recv(&mut buf).is_err(), "the stray from port a is not received");
     }
 
     #[test]

@@ -29,7 +29,8 @@ impl Daemon {
         };
         std::fs::create_dir_all(&d.dir).unwrap();
         assert!(
-            d.proc.wait_for("l2tpd started", 1, Duration::from_secs(10)),
+            d.proc
+                .wait_for("l2tpd started", 1, Duration::from_secs(10)),
             "{name} did not start:\n{}",
             d.proc.log()
         );
@@ -77,7 +78,8 @@ impl Daemon {
 }
 
 #[test]
-fn a_persistent_call_cleared_by_the_peer_is_placed_again_and_one_deleted_by_the_operator_is_not() {
+fn a_persistent_call_cleared_by_the_peer_is_placed_again_and_one_deleted_by_the_operator_is_not()
+{
     let dir = common::tempdir("l2tpd-persist", "recall");
     let port = 17131;
     let lns = Daemon::start(
@@ -205,9 +207,7 @@ fn a_restarted_lns_answers_the_old_tunnel_with_stopccn_from_its_state_file() {
              [tunnel.lac1.session.s1]\n"
         ),
     );
-    assert!(wait(Duration::from_secs(15), || lac
-        .established()
-        .is_some()));
+    assert!(wait(Duration::from_secs(15), || lac.established().is_some()));
     let old: Vec<u64> = tunnels(&lac).into_iter().map(|t| t.0).collect();
     assert_eq!(old.len(), 1);
     // The state file names the tunnel (flushed with the loop's outputs).
@@ -223,7 +223,8 @@ fn a_restarted_lns_answers_the_old_tunnel_with_stopccn_from_its_state_file() {
     assert!(
         wait(Duration::from_secs(15), || {
             back = tunnels(&lac);
-            back.iter()
+            back
+                .iter()
                 .any(|t| t.1 == "established" && !old.contains(&t.0))
         }),
         "the LAC is not back on a new tunnel: {back:?}\n--- LAC ---\n{}\n--- LNS ---\n{}",
@@ -237,11 +238,8 @@ fn a_restarted_lns_answers_the_old_tunnel_with_stopccn_from_its_state_file() {
         "{counters}"
     );
     assert!(
-        back.iter()
-            .all(|t| t.1 == "established" || t.1 == "lingering"),
+        back.iter().all(|t| t.1 == "established" || t.1 == "lingering"),
         "{back:?}"
     );
-    assert!(wait(Duration::from_secs(10), || lac
-        .established()
-        .is_some()));
+    assert!(wait(Duration::from_secs(10), || lac.established().is_some()));
 }

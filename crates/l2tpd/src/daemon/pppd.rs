@@ -240,10 +240,7 @@ mod tests {
     fn pppd_exit_maps_to_a_consistent_cdn_result() {
         assert_eq!(cdn_for_pppd_exit(Some(15)), (CdnResult::LOST_CARRIER, None));
         assert_eq!(cdn_for_pppd_exit(Some(16)), (CdnResult::LOST_CARRIER, None));
-        assert_eq!(
-            cdn_for_pppd_exit(Some(12)),
-            (CdnResult::ADMINISTRATIVE, None)
-        );
+        assert_eq!(cdn_for_pppd_exit(Some(12)), (CdnResult::ADMINISTRATIVE, None));
         for code in [Some(11), Some(19), Some(10), Some(1), None] {
             assert_eq!(
                 cdn_for_pppd_exit(code),

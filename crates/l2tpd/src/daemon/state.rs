@@ -365,10 +365,7 @@ impl Daemon {
             stopping.retain(|pid| Path::new(&format!("/proc/{pid}")).exists());
         }
         for pid in &stopping {
-            tracing::warn!(
-                pid,
-                "pppd left by the previous run did not exit after SIGTERM; sending SIGKILL"
-            );
+            tracing::warn!(pid, "pppd left by the previous run did not exit after SIGTERM; sending SIGKILL");
             signal(*pid, nix::sys::signal::Signal::SIGKILL);
         }
         if stopped > 0 {
@@ -390,10 +387,9 @@ impl Daemon {
         let ours: Vec<l2tp_kernel::TunnelId> = kernel_tunnels
             .iter()
             .filter(|k| {
-                u16::try_from(k.tunnel_id.0)
-                    .ok()
-                    .and_then(|t| prev.tunnels.get(&t))
-                    .is_some_and(|(peer_t, _)| u32::from(*peer_t) == k.peer_tunnel_id.0)
+                u16::try_from(k.tunnel_id.0).ok().and_then(|t| prev.tunnels.get(&t)).is_some_and(
+                    |(peer_t, _)| u32::from(*peer_t) == k.peer_tunnel_id.0,
+                )
             })
             .map(|k| k.tunnel_id)
             .collect();
@@ -406,16 +402,8 @@ impl Daemon {
         });
         for s in sessions.iter().filter(|s| ours.contains(&s.tunnel_id)) {
             match self.dp.delete_session(s.tunnel_id, s.session_id) {
-                Ok(()) => tracing::info!(
-                    tunnel_id = s.tunnel_id.0,
-                    session_id = s.session_id.0,
-                    "deleted a kernel session left by the previous run"
-                ),
-                Err(e) => tracing::warn!(
-                    tunnel_id = s.tunnel_id.0,
-                    session_id = s.session_id.0,
-                    "reconciling: kernel session delete: {e}"
-                ),
+                Ok(()) => tracing::info!(tunnel_id = s.tunnel_id.0, session_id = s.session_id.0, "deleted a kernel session left by the previous run"),
+                Err(e) => tracing::warn!(tunnel_id = s.tunnel_id.0, session_id = s.session_id.0, "reconciling: kernel session delete: {e}"),
             }
         }
         for t in ours {
