@@ -55,6 +55,7 @@ pub enum Access {
 pub const METHODS: &[(&str, Access)] = &[
     ("SystemShow", Access::ReadOnly),
     ("SystemCounters", Access::ReadOnly),
+    ("Metrics", Access::ReadOnly),
     ("SystemResetCounters", Access::ReadWrite),
     ("SystemModify", Access::ReadWrite),
     ("SystemReload", Access::ReadWrite),

@@ -303,6 +303,13 @@ params!(
     NoParams {}
 );
 params!(
+    /// `Metrics` parameters.
+    MetricsParams {
+        /// Add the per-tunnel series (labels `tunnel` and `id`). Default false.
+        per_tunnel: bool,
+    }
+);
+params!(
     /// `SystemModify` parameters.
     SystemModifyParams {
         /// `[system]` keys to change.
@@ -463,6 +470,14 @@ pub struct SystemShowReply {
 pub struct SystemCountersReply {
     /// The counters.
     pub counters: SystemCounters,
+}
+
+/// Reply of `Metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsReply {
+    /// The exposition: Prometheus text format 0.0.4 (`# HELP`, `# TYPE`
+    /// and sample lines, each ended by `\n`).
+    pub text: String,
 }
 
 /// Reply of `SystemReload`.

@@ -5,7 +5,7 @@
 //! Both are generated from one field list by [`params!`] so the key names,
 //! the built-in defaults and the inheritance code cannot drift apart.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -246,7 +246,7 @@ params! {
         /// none (root only).
         api_group: opt String = None;
         /// Group (name or number) whose members may make the read-only API
-        /// calls (show, list, counters, monitor); when set it is the
+        /// calls (show, list, counters, metrics, monitor); when set it is the
         /// socket's group, so it should include the members of `api_group`.
         /// Default: none.
         api_readonly_group: opt String = None;
@@ -255,6 +255,15 @@ params! {
         /// closed. A change (reload, `SystemModify`) applies to the
         /// connections accepted from then on. Default 64.
         api_max_connections: val u32 = 64;
+        /// Address and TCP port of the metrics HTTP endpoint (`GET
+        /// /metrics`, Prometheus text format 0.0.4), e.g.
+        /// `"127.0.0.1:9701"`. Read at start only. Default: none (off).
+        metrics_listen: opt SocketAddr = None;
+        /// Add per-tunnel series (label `tunnel`, the tunnel's name, and
+        /// `id`, our Assigned Tunnel ID) to the metrics endpoint's output.
+        /// Default false: only daemon-wide series, whose number does not
+        /// grow with the tunnels.
+        metrics_per_tunnel: val bool = false;
     }
 }
 
@@ -540,6 +549,14 @@ impl SystemConfig {
             "api_readonly_group",
             self.api_readonly_group.as_deref(),
         );
+        if let Some(a) = self.metrics_listen
+            && a.ip().is_multicast()
+        {
+            out.push(problem(
+                &["metrics_listen"],
+                "metrics_listen must not be a multicast address",
+            ));
+        }
         if !(1..=4096).contains(&self.api_max_connections) {
             out.push(problem(
                 &["api_max_connections"],

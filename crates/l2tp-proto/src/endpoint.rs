@@ -135,6 +135,31 @@ pub struct EndpointCounters {
     pub unknown_tunnel_answers_suppressed: u64,
 }
 
+/// Control messages by type over all tunnels ever, live and freed
+/// (see [`Endpoint::message_counters`]). Each array is indexed by message
+/// type code (RFC 2661 §3.2), 0..=16, as [`crate::tunnel::TunnelCounters`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageCounters {
+    /// Control messages received, by type (`TunnelCounters::rx_by_type`).
+    pub rx_by_type: [u64; 17],
+    /// Control messages sent, by type (`TunnelCounters::tx_by_type`).
+    pub tx_by_type: [u64; 17],
+    /// Received messages that were malformed or illegal in their state, by
+    /// type (`TunnelCounters::rx_bad_by_type`); a subset of `rx_by_type`.
+    pub rx_bad_by_type: [u64; 17],
+}
+
+impl MessageCounters {
+    /// Add one tunnel's counts.
+    fn add(&mut self, c: &crate::tunnel::TunnelCounters) {
+        for i in 0..17 {
+            self.rx_by_type[i] += c.rx_by_type[i];
+            self.tx_by_type[i] += c.tx_by_type[i];
+            self.rx_bad_by_type[i] += c.rx_bad_by_type[i];
+        }
+    }
+}
+
 /// At most this many stateless answers (StopCCN or ZLB) per second go to
 /// control messages for tunnels we do not have, with bursts of as many, so
 /// that forged datagrams cannot turn the endpoint into a reflector.
@@ -215,6 +240,8 @@ pub struct Endpoint {
     shutting_down: bool,
     /// Totals, kept up to date as tunnels change (see `reap`).
     counters: EndpointCounters,
+    /// Message counts of the tunnels already freed.
+    freed_messages: MessageCounters,
     /// Tunnel ids a previous run owned, by our id; their ids are reserved in
     /// `tunnel_ids` until they expire. At most 65,535 entries (one per id).
     stale: HashMap<TunnelId, Stale>,
@@ -255,6 +282,7 @@ impl Endpoint {
             out: VecDeque::new(),
             shutting_down: false,
             counters: EndpointCounters::default(),
+            freed_messages: MessageCounters::default(),
             stale: HashMap::new(),
             stale_expiry: BTreeSet::new(),
             answers: RateLimiter::new(
@@ -462,6 +490,17 @@ impl Endpoint {
         self.counters.clone()
     }
 
+    /// Control messages by type over all tunnels ever: the freed tunnels'
+    /// totals plus each live tunnel's counts. O(live tunnels) (17 × 3 adds
+    /// per tunnel), so it is meant for a scrape, not for every input.
+    pub fn message_counters(&self) -> MessageCounters {
+        let mut m = self.freed_messages.clone();
+        for t in self.tunnels.values() {
+            m.add(&t.counters);
+        }
+        m
+    }
+
     /// A tunnel, by our tunnel id.
     pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
         self.tunnels.get(&id)
@@ -584,6 +623,7 @@ impl Endpoint {
         c.retransmits += now[2].saturating_sub(meta.counted[2]);
         meta.counted = now;
         if freed && let Some(t) = self.tunnels.remove(&id) {
+            self.freed_messages.add(&t.counters);
             self.meta.remove(&id);
             self.tunnel_ids.remove(id.0);
             if self.by_peer.get(&(t.peer, t.peer_id)) == Some(&id) {

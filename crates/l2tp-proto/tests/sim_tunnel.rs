@@ -517,3 +517,36 @@ fn calls_placed_at_once_complete_while_later_ones_are_still_starting() {
         0
     );
 }
+
+#[test]
+fn message_counters_keep_the_counts_of_freed_tunnels() {
+    use l2tp_proto::wire::MessageType;
+    let mut s = Sim::new(6, Impairments::NONE, None, accept_all(lns_config()));
+    let t = open_tunnel(&mut s, lac_config());
+    place_call(&mut s, t, CallType::LacIncoming);
+    assert!(s.run_until(Duration::from_secs(5), |s| sessions_up(&s.b) == 1));
+    let i = |m: MessageType| usize::from(m.0);
+    // Live: the totals are the tunnel's own counts.
+    let live = s.a.ep.message_counters();
+    let own = s.a.ep.tunnel(t).unwrap().counters.clone();
+    assert_eq!(live.tx_by_type, own.tx_by_type);
+    assert_eq!(live.rx_by_type, own.rx_by_type);
+    assert_eq!(live.tx_by_type[i(MessageType::SCCRQ)], 1);
+    let now = s.now;
+    s.a.ep
+        .handle_command(now, &mut s.a.rng, Command::Shutdown)
+        .unwrap();
+    assert!(s.run_until(Duration::from_secs(5), |s| s.a.ep.is_idle()));
+    assert!(s.a.ep.tunnel(t).is_none());
+    // Freed: nothing is lost, and the StopCCN and CDN were added.
+    let freed = s.a.ep.message_counters();
+    assert_eq!(freed.tx_by_type[i(MessageType::SCCRQ)], 1);
+    assert_eq!(freed.tx_by_type[i(MessageType::ICRQ)], 1);
+    assert_eq!(freed.tx_by_type[i(MessageType::STOPCCN)], 1);
+    assert_eq!(freed.tx_by_type[i(MessageType::CDN)], 1);
+    assert_eq!(freed.rx_by_type[i(MessageType::SCCRP)], 1);
+    for k in 0..17 {
+        assert!(freed.rx_by_type[k] >= live.rx_by_type[k]);
+        assert!(freed.rx_bad_by_type[k] <= freed.rx_by_type[k]);
+    }
+}

@@ -58,6 +58,25 @@ pub enum Command {
     /// Tunnel, session, PPP and peer profiles.
     #[command(subcommand)]
     Profile(ProfileCmd),
+    /// Print the daemon's metrics in the Prometheus text format (0.0.4), e.g.
+    /// for node_exporter's textfile collector; the same text as the metrics
+    /// HTTP endpoint (system.metrics_listen in l2tpd.toml).
+    #[command(
+        long_about = "Print the daemon's metrics in the Prometheus text format (version 0.0.4): \
+            the same text the HTTP endpoint of system.metrics_listen serves, for \
+            node_exporter's textfile collector, e.g.\n\n  \
+            l2tpctl metrics > /var/lib/prometheus/node-exporter/l2tpd.prom.$$ && \
+            mv /var/lib/prometheus/node-exporter/l2tpd.prom.$$ /var/lib/prometheus/node-exporter/l2tpd.prom\n\n\
+            Daemon-wide series only, unless --per-tunnel. Counters count since l2tpd \
+            started (system reset-counters does not reset them). With --json the reply \
+            is printed as JSON ({\"text\": ...})."
+    )]
+    Metrics {
+        /// Add one set of series per tunnel (labels tunnel and id; kernel data
+        /// counters included): the output grows with the number of tunnels.
+        #[arg(long)]
+        per_tunnel: bool,
+    },
     /// Print tunnel and session events (up, down, with reasons) as they happen, until interrupted.
     Monitor,
     /// Call any method of the API with JSON parameters and print the JSON reply.

@@ -160,6 +160,23 @@ impl Ctl {
     }
 }
 
+/// `s` with every control character but `\n` escaped (`\u{1b}`).
+fn printable_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn print_json<T: Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => outln!("{s}"),
@@ -651,6 +668,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Session(c) => session(&mut connect(cli.json).await?, c).await,
         Command::Profile(c) => profile(&mut connect(cli.json).await?, c).await,
         Command::Monitor => monitor(connect(cli.json).await?).await,
+        Command::Metrics { per_tunnel } => {
+            let mut ctl = connect(cli.json).await?;
+            let p = t::MetricsParams { per_tunnel };
+            ctl.show("Metrics", &p, |r: &t::MetricsReply| {
+                // The daemon escapes what it renders; still, nothing but
+                // line ends reaches the terminal as a control character.
+                outln!("{}", printable_lines(&r.text).trim_end());
+            })
+            .await
+        }
         Command::Introspect => {
             let mut ctl = connect(cli.json).await?;
             let r: Value = ctl

@@ -115,7 +115,7 @@ opened).
 The daemon's API socket (\fBsystem.api_socket\fR in \fBl2tpd.toml\fR(5)),
 owned by root, mode 0660. Root and members of \fBsystem.api_group\fR may use
 every command; members of \fBsystem.api_readonly_group\fR only the commands
-that read (show, list, counters, monitor).
+that read (show, list, counters, metrics, monitor).
 .SH ENVIRONMENT
 .TP
 \fBL2TPCTL_SOCKET\fR

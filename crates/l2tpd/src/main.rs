@@ -4,6 +4,7 @@ mod api;
 mod daemon;
 mod fdlimit;
 mod journal;
+mod metrics;
 mod notify;
 mod params;
 mod pool;

@@ -90,6 +90,8 @@ pub struct Daemon {
     state: Option<state::StateFile>,
     /// What the service manager is told (sd_notify): readiness, status, watchdog.
     notify: crate::notify::Notifier,
+    /// Scrapes of the metrics endpoint (`[system] metrics_listen`), if on.
+    metrics: Option<mpsc::Receiver<crate::metrics::Request>>,
 }
 
 /// The state file in use: `[system] state_file` if set (empty: none), else
@@ -170,6 +172,11 @@ impl Daemon {
         let mut ep = Endpoint::new(incoming_policy(config.arc()));
         ep.set_limits(limits(&config));
         let api = api::ApiState::new(&config)?;
+        let metrics = config
+            .system
+            .metrics_listen
+            .map(crate::metrics::listen)
+            .transpose()?;
         let mut d = Daemon {
             config,
             ep,
@@ -189,6 +196,7 @@ impl Daemon {
             api,
             state,
             notify: crate::notify::Notifier::from_env(),
+            metrics,
         };
         d.reconcile(&previous).await;
         if d.config.system.ppp_accm_events && !null_dp {

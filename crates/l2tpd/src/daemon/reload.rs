@@ -57,6 +57,7 @@ impl Daemon {
                         | "api_socket"
                         | "api_group"
                         | "api_readonly_group"
+                        | "metrics_listen"
                 )
             })
             .collect();

@@ -16,6 +16,16 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::timers::Timer;
 use super::{Daemon, PPPD_GRACE, SHUTDOWN_GRACE};
 
+/// The next scrape of the metrics endpoint; never, when it is off.
+async fn next_scrape(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::metrics::Request>>,
+) -> Option<crate::metrics::Request> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Daemon {
     /// Run until SIGTERM / SIGINT, then tear everything down.
     pub async fn run(mut self) -> anyhow::Result<()> {
@@ -71,6 +81,7 @@ impl Daemon {
                 }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
                 Some(req) = self.api.recv() => self.handle_api(req),
+                Some(req) = next_scrape(&mut self.metrics) => self.answer_scrape(req),
                 _ = sigterm.recv() => {
                     tracing::info!("SIGTERM: closing all tunnels");
                     self.begin_shutdown();

@@ -275,6 +275,8 @@ impl Sockets {
             self.tunnel_tx.clone(),
             self.drops.clone(),
         ));
+        // Used on the daemon loop's thread only; newer clippy flags the Arc.
+        #[allow(clippy::arc_with_non_send_sync)]
         let entry = Arc::new(TunnelSocket {
             socket: socket.clone(),
             reader,

@@ -39,6 +39,7 @@ const RESTART_KEYS: &[&str] = &[
     "api_socket",
     "api_group",
     "api_readonly_group",
+    "metrics_listen",
 ];
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
@@ -50,6 +51,8 @@ pub(super) struct ApiState {
     channels: ApiChannels,
     overlay: Overlay,
     started: Instant,
+    /// `started` as wall-clock time (the metrics' start time).
+    started_wall: std::time::SystemTime,
     counters_base: EndpointCounters,
     /// Receive-queue drops (listening socket, tunnel sockets) at the last reset.
     queue_drops_base: (u64, u64),
@@ -72,6 +75,7 @@ impl ApiState {
             channels: crate::api::start(&config.system)?,
             overlay,
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
             counters_base: EndpointCounters::default(),
             queue_drops_base: (0, 0),
             reset_at: Instant::now(),
@@ -241,6 +245,13 @@ impl Daemon {
                 params::<t::NoParams>(p)?;
                 reply(t::SystemCountersReply {
                     counters: self.system_counters(),
+                })
+            }
+            "Metrics" => {
+                let m: t::MetricsParams = params(p)?;
+                let snapshot = self.metrics_snapshot(m.per_tunnel);
+                reply(t::MetricsReply {
+                    text: crate::metrics::render(snapshot, crate::metrics::Format::Prometheus),
                 })
             }
             "SystemResetCounters" => {

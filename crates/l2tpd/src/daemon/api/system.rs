@@ -2,6 +2,9 @@
 
 use l2tp_api::ApiError;
 use l2tp_api::types::{self as t};
+use l2tp_proto::session::KernelState;
+use l2tp_proto::tunnel::TunnelState;
+use l2tp_proto::wire::TunnelId;
 use serde_json::Value;
 
 use super::super::Daemon;
@@ -82,6 +85,84 @@ impl Daemon {
             sessions: self.ep.session_count() as u64,
             tunnel_sockets: self.sockets.count() as u64,
         }
+    }
+
+    /// What a scrape shows (`Metrics`, the metrics endpoint): the counters
+    /// since start (a `SystemResetCounters` does not reset them, as
+    /// Prometheus counters only grow), and with `per_tunnel` one set of
+    /// series per tunnel, kernel counters included (one data-plane request
+    /// per tunnel). O(tunnels).
+    pub(in crate::daemon) fn metrics_snapshot(
+        &mut self,
+        per_tunnel: bool,
+    ) -> crate::metrics::Snapshot {
+        let (listen_queue_drops, tunnel_queue_drops) = self.sockets.drops();
+        let started = self
+            .api
+            .started_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let per_tunnel = per_tunnel.then(|| {
+            let mut ids: Vec<_> = self.ep.tunnels().map(|t| t.id).collect();
+            ids.sort_unstable_by_key(|id| id.0);
+            ids.into_iter()
+                .filter_map(|id| self.tunnel_metrics(id))
+                .collect()
+        });
+        crate::metrics::Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            start_time_secs: started,
+            tunnels: self.ep.tunnel_count() as u64,
+            half_open_tunnels: self.ep.half_open_count() as u64,
+            sessions: self.ep.session_count() as u64,
+            tunnel_sockets: self.sockets.count() as u64,
+            stale_tunnels: self.ep.stale_tunnel_count() as u64,
+            counters: self.ep.counters(),
+            messages: self.ep.message_counters(),
+            listen_queue_drops,
+            tunnel_queue_drops,
+            per_tunnel,
+        }
+    }
+
+    /// One tunnel's series for [`Self::metrics_snapshot`].
+    fn tunnel_metrics(&mut self, id: TunnelId) -> Option<crate::metrics::TunnelSnapshot> {
+        let kernel = match self.ep.tunnel(id)?.kernel {
+            Some(KernelState::Created) => self
+                .dp
+                .tunnel_stats(l2tp_kernel::TunnelId(u32::from(id.0)))
+                .ok()
+                .map(|s| crate::metrics::KernelCounters {
+                    tx_packets: s.tx_packets,
+                    tx_bytes: s.tx_bytes,
+                    tx_errors: s.tx_errors,
+                    rx_packets: s.rx_packets,
+                    rx_bytes: s.rx_bytes,
+                    rx_errors: s.rx_errors,
+                }),
+            _ => None,
+        };
+        let t = self.ep.tunnel(id)?;
+        let c = &t.counters;
+        Some(crate::metrics::TunnelSnapshot {
+            name: crate::api::conn::printable(&self.tunnel_name(id)).into_owned(),
+            id: id.0,
+            established: t.state == TunnelState::Established,
+            sessions: t.sessions.len() as u64,
+            rx_messages: c.rx_by_type.iter().sum(),
+            rx_bad_messages: c.rx_bad_by_type.iter().sum(),
+            tx_messages: c.tx_by_type.iter().sum(),
+            retransmits: t.channel.counters().retransmits,
+            tx_hellos: c.tx_hellos,
+            kernel,
+        })
+    }
+
+    /// A scrape of the metrics endpoint, rendered with
+    /// `[system] metrics_per_tunnel`.
+    pub(in crate::daemon) fn answer_scrape(&mut self, req: crate::metrics::Request) {
+        let snapshot = self.metrics_snapshot(self.config.system.metrics_per_tunnel);
+        let _ = req.reply.send(crate::metrics::render(snapshot, req.format));
     }
 
     /// `SystemModify`.
