@@ -229,7 +229,9 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
             session: vec!["session_profile".into(), name.clone()],
             ppp: vec!["ppp_profile".into(), name.clone()],
         };
-        imp.doc.ensure(&p(&t.tunnel));
+        for table in [&t.tunnel, &t.session, &t.ppp] {
+            imp.doc.ensure(&p(table));
+        }
         let mut st = SectionState::default();
         apply_section(&mut imp, &file, sec, &t, Role::Lns, &mut st);
         // Peers: `lac =` ranges.
@@ -318,7 +320,9 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
                 ppp: vec!["tunnel".into(), name, "session".into(), "call".into(), "ppp".into()],
             }
         };
-        imp.doc.ensure(&p(&t.tunnel));
+        for table in [&t.tunnel, &t.session, &t.ppp] {
+            imp.doc.ensure(&p(table));
+        }
         if !default {
             if has_lac_default {
                 for k in ["tunnel_profile_name", "session_profile_name", "ppp_profile_name"] {
