@@ -36,7 +36,10 @@ fn check(dir: &Path, toml: &str) -> String {
     std::fs::write(&out, toml).unwrap();
     let r = l2tpd(&["check", "--config", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&r.stderr);
-    assert!(r.status.success(), "l2tpd check refused the import:\n{stderr}\n---\n{toml}");
+    assert!(
+        r.status.success(),
+        "l2tpd check refused the import:\n{stderr}\n---\n{toml}"
+    );
     String::from_utf8(r.stdout).unwrap()
 }
 
@@ -66,16 +69,25 @@ fn xl2tpd_lns_with_pppoptfile_and_secrets_converts_and_checks() {
     // The pool, our address and the options file's DNS reached the default PPP profile.
     let v: toml::Table = toml::from_str(&eff).unwrap();
     let ppp = &v["ppp_profile"]["default"];
-    assert_eq!(ppp["ip_pool"].as_str(), Some("198.51.100.128-198.51.100.254"));
+    assert_eq!(
+        ppp["ip_pool"].as_str(),
+        Some("198.51.100.128-198.51.100.254")
+    );
     assert_eq!(ppp["local_ipaddr"].as_str(), Some("198.51.100.99"));
     assert_eq!(ppp["dns_ipaddr_sec"].as_str(), Some("198.51.100.54"));
     assert_eq!(ppp["mtu"].as_integer(), Some(1410));
     let tp = &v["tunnel_profile"]["default"];
     assert_eq!(tp["auth_mode"].as_str(), Some("challenge"));
     assert_eq!(tp["hide_avps"].as_bool(), Some(true));
-    assert_eq!(v["peer_profile"]["host-branch7"]["host_name"].as_str(), Some("branch7"));
+    assert_eq!(
+        v["peer_profile"]["host-branch7"]["host_name"].as_str(),
+        Some("branch7")
+    );
     // The settings without equivalent are comments naming their line.
-    assert!(out.contains("xl2tpd: \"length bit = yes\" has no equivalent"), "{out}");
+    assert!(
+        out.contains("xl2tpd: \"length bit = yes\" has no equivalent"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -87,7 +99,10 @@ fn xl2tpd_lac_with_redial_exits_non_zero_but_prints_a_valid_configuration() {
     // The summary names each behaviour change by file and line.
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].contains("xl2tpd-lac.conf:8:") && lines[0].contains("redial"), "{err}");
+    assert!(
+        lines[0].contains("xl2tpd-lac.conf:8:") && lines[0].contains("redial"),
+        "{err}"
+    );
     assert!(out.contains("[BEHAVIOUR CHANGES]"), "{out}");
     let eff = check(&dir, &out);
     let v: toml::Table = toml::from_str(&eff).unwrap();
@@ -104,7 +119,10 @@ fn kl2tpd_converts_and_checks() {
     assert_eq!(code, Some(0), "stderr: {err}\n{out}");
     let eff = check(&dir, &out);
     let v: toml::Table = toml::from_str(&eff).unwrap();
-    assert_eq!(v["system"]["deny_remote_tunnel_creates"].as_bool(), Some(true));
+    assert_eq!(
+        v["system"]["deny_remote_tunnel_creates"].as_bool(),
+        Some(true)
+    );
     let t = &v["tunnel"]["t1"];
     assert_eq!(t["peer_addr"].as_str(), Some("192.0.2.2"));
     assert_eq!(t["rx_window_size"].as_integer(), Some(10));
@@ -122,7 +140,10 @@ fn openl2tpd_converts_and_checks() {
     let eff = check(&dir, &out);
     let v: toml::Table = toml::from_str(&eff).unwrap();
     assert_eq!(v["system"]["max_sessions"].as_integer(), Some(1000));
-    assert_eq!(v["peer_profile"]["branches"]["peer_addr"].as_str(), Some("203.0.113.0/24"));
+    assert_eq!(
+        v["peer_profile"]["branches"]["peer_addr"].as_str(),
+        Some("203.0.113.0/24")
+    );
     assert_eq!(v["tunnel"]["uplink"]["persist"].as_bool(), Some(true));
     assert_eq!(
         v["tunnel"]["uplink"]["session"]["s1"]["ppp"]["user_name"].as_str(),

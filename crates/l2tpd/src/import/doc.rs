@@ -57,8 +57,7 @@ fn quote(s: &str, out: &mut String) {
 /// A key of a dotted table name: bare when it may be, else quoted.
 fn key(s: &str, out: &mut String) {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         out.push_str(s);
@@ -209,13 +208,20 @@ mod tests {
         d.header.push("from x".into());
         d.set(&["tunnel", "site a"], "peer_addr", V::s("192.0.2.1"));
         d.comment(&["tunnel", "site a"], "note\nwith newline");
-        d.set(&["ppp_profile", "default"], "local_name", V::s("a\"b\\c\u{1}"));
+        d.set(
+            &["ppp_profile", "default"],
+            "local_name",
+            V::s("a\"b\\c\u{1}"),
+        );
         d.push_pppd(&["ppp_profile", "default"], &["noccp"]);
         d.push_pppd(&["ppp_profile", "default"], &["connect-delay", "5000"]);
         d.set(&["tunnel", "site a"], "peer_addr", V::s("192.0.2.2"));
         let text = d.render();
         let parsed: toml::Table = toml::from_str(&text).expect(&text);
-        assert_eq!(parsed["tunnel"]["site a"]["peer_addr"].as_str(), Some("192.0.2.2"));
+        assert_eq!(
+            parsed["tunnel"]["site a"]["peer_addr"].as_str(),
+            Some("192.0.2.2")
+        );
         assert_eq!(
             parsed["ppp_profile"]["default"]["local_name"].as_str(),
             Some("a\"b\\c\u{1}")

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::{clean, pppopts, valid_host_name, Import, ImportError, V};
+use super::{Import, ImportError, V, clean, pppopts, valid_host_name};
 
 /// Converts kl2tpd.toml `text` read from `path`.
 pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
@@ -50,23 +50,36 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
     let mut imp = Import::new(&[
         format!("l2tpd.toml converted by `l2tpd import kl2tpd` from {file}"),
         "kl2tpd only dials out (LAC): l2tpd is set to refuse tunnels from peers too.".into(),
-        "Settings marked [BEHAVIOUR CHANGES] make l2tpd act differently from kl2tpd: review them.".into(),
+        "Settings marked [BEHAVIOUR CHANGES] make l2tpd act differently from kl2tpd: review them."
+            .into(),
     ]);
-    imp.doc.set(&["system"], "deny_remote_tunnel_creates", V::Bool(true));
+    imp.doc
+        .set(&["system"], "deny_remote_tunnel_creates", V::Bool(true));
     for (k, _) in doc.iter().filter(|(k, _)| k.as_str() != "tunnel") {
-        imp.note(&[], &format!("{file}:{}", line_of(k)), format!("kl2tpd: top-level key `{k}` is not a kl2tpd setting: dropped"), true);
+        imp.note(
+            &[],
+            &format!("{file}:{}", line_of(k)),
+            format!("kl2tpd: top-level key `{k}` is not a kl2tpd setting: dropped"),
+            true,
+        );
     }
     let Some(tunnels) = doc.get("tunnel") else {
         return Ok(imp);
     };
     let Some(tunnels) = tunnels.as_table() else {
-        return Err(ImportError(format!("{file}:{}: `tunnel` must be a table", line_of("tunnel"))));
+        return Err(ImportError(format!(
+            "{file}:{}: `tunnel` must be a table",
+            line_of("tunnel")
+        )));
     };
     for (tname, tval) in tunnels {
         let header = format!("[tunnel.{tname}]");
         let at = format!("{file}:{}", line_of_in(&header, "\u{0}"));
         let Some(t) = tval.as_table() else {
-            return Err(ImportError(format!("{at}: tunnel.{} must be a table", clean(tname))));
+            return Err(ImportError(format!(
+                "{at}: tunnel.{} must be a table",
+                clean(tname)
+            )));
         };
         let tp = ["tunnel", tname.as_str()];
         imp.doc.ensure(&tp);
@@ -75,7 +88,10 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
         imp.doc.set(&tp, "max_retries", V::Int(3));
         imp.doc.set(&tp, "rx_window_size", V::Int(4));
         imp.doc.set(&tp, "tx_window_size", V::Int(4));
-        imp.doc.comment(&tp, "kl2tpd defaults: no HELLO, 3 retries, window of 4 (l2tpd's are 60s, 5, 16/10)");
+        imp.doc.comment(
+            &tp,
+            "kl2tpd defaults: no HELLO, 3 retries, window of 4 (l2tpd's are 60s, 5, 16/10)",
+        );
         let mut have_peer = false;
         for (k, v) in t {
             let kat = format!("{file}:{}", line_of_in(&header, k));
@@ -143,7 +159,10 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
             }
         }
         if !have_peer {
-            return Err(ImportError(format!("{at}: tunnel.{} has no `peer` (kl2tpd requires it)", clean(tname))));
+            return Err(ImportError(format!(
+                "{at}: tunnel.{} has no `peer` (kl2tpd requires it)",
+                clean(tname)
+            )));
         }
         let Some(sessions) = t.get("session").and_then(Value::as_table) else {
             imp.note(&tp, &at, format!("kl2tpd: tunnel.{tname} has no session: l2tpd sets up the tunnel alone, as kl2tpd"), false);
@@ -151,7 +170,11 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
         };
         for (sname, sval) in sessions {
             let Some(s) = sval.as_table() else {
-                return Err(ImportError(format!("{at}: tunnel.{}.session.{} must be a table", clean(tname), clean(sname))));
+                return Err(ImportError(format!(
+                    "{at}: tunnel.{}.session.{} must be a table",
+                    clean(tname),
+                    clean(sname)
+                )));
             };
             let sp = ["tunnel", tname.as_str(), "session", sname.as_str()];
             let pp = ["tunnel", tname.as_str(), "session", sname.as_str(), "ppp"];
@@ -233,7 +256,10 @@ reorder_timeout = 250
         let imp = convert(Path::new("k.toml"), FULL).unwrap();
         let t = ["tunnel", "t1"];
         let d = &imp.doc;
-        assert_eq!(d.get(&["system"], "deny_remote_tunnel_creates"), Some(&V::Bool(true)));
+        assert_eq!(
+            d.get(&["system"], "deny_remote_tunnel_creates"),
+            Some(&V::Bool(true))
+        );
         assert_eq!(d.get(&t, "peer_addr"), Some(&V::s("192.0.2.2")));
         assert_eq!(d.get(&t, "peer_udp_port"), None);
         assert_eq!(d.get(&t, "our_addr"), Some(&V::s("192.0.2.1")));

@@ -174,7 +174,11 @@ pub fn convert(format: &Format) -> Result<Import, ImportError> {
                 Some(p) => Some((p.clone(), read_source(p)?)),
                 None => None,
             };
-            xl2tpd::convert(file, &text, secrets.as_ref().map(|(p, t)| (p.as_path(), t.as_str())))
+            xl2tpd::convert(
+                file,
+                &text,
+                secrets.as_ref().map(|(p, t)| (p.as_path(), t.as_str())),
+            )
         }
         Format::Kl2tpd { file } => kl2tpd::convert(file, &read_source(file)?),
         Format::Openl2tpd { file } => openl2tp::convert(file, &read_source(file)?),
@@ -236,7 +240,11 @@ pub fn range_to_prefixes(start: u32, end: u32) -> Vec<(u32, u8)> {
     let end = u64::from(end);
     while cur <= end {
         // Largest block aligned at cur that fits.
-        let mut size: u64 = if cur == 0 { 1 << 32 } else { cur & cur.wrapping_neg() };
+        let mut size: u64 = if cur == 0 {
+            1 << 32
+        } else {
+            cur & cur.wrapping_neg()
+        };
         while cur + size - 1 > end {
             size >>= 1;
         }

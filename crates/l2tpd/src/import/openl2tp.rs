@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{clean, parse_bool, valid_host_name, Import, ImportError, V};
+use super::{Import, ImportError, V, clean, parse_bool, valid_host_name};
 
 /// One command: its leading words and its `key=value` pairs, with the line
 /// each pair is on.
@@ -79,7 +79,9 @@ fn parse(file: &str, text: &str) -> Result<Vec<Command>, ImportError> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\n') | None => {
-                            return Err(ImportError(format!("{file}:{line}: unterminated quoted string")));
+                            return Err(ImportError(format!(
+                                "{file}:{line}: unterminated quoted string"
+                            )));
                         }
                         Some(q) => s.push(q),
                     }
@@ -113,7 +115,10 @@ fn command(file: &str, toks: Vec<(usize, Tok)>) -> Result<Command, ImportError> 
                 i += 3;
             }
             ((l, Tok::Word(k)), Some((_, Tok::Eq)), _) => {
-                return Err(ImportError(format!("{file}:{l}: `{}=` has no value", clean(k))));
+                return Err(ImportError(format!(
+                    "{file}:{l}: `{}=` has no value",
+                    clean(k)
+                )));
             }
             ((_, Tok::Word(w)), _, _) if args.is_empty() => {
                 verb.push(w.to_ascii_lowercase());
@@ -124,7 +129,9 @@ fn command(file: &str, toks: Vec<(usize, Tok)>) -> Result<Command, ImportError> 
                     Tok::Word(w) => clean(w),
                     Tok::Eq => "=".into(),
                 };
-                return Err(ImportError(format!("{file}:{l}: `{what}` is not `key=value`")));
+                return Err(ImportError(format!(
+                    "{file}:{l}: `{what}` is not `key=value`"
+                )));
             }
         }
     }
@@ -144,17 +151,30 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
     for c in &cmds {
         let at = format!("{file}:{}", c.line);
         let verb = c.verb.join(" ");
-        let arg = |k: &str| c.args.iter().find(|(_, key, _)| key == k).map(|(_, _, v)| v.clone());
+        let arg = |k: &str| {
+            c.args
+                .iter()
+                .find(|(_, key, _)| key == k)
+                .map(|(_, _, v)| v.clone())
+        };
         match verb.as_str() {
             "system modify" => {
                 for (l, k, v) in &c.args {
                     system_key(&mut imp, &format!("{file}:{l}"), k, v);
                 }
             }
-            "tunnel profile create" | "tunnel profile modify" | "session profile create" | "session profile modify"
-            | "ppp profile create" | "ppp profile modify" | "peer profile create" | "peer profile modify" => {
+            "tunnel profile create"
+            | "tunnel profile modify"
+            | "session profile create"
+            | "session profile modify"
+            | "ppp profile create"
+            | "ppp profile modify"
+            | "peer profile create"
+            | "peer profile modify" => {
                 let Some(name) = arg("profile_name") else {
-                    return Err(ImportError(format!("{at}: `{verb}` without profile_name (OpenL2TP refuses it)")));
+                    return Err(ImportError(format!(
+                        "{at}: `{verb}` without profile_name (OpenL2TP refuses it)"
+                    )));
                 };
                 let kind = c.verb[0].as_str();
                 let table = format!("{kind}_profile");
@@ -173,7 +193,10 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
                     // OpenL2TP matches a peer profile by name against the Host Name AVP.
                     if valid_host_name(&name) {
                         imp.doc.set(&tp, "host_name", V::s(name.as_str()));
-                        imp.doc.comment(&tp, "OpenL2TP: matched by its name against the peer's Host Name AVP");
+                        imp.doc.comment(
+                            &tp,
+                            "OpenL2TP: matched by its name against the peer's Host Name AVP",
+                        );
                     } else {
                         imp.note(&tp, &at, format!("OpenL2TP: peer profile \"{name}\" has no peer_ipaddr and its name is not a valid Host Name: no peer matches it"), true);
                     }
@@ -193,7 +216,9 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
                     tunnel_key(&mut imp, &tp, &format!("{file}:{l}"), k, v, true);
                 }
                 if imp.doc.get(&tp, "peer_addr").is_none() {
-                    return Err(ImportError(format!("{at}: `tunnel create` without dest_ipaddr (OpenL2TP refuses it)")));
+                    return Err(ImportError(format!(
+                        "{at}: `tunnel create` without dest_ipaddr (OpenL2TP refuses it)"
+                    )));
                 }
             }
             "session create" => {
@@ -202,7 +227,10 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
                     continue;
                 };
                 if !imp.doc.has_table(&["tunnel", tname.as_str()]) {
-                    return Err(ImportError(format!("{at}: `session create` names tunnel {} that no earlier `tunnel create` made", clean(&tname))));
+                    return Err(ImportError(format!(
+                        "{at}: `session create` names tunnel {} that no earlier `tunnel create` made",
+                        clean(&tname)
+                    )));
                 }
                 let sname = match arg("session_name") {
                     Some(n) => n,
@@ -214,14 +242,23 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
                 let sp = ["tunnel", tname.as_str(), "session", sname.as_str()];
                 let pp = ["tunnel", tname.as_str(), "session", sname.as_str(), "ppp"];
                 imp.doc.ensure(&sp);
-                for (l, k, v) in c.args.iter().filter(|(_, k, _)| k != "tunnel_name" && k != "session_name") {
+                for (l, k, v) in c
+                    .args
+                    .iter()
+                    .filter(|(_, k, _)| k != "tunnel_name" && k != "session_name")
+                {
                     session_key(&mut imp, &sp, Some(&pp), &format!("{file}:{l}"), k, v);
                 }
                 if imp.doc.get(&sp, "session_type").is_none() {
                     imp.doc.set(&sp, "session_type", V::s("lac_incoming"));
                 }
             }
-            _ => imp.note(&[], &at, format!("OpenL2TP: command `{verb}` is not one openl2tpd's file takes: dropped"), true),
+            _ => imp.note(
+                &[],
+                &at,
+                format!("OpenL2TP: command `{verb}` is not one openl2tpd's file takes: dropped"),
+                true,
+            ),
         }
     }
     Ok(imp)
@@ -230,15 +267,33 @@ pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
 fn bool_or_note(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str) -> Option<bool> {
     let b = parse_bool(v);
     if b.is_none() {
-        imp.note(t, at, format!("OpenL2TP: \"{k}={v}\": not yes/no: dropped"), true);
+        imp.note(
+            t,
+            at,
+            format!("OpenL2TP: \"{k}={v}\": not yes/no: dropped"),
+            true,
+        );
     }
     b
 }
 
-fn num_or_note(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str, lo: i64, hi: i64) -> Option<i64> {
+fn num_or_note(
+    imp: &mut Import,
+    t: &[&str],
+    at: &str,
+    k: &str,
+    v: &str,
+    lo: i64,
+    hi: i64,
+) -> Option<i64> {
     let n = v.parse::<i64>().ok().filter(|n| (lo..=hi).contains(n));
     if n.is_none() {
-        imp.note(t, at, format!("OpenL2TP: \"{k}={v}\": l2tpd takes {lo}..{hi}: dropped"), true);
+        imp.note(
+            t,
+            at,
+            format!("OpenL2TP: \"{k}={v}\": l2tpd takes {lo}..{hi}: dropped"),
+            true,
+        );
     }
     n
 }
@@ -539,53 +594,100 @@ fn ppp_key(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str) {
 fn peer_key(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str, name: &str) {
     let setting = format!("OpenL2TP: \"{k}={v}\"");
     match k {
-        "peer_ipaddr" | "netmask" if name == "default" => {
-            imp.note(t, at, format!("{setting}: the default peer profile matches every peer in l2tpd: dropped"), true)
-        }
+        "peer_ipaddr" | "netmask" if name == "default" => imp.note(
+            t,
+            at,
+            format!("{setting}: the default peer profile matches every peer in l2tpd: dropped"),
+            true,
+        ),
         "peer_ipaddr" => match v.parse::<std::net::Ipv4Addr>() {
             Ok(a) => {
                 let len = match imp.doc.get(t, "peer_addr") {
-                    Some(V::Str(s)) => s.split_once('/').and_then(|(_, l)| l.parse::<u32>().ok()).unwrap_or(32),
+                    Some(V::Str(s)) => s
+                        .split_once('/')
+                        .and_then(|(_, l)| l.parse::<u32>().ok())
+                        .unwrap_or(32),
                     _ => 32,
                 };
                 let masked = u32::from(a) & mask(len);
-                imp.doc.set(t, "peer_addr", V::s(format!("{}/{len}", std::net::Ipv4Addr::from(masked))));
+                imp.doc.set(
+                    t,
+                    "peer_addr",
+                    V::s(format!("{}/{len}", std::net::Ipv4Addr::from(masked))),
+                );
             }
-            Err(_) => imp.note(t, at, format!("{setting}: l2tpd needs an IP address, not a name: dropped"), true),
+            Err(_) => imp.note(
+                t,
+                at,
+                format!("{setting}: l2tpd needs an IP address, not a name: dropped"),
+                true,
+            ),
         },
-        "netmask" => match v.parse::<std::net::Ipv4Addr>().ok().map(u32::from).filter(|m| m.leading_ones() + m.trailing_zeros() == 32) {
+        "netmask" => match v
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(u32::from)
+            .filter(|m| m.leading_ones() + m.trailing_zeros() == 32)
+        {
             Some(m) => {
                 let len = m.leading_ones();
                 let addr = match imp.doc.get(t, "peer_addr") {
-                    Some(V::Str(s)) => s.split('/').next().and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()),
+                    Some(V::Str(s)) => s
+                        .split('/')
+                        .next()
+                        .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()),
                     _ => None,
                 };
                 let addr = addr.map_or(0, u32::from) & mask(len);
-                imp.doc.set(t, "peer_addr", V::s(format!("{}/{len}", std::net::Ipv4Addr::from(addr))));
+                imp.doc.set(
+                    t,
+                    "peer_addr",
+                    V::s(format!("{}/{len}", std::net::Ipv4Addr::from(addr))),
+                );
             }
-            None => imp.note(t, at, format!("{setting}: not a contiguous netmask: dropped"), true),
+            None => imp.note(
+                t,
+                at,
+                format!("{setting}: not a contiguous netmask: dropped"),
+                true,
+            ),
         },
         "lac_lns" => match v.to_ascii_lowercase().as_str() {
             "lac" => imp.doc.set(t, k, V::s("lac")),
             "lns" => imp.doc.set(t, k, V::s("lns")),
             "laclns" | "lnslac" => imp.doc.set(t, k, V::s("lac_lns")),
-            _ => imp.note(t, at, format!("{setting}: not lac|lns|laclns: dropped"), true),
+            _ => imp.note(
+                t,
+                at,
+                format!("{setting}: not lac|lns|laclns: dropped"),
+                true,
+            ),
         },
-        "tunnel_profile_name" | "session_profile_name" | "ppp_profile_name" | "default_tunnel_profile_name"
-        | "default_session_profile_name" | "default_ppp_profile_name" => {
-            imp.doc.set(t, k.trim_start_matches("default_"), V::s(v))
-        }
-        "peer_port" => imp.note(t, at, format!("{setting} has no equivalent: l2tpd answers a peer on the port its SCCRQ came from"), false),
-        _ => imp.note(t, at, format!("{setting}: not a peer profile setting of l2tpd: dropped"), true),
+        "tunnel_profile_name"
+        | "session_profile_name"
+        | "ppp_profile_name"
+        | "default_tunnel_profile_name"
+        | "default_session_profile_name"
+        | "default_ppp_profile_name" => imp.doc.set(t, k.trim_start_matches("default_"), V::s(v)),
+        "peer_port" => imp.note(
+            t,
+            at,
+            format!(
+                "{setting} has no equivalent: l2tpd answers a peer on the port its SCCRQ came from"
+            ),
+            false,
+        ),
+        _ => imp.note(
+            t,
+            at,
+            format!("{setting}: not a peer profile setting of l2tpd: dropped"),
+            true,
+        ),
     }
 }
 
 fn mask(len: u32) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len)
-    }
+    if len == 0 { 0 } else { u32::MAX << (32 - len) }
 }
 
 #[cfg(test)]
@@ -627,7 +729,10 @@ mod tests {
         assert_eq!(d.get(&["system"], "max_tunnels"), Some(&V::Int(100)));
         let tp = ["tunnel_profile", "isp"];
         assert_eq!(d.get(&tp, "hello_timeout"), Some(&V::Int(30)));
-        assert_eq!(d.get(&tp, "framing_caps"), Some(&V::Arr(vec![V::s("sync")])));
+        assert_eq!(
+            d.get(&tp, "framing_caps"),
+            Some(&V::Arr(vec![V::s("sync")]))
+        );
         assert_eq!(d.get(&tp, "secret"), Some(&V::s("s e")));
         assert_eq!(d.get(&tp, "rx_window_size"), Some(&V::Int(4)));
         let sp = ["session_profile", "seq"];
@@ -636,19 +741,31 @@ mod tests {
         assert_eq!(d.get(&sp, "tx_connect_speed"), Some(&V::Int(128000)));
         let pp = ["ppp_profile", "pool"];
         assert_eq!(d.get(&pp, "lcp_echo_fail_count"), Some(&V::Int(3)));
-        assert_eq!(d.get(&pp, "pppd_options"), Some(&V::Arr(vec![V::s("chap-restart"), V::s("5")])));
+        assert_eq!(
+            d.get(&pp, "pppd_options"),
+            Some(&V::Arr(vec![V::s("chap-restart"), V::s("5")]))
+        );
         let peer = ["peer_profile", "branch"];
         assert_eq!(d.get(&peer, "peer_addr"), Some(&V::s("198.51.100.0/24")));
         assert_eq!(d.get(&peer, "lac_lns"), Some(&V::s("lns")));
-        assert_eq!(d.get(&["peer_profile", "lac7.example"], "host_name"), Some(&V::s("lac7.example")));
-        assert_eq!(d.get(&["peer_profile", "lac7.example"], "ppp_profile_name"), Some(&V::s("pool")));
+        assert_eq!(
+            d.get(&["peer_profile", "lac7.example"], "host_name"),
+            Some(&V::s("lac7.example"))
+        );
+        assert_eq!(
+            d.get(&["peer_profile", "lac7.example"], "ppp_profile_name"),
+            Some(&V::s("pool"))
+        );
         let t = ["tunnel", "up"];
         assert_eq!(d.get(&t, "tunnel_profile_name"), Some(&V::s("isp")));
         assert_eq!(d.get(&t, "persist"), Some(&V::Bool(true)));
         let s = ["tunnel", "up", "session", "s1"];
         assert_eq!(d.get(&s, "session_type"), Some(&V::s("lac_incoming")));
         assert_eq!(d.get(&s, "session_profile_name"), Some(&V::s("seq")));
-        assert_eq!(d.get(&["tunnel", "up", "session", "s1", "ppp"], "user_password"), Some(&V::s("pw")));
+        assert_eq!(
+            d.get(&["tunnel", "up", "session", "s1", "ppp"], "user_password"),
+            Some(&V::s("pw"))
+        );
         // Only the raised window is noted; nothing changes behaviour.
         assert_eq!(imp.behaviour_changes().count(), 0, "{:?}", imp.findings);
     }

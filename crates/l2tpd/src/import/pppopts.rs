@@ -71,24 +71,79 @@ pub fn words(text: &str) -> Vec<Word> {
 /// Options that take one argument (so that the argument stays with its
 /// option in `pppd_options`, and is not read as an option itself).
 const WITH_ARG: &[&str] = &[
-    "asyncmap", "call", "connect", "connect-delay", "disconnect", "file", "holdoff", "idle",
-    "init", "ipparam", "ipcp-max-configure", "ipcp-max-failure", "ipcp-max-terminate",
-    "ipcp-restart", "lcp-echo-failure", "lcp-echo-interval", "lcp-max-configure",
-    "lcp-max-failure", "lcp-max-terminate", "lcp-restart", "linkname", "logfd", "logfile",
-    "maxconnect", "maxfail", "ms-dns", "ms-wins", "mru", "mtu", "name", "netmask", "password",
-    "pap-max-authreq", "pap-restart", "pap-timeout", "chap-interval", "chap-max-challenge",
-    "chap-restart", "plugin", "remotename", "user", "ifname", "unit", "kdebug", "escape",
-    "active-filter", "pass-filter", "welcome", "pty", "socket", "mp-endpoint", "eap-timeout",
-    "eap-max-sreq", "eap-max-rreq", "eap-restart", "eap-interval", "ipv6", "ip-up-script",
-    "ip-down-script", "pppol2tp", "remotenumber", "bsdcomp", "deflate", "receive-all",
-    "require-mppe-128", "idle-time",
+    "asyncmap",
+    "call",
+    "connect",
+    "connect-delay",
+    "disconnect",
+    "file",
+    "holdoff",
+    "idle",
+    "init",
+    "ipparam",
+    "ipcp-max-configure",
+    "ipcp-max-failure",
+    "ipcp-max-terminate",
+    "ipcp-restart",
+    "lcp-echo-failure",
+    "lcp-echo-interval",
+    "lcp-max-configure",
+    "lcp-max-failure",
+    "lcp-max-terminate",
+    "lcp-restart",
+    "linkname",
+    "logfd",
+    "logfile",
+    "maxconnect",
+    "maxfail",
+    "ms-dns",
+    "ms-wins",
+    "mru",
+    "mtu",
+    "name",
+    "netmask",
+    "password",
+    "pap-max-authreq",
+    "pap-restart",
+    "pap-timeout",
+    "chap-interval",
+    "chap-max-challenge",
+    "chap-restart",
+    "plugin",
+    "remotename",
+    "user",
+    "ifname",
+    "unit",
+    "kdebug",
+    "escape",
+    "active-filter",
+    "pass-filter",
+    "welcome",
+    "pty",
+    "socket",
+    "mp-endpoint",
+    "eap-timeout",
+    "eap-max-sreq",
+    "eap-max-rreq",
+    "eap-restart",
+    "eap-interval",
+    "ipv6",
+    "ip-up-script",
+    "ip-down-script",
+    "pppol2tp",
+    "remotenumber",
+    "bsdcomp",
+    "deflate",
+    "receive-all",
+    "require-mppe-128",
+    "idle-time",
 ];
 
 /// pppd options that take over what l2tpd manages itself (the PPPoL2TP
 /// socket, pppd's lifetime): kept, but each is a behaviour change.
 const MANAGED: &[&str] = &[
-    "plugin", "pppol2tp", "persist", "demand", "maxfail", "holdoff", "nodetach", "updetach",
-    "pty", "socket", "unit", "ifname", "linkname", "connect", "call",
+    "plugin", "pppol2tp", "persist", "demand", "maxfail", "holdoff", "nodetach", "updetach", "pty",
+    "socket", "unit", "ifname", "linkname", "connect", "call",
 ];
 
 /// Applies pppd options to the PPP table `table` of `imp`. `src` names the
@@ -126,13 +181,21 @@ pub fn apply(imp: &mut Import, table: &[&str], src: &str, origin: &str, words: &
                 None => false,
             },
             "ms-dns" if dns < 2 && ip().is_some() => {
-                let k = if dns == 0 { "dns_ipaddr_pri" } else { "dns_ipaddr_sec" };
+                let k = if dns == 0 {
+                    "dns_ipaddr_pri"
+                } else {
+                    "dns_ipaddr_sec"
+                };
                 imp.doc.set(table, k, V::s(a));
                 dns += 1;
                 true
             }
             "ms-wins" if wins < 2 && ip().is_some() => {
-                let k = if wins == 0 { "wins_ipaddr_pri" } else { "wins_ipaddr_sec" };
+                let k = if wins == 0 {
+                    "wins_ipaddr_pri"
+                } else {
+                    "wins_ipaddr_sec"
+                };
                 imp.doc.set(table, k, V::s(a));
                 wins += 1;
                 true
@@ -267,7 +330,13 @@ mod tests {
     fn lifetime_options_are_kept_and_flagged() {
         let mut imp = Import::default();
         let t = ["ppp_profile", "default"];
-        apply(&mut imp, &t, "opts", "xl2tpd", &words("persist\nmaxfail 0\nmtu 99999\n"));
+        apply(
+            &mut imp,
+            &t,
+            "opts",
+            "xl2tpd",
+            &words("persist\nmaxfail 0\nmtu 99999\n"),
+        );
         assert_eq!(imp.behaviour_changes().count(), 2);
         assert_eq!(imp.findings[0].at, "opts:1");
         // An out-of-range MTU is not a key: it is passed on for pppd to judge.

@@ -17,7 +17,10 @@
 
 use std::path::Path;
 
-use super::{clean, fmt_range, parse_bool, parse_v4_range, pppopts, valid_host_name, Import, ImportError, V, V4Set};
+use super::{
+    Import, ImportError, V, V4Set, clean, fmt_range, parse_bool, parse_v4_range, pppopts,
+    valid_host_name,
+};
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -46,7 +49,10 @@ fn parse(file: &str, text: &str) -> Result<Vec<Section>, ImportError> {
         }
         if let Some(rest) = s.strip_prefix('[') {
             let Some(inner) = rest.split(']').next().filter(|_| rest.contains(']')) else {
-                return Err(ImportError(format!("{file}:{line}: no closing bracket in `{}`", clean(s))));
+                return Err(ImportError(format!(
+                    "{file}:{line}: no closing bracket in `{}`",
+                    clean(s)
+                )));
             };
             let inner = inner.trim();
             let (kind, name) = match inner.split_once(char::is_whitespace) {
@@ -67,7 +73,11 @@ fn parse(file: &str, text: &str) -> Result<Vec<Section>, ImportError> {
                 clean(s)
             )));
         };
-        let key = k.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+        let key = k
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
         let Some(sec) = out.last_mut() else {
             return Err(ImportError(format!(
                 "{file}:{line}: key `{}` before any [section]",
@@ -134,7 +144,11 @@ fn p(v: &[String]) -> Vec<&str> {
 
 /// Converts xl2tpd.conf `text` read from `path`, with the l2tp-secrets file
 /// if given.
-pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Result<Import, ImportError> {
+pub fn convert(
+    path: &Path,
+    text: &str,
+    secrets: Option<(&Path, &str)>,
+) -> Result<Import, ImportError> {
     let file = clean(&path.display().to_string());
     let sections = parse(&file, text)?;
     let mut imp = Import::new(&[
@@ -223,7 +237,11 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
     lns.sort_by_key(|s| !is_default(s));
     for sec in lns {
         let default = is_default(sec);
-        let name = if default { "default".to_owned() } else { sec.name.clone().unwrap_or_default() };
+        let name = if default {
+            "default".to_owned()
+        } else {
+            sec.name.clone().unwrap_or_default()
+        };
         let t = Target {
             tunnel: vec!["tunnel_profile".into(), name.clone()],
             session: vec!["session_profile".into(), name.clone()],
@@ -248,10 +266,21 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
                     format!("{name}-{n_here}")
                 };
                 let pp = ["peer_profile", pname.as_str()];
-                imp.doc.comment(&pp, &format!("xl2tpd: \"lac = ...\" at {file}:{line}, [lns {name}]"));
-                imp.doc.set(&pp, "peer_addr", V::s(format!("{}/{len}", std::net::Ipv4Addr::from(addr))));
+                imp.doc.comment(
+                    &pp,
+                    &format!("xl2tpd: \"lac = ...\" at {file}:{line}, [lns {name}]"),
+                );
+                imp.doc.set(
+                    &pp,
+                    "peer_addr",
+                    V::s(format!("{}/{len}", std::net::Ipv4Addr::from(addr))),
+                );
                 if !default {
-                    for k in ["tunnel_profile_name", "session_profile_name", "ppp_profile_name"] {
+                    for k in [
+                        "tunnel_profile_name",
+                        "session_profile_name",
+                        "ppp_profile_name",
+                    ] {
                         imp.doc.set(&pp, k, V::s(name.as_str()));
                     }
                 }
@@ -266,9 +295,24 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
             );
         }
         // Tunnel authentication.
-        let mode = if st.challenge { "challenge" } else if access_control { "simple" } else { "none" };
+        let mode = if st.challenge {
+            "challenge"
+        } else if access_control {
+            "simple"
+        } else {
+            "none"
+        };
         if st.challenge || st.hidden {
-            let found = lns_secret(&mut imp, &mut secrets, &file, secrets_file.as_deref(), sec, &t, &st, default);
+            let found = lns_secret(
+                &mut imp,
+                &mut secrets,
+                &file,
+                secrets_file.as_deref(),
+                sec,
+                &t,
+                &st,
+                default,
+            );
             if !found {
                 st.challenge = false;
                 st.hidden = false;
@@ -316,8 +360,19 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
             let name = sec.name.clone().unwrap_or_default();
             Target {
                 tunnel: vec!["tunnel".into(), name.clone()],
-                session: vec!["tunnel".into(), name.clone(), "session".into(), "call".into()],
-                ppp: vec!["tunnel".into(), name, "session".into(), "call".into(), "ppp".into()],
+                session: vec![
+                    "tunnel".into(),
+                    name.clone(),
+                    "session".into(),
+                    "call".into(),
+                ],
+                ppp: vec![
+                    "tunnel".into(),
+                    name,
+                    "session".into(),
+                    "call".into(),
+                    "ppp".into(),
+                ],
             }
         };
         for table in [&t.tunnel, &t.session, &t.ppp] {
@@ -325,11 +380,16 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
         }
         if !default {
             if has_lac_default {
-                for k in ["tunnel_profile_name", "session_profile_name", "ppp_profile_name"] {
+                for k in [
+                    "tunnel_profile_name",
+                    "session_profile_name",
+                    "ppp_profile_name",
+                ] {
                     imp.doc.set(&p(&t.tunnel), k, V::s("lac-default"));
                 }
             }
-            imp.doc.set(&p(&t.session), "session_type", V::s("lac_incoming"));
+            imp.doc
+                .set(&p(&t.session), "session_type", V::s("lac_incoming"));
         }
         let mut st = SectionState::default();
         apply_section(&mut imp, &file, sec, &t, Role::Lac, &mut st);
@@ -351,7 +411,14 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
                 );
             }
             if st.challenge || st.hidden {
-                let found = lac_secret(&mut imp, &mut secrets, &file, secrets_file.as_deref(), &t, &st);
+                let found = lac_secret(
+                    &mut imp,
+                    &mut secrets,
+                    &file,
+                    secrets_file.as_deref(),
+                    &t,
+                    &st,
+                );
                 if !found {
                     st.challenge = false;
                     st.hidden = false;
@@ -373,11 +440,17 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
         }
     }
 
-    for sec in sections.iter().filter(|s| !matches!(s.kind.as_str(), "global" | "lns" | "lac")) {
+    for sec in sections
+        .iter()
+        .filter(|s| !matches!(s.kind.as_str(), "global" | "lns" | "lac"))
+    {
         imp.note(
             &[],
             &format!("{file}:{}", sec.line),
-            format!("xl2tpd: section [{}] is not one xl2tpd knows: dropped", sec.kind),
+            format!(
+                "xl2tpd: section [{}] is not one xl2tpd knows: dropped",
+                sec.kind
+            ),
             true,
         );
     }
@@ -403,7 +476,9 @@ pub fn convert(path: &Path, text: &str, secrets: Option<(&Path, &str)>) -> Resul
 }
 
 fn is_default(s: &Section) -> bool {
-    s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("default"))
+    s.name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("default"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,7 +498,14 @@ struct SectionState {
 }
 
 #[allow(clippy::too_many_lines)]
-fn apply_section(imp: &mut Import, file: &str, sec: &Section, t: &Target, role: Role, st: &mut SectionState) {
+fn apply_section(
+    imp: &mut Import,
+    file: &str,
+    sec: &Section,
+    t: &Target,
+    role: Role,
+    st: &mut SectionState,
+) {
     let (tun, ses, ppp) = (p(&t.tunnel), p(&t.session), p(&t.ppp));
     let mut pool = V4Set::default();
     let mut pool_lines = 0;
@@ -443,7 +525,12 @@ fn apply_section(imp: &mut Import, file: &str, sec: &Section, t: &Target, role: 
         let b = parse_bool(&e.value);
         let bool_key = |imp: &mut Import| -> Option<bool> {
             if b.is_none() {
-                imp.note(&tun, &at, format!("{setting}: not yes/no (xl2tpd refuses it)"), true);
+                imp.note(
+                    &tun,
+                    &at,
+                    format!("{setting}: not yes/no (xl2tpd refuses it)"),
+                    true,
+                );
             }
             b
         };
@@ -604,7 +691,13 @@ fn apply_section(imp: &mut Import, file: &str, sec: &Section, t: &Target, role: 
             let l = u32::from(l);
             if pool.0.iter().any(|&(a, z)| a <= l && l <= z) {
                 pool.remove(l, l);
-                imp.doc.comment(&ppp, &format!("xl2tpd: local ip {} taken out of the pool", std::net::Ipv4Addr::from(l)));
+                imp.doc.comment(
+                    &ppp,
+                    &format!(
+                        "xl2tpd: local ip {} taken out of the pool",
+                        std::net::Ipv4Addr::from(l)
+                    ),
+                );
             }
         }
         if !assign_ip {
@@ -621,7 +714,12 @@ fn apply_section(imp: &mut Import, file: &str, sec: &Section, t: &Target, role: 
                 );
             }
         } else if pool_lines > 0 {
-            imp.note(&ppp, &pool_at, "xl2tpd: the ip ranges leave no address: no ip_pool".into(), true);
+            imp.note(
+                &ppp,
+                &pool_at,
+                "xl2tpd: the ip ranges leave no address: no ip_pool".into(),
+                true,
+            );
         }
     }
     // pppd authentication options exactly as xl2tpd passes them (control.c):
@@ -692,12 +790,25 @@ fn lns_secret(
 ) -> bool {
     let tun = p(&t.tunnel);
     let at = format!("{file}:{}", sec.line);
-    let us_ok = |s: &Secret| s.us == "*" || st.host_name.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(&s.us));
+    let us_ok = |s: &Secret| {
+        s.us == "*"
+            || st
+                .host_name
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(&s.us))
+    };
     let mut found = false;
     if let Some(s) = secrets.iter_mut().find(|s| us_ok(s) && s.them == "*") {
         s.used = true;
         imp.doc.set(&tun, "secret", V::s(s.secret.as_str()));
-        imp.doc.comment(&tun, &format!("xl2tpd: secret from {}:{} (better moved to [system] secrets_file)", secrets_file.unwrap_or(""), s.line));
+        imp.doc.comment(
+            &tun,
+            &format!(
+                "xl2tpd: secret from {}:{} (better moved to [system] secrets_file)",
+                secrets_file.unwrap_or(""),
+                s.line
+            ),
+        );
         found = true;
     }
     if default {
@@ -708,10 +819,17 @@ fn lns_secret(
             s.used = true;
             let name = format!("host-{}", s.them);
             let pp = ["peer_profile", name.as_str()];
-            imp.doc.comment(&pp, &format!("xl2tpd: l2tp-secrets line {} for peer {}", s.line, s.them));
+            imp.doc.comment(
+                &pp,
+                &format!("xl2tpd: l2tp-secrets line {} for peer {}", s.line, s.them),
+            );
             imp.doc.set(&pp, "host_name", V::s(s.them.as_str()));
             imp.doc.set(&pp, "tunnel_profile_name", V::s(name.as_str()));
-            imp.doc.set(&["tunnel_profile", name.as_str()], "secret", V::s(s.secret.as_str()));
+            imp.doc.set(
+                &["tunnel_profile", name.as_str()],
+                "secret",
+                V::s(s.secret.as_str()),
+            );
             found = true;
         }
     }
@@ -744,7 +862,13 @@ fn lac_secret(
         Some(V::Str(s)) => s.clone(),
         _ => String::new(),
     };
-    let us_ok = |s: &Secret| s.us == "*" || st.host_name.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(&s.us));
+    let us_ok = |s: &Secret| {
+        s.us == "*"
+            || st
+                .host_name
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(&s.us))
+    };
     let idx = secrets
         .iter()
         .position(|s| us_ok(s) && (s.them == "*" || s.them == peer))
@@ -757,7 +881,14 @@ fn lac_secret(
             let s = &mut secrets[i];
             s.used = true;
             imp.doc.set(&tun, "secret", V::s(s.secret.as_str()));
-            imp.doc.comment(&tun, &format!("xl2tpd: secret from {}:{} (better moved to [system] secrets_file)", secrets_file.unwrap_or(""), s.line));
+            imp.doc.comment(
+                &tun,
+                &format!(
+                    "xl2tpd: secret from {}:{} (better moved to [system] secrets_file)",
+                    secrets_file.unwrap_or(""),
+                    s.line
+                ),
+            );
             true
         }
         None => {
@@ -780,7 +911,12 @@ mod tests {
     use super::*;
 
     fn conv(text: &str, secrets: Option<&str>) -> Import {
-        convert(Path::new("x.conf"), text, secrets.map(|s| (Path::new("sec"), s))).unwrap()
+        convert(
+            Path::new("x.conf"),
+            text,
+            secrets.map(|s| (Path::new("sec"), s)),
+        )
+        .unwrap()
     }
 
     fn get<'a>(imp: &'a Import, path: &[&str], k: &str) -> Option<&'a V> {
@@ -797,14 +933,21 @@ mod tests {
             None,
         );
         let ppp = ["ppp_profile", "default"];
-        assert_eq!(get(&imp, &ppp, "ip_pool"), Some(&V::s("192.0.2.128-192.0.2.254")));
+        assert_eq!(
+            get(&imp, &ppp, "ip_pool"),
+            Some(&V::s("192.0.2.128-192.0.2.254"))
+        );
         assert_eq!(get(&imp, &ppp, "local_ipaddr"), Some(&V::s("192.0.2.99")));
         assert_eq!(get(&imp, &ppp, "local_name"), Some(&V::s("VPNserver")));
         assert_eq!(get(&imp, &ppp, "auth_pap"), Some(&V::Bool(false)));
         assert_eq!(get(&imp, &ppp, "auth_none"), Some(&V::Bool(false)));
         assert_eq!(
             get(&imp, &ppp, "pppd_options"),
-            Some(&V::Arr(vec![V::s("auth"), V::s("require-chap"), V::s("debug")]))
+            Some(&V::Arr(vec![
+                V::s("auth"),
+                V::s("require-chap"),
+                V::s("debug")
+            ]))
         );
         // length bit: a comment, not a behaviour change.
         assert_eq!(imp.findings.len(), 1);
@@ -825,9 +968,18 @@ mod tests {
             get(&imp, &["ppp_profile", "default"], "ip_pool"),
             Some(&V::s("192.0.2.2-192.0.2.9"))
         );
-        assert_eq!(get(&imp, &["tunnel_profile", "default"], "auth_mode"), Some(&V::s("simple")));
-        assert_eq!(get(&imp, &["peer_profile", "lac-1"], "peer_addr"), Some(&V::s("198.51.100.4/30")));
-        assert_eq!(get(&imp, &["peer_profile", "lac-2"], "peer_addr"), Some(&V::s("198.51.100.8/32")));
+        assert_eq!(
+            get(&imp, &["tunnel_profile", "default"], "auth_mode"),
+            Some(&V::s("simple"))
+        );
+        assert_eq!(
+            get(&imp, &["peer_profile", "lac-1"], "peer_addr"),
+            Some(&V::s("198.51.100.4/30"))
+        );
+        assert_eq!(
+            get(&imp, &["peer_profile", "lac-2"], "peer_addr"),
+            Some(&V::s("198.51.100.8/32"))
+        );
         assert_eq!(imp.behaviour_changes().count(), 0, "{:?}", imp.findings);
     }
 
@@ -837,7 +989,10 @@ mod tests {
             "[global]\nipsec saref = yes\n[lns default]\nip range = 192.0.2.10-192.0.2.20\nip range = 192.0.2.30-192.0.2.31\nexclusive = yes\nno lac = 192.0.2.1\n",
             None,
         );
-        assert_eq!(get(&imp, &["ppp_profile", "default"], "ip_pool"), Some(&V::s("192.0.2.10-192.0.2.20")));
+        assert_eq!(
+            get(&imp, &["ppp_profile", "default"], "ip_pool"),
+            Some(&V::s("192.0.2.10-192.0.2.20"))
+        );
         let at: Vec<&str> = imp.behaviour_changes().map(|f| f.at.as_str()).collect();
         assert_eq!(at, vec!["x.conf:2", "x.conf:6", "x.conf:7", "x.conf:5"]);
     }
@@ -849,7 +1004,9 @@ mod tests {
             "[lac default]\nrequire authentication = no\n[lac marko]\nlns = 192.0.2.2\nlns = 192.0.2.3\n\
              redial = yes\nredial timeout = 15\nmax redials = 5\nhidden bit = yes\nchallenge = yes\n\
              local ip = 192.0.2.100\nremote ip = 192.0.2.101\nautodial = yes\nhostname = lac.example\n",
-            Some("# us them secret\nlns.example lac.example wrong\nlac.example 192.0.2.2 s3cret word\n"),
+            Some(
+                "# us them secret\nlns.example lac.example wrong\nlac.example 192.0.2.2 s3cret word\n",
+            ),
         );
         let t = ["tunnel", "marko"];
         assert_eq!(get(&imp, &t, "peer_addr"), Some(&V::s("192.0.2.2")));
@@ -857,7 +1014,10 @@ mod tests {
         assert_eq!(get(&imp, &t, "auth_mode"), Some(&V::s("challenge")));
         assert_eq!(get(&imp, &t, "hide_avps"), Some(&V::Bool(true)));
         assert_eq!(get(&imp, &t, "secret"), Some(&V::s("s3cret word")));
-        assert_eq!(get(&imp, &t, "tunnel_profile_name"), Some(&V::s("lac-default")));
+        assert_eq!(
+            get(&imp, &t, "tunnel_profile_name"),
+            Some(&V::s("lac-default"))
+        );
         assert_eq!(get(&imp, &t, "host_name"), Some(&V::s("lac.example")));
         let s = ["tunnel", "marko", "session", "call"];
         assert_eq!(get(&imp, &s, "session_type"), Some(&V::s("lac_incoming")));
@@ -877,9 +1037,18 @@ mod tests {
         let tp = ["tunnel_profile", "default"];
         assert_eq!(get(&imp, &tp, "auth_mode"), Some(&V::s("challenge")));
         assert_eq!(get(&imp, &tp, "secret"), Some(&V::s("anyone")));
-        assert_eq!(get(&imp, &["peer_profile", "host-branch7"], "host_name"), Some(&V::s("branch7")));
-        assert_eq!(get(&imp, &["tunnel_profile", "host-branch7"], "secret"), Some(&V::s("seven")));
-        assert_eq!(get(&imp, &["peer_profile", "any"], "peer_addr"), Some(&V::s("0.0.0.0/0")));
+        assert_eq!(
+            get(&imp, &["peer_profile", "host-branch7"], "host_name"),
+            Some(&V::s("branch7"))
+        );
+        assert_eq!(
+            get(&imp, &["tunnel_profile", "host-branch7"], "secret"),
+            Some(&V::s("seven"))
+        );
+        assert_eq!(
+            get(&imp, &["peer_profile", "any"], "peer_addr"),
+            Some(&V::s("0.0.0.0/0"))
+        );
     }
 
     #[test]
@@ -898,7 +1067,10 @@ mod tests {
         let pp = ["peer_profile", "branch"];
         assert_eq!(get(&imp, &pp, "peer_addr"), Some(&V::s("198.51.100.0/24")));
         assert_eq!(get(&imp, &pp, "ppp_profile_name"), Some(&V::s("branch")));
-        assert_eq!(get(&imp, &["tunnel_profile", "branch"], "rx_window_size"), Some(&V::Int(4)));
+        assert_eq!(
+            get(&imp, &["tunnel_profile", "branch"], "rx_window_size"),
+            Some(&V::Int(4))
+        );
         let sp = ["session_profile", "branch"];
         assert_eq!(get(&imp, &sp, "use_sequence_numbers"), Some(&V::Bool(true)));
         assert_eq!(get(&imp, &sp, "tx_connect_speed"), Some(&V::Int(64000)));
