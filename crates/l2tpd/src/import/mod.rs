@@ -192,7 +192,8 @@ pub fn run(format: &Format) -> ExitCode {
     let imp = match convert(format) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("l2tpd import: {e}");
+            // Parts of the message come from the source file: escaped.
+            eprintln!("l2tpd import: {}", clean(&e.0));
             return ExitCode::FAILURE;
         }
     };
