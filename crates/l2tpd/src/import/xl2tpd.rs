@@ -12,14 +12,15 @@
 //! Mapping (see doc/migration.md): `[global]` → `[system]` and the default
 //! tunnel profile; `[lns default]` → the `default` tunnel, session and PPP
 //! profiles; `[lns NAME]` → profiles `NAME` and a peer profile per prefix of
-//! its `lac =` ranges; `[lac default]` → profiles `lac-default`; `[lac NAME]`
+//! its `lac =` ranges; `[lac default]` → profiles `lac-default` (in xl2tpd
+//! neither default section is a template for the named ones); `[lac NAME]`
 //! → `[tunnel.NAME]` with one call, `[tunnel.NAME.session.call]`.
 
 use std::path::Path;
 
 use super::{
-    Import, ImportError, V, V4Set, clean, fmt_range, parse_bool, parse_v4_range, pppopts,
-    valid_host_name,
+    clean, fmt_range, parse_bool, parse_v4_range, pppopts, valid_host_name, Import, ImportError,
+    V4Set, V,
 };
 
 #[derive(Debug, Clone)]
@@ -228,7 +229,7 @@ pub fn convert(
         }
     }
 
-    let has_lac_default = sections.iter().any(|s| s.kind == "lac" && is_default(s));
+    let has_lns_default = sections.iter().any(|s| s.kind == "lns" && is_default(s));
     let mut peer_n = 0usize;
     let mut any_peer_needed = false;
     // LNS sections, default first (xl2tpd falls back to it last, but in
@@ -249,6 +250,14 @@ pub fn convert(
         };
         for table in [&t.tunnel, &t.session, &t.ppp] {
             imp.doc.ensure(&p(table));
+        }
+        if !default && has_lns_default {
+            imp.note(
+                &p(&t.tunnel),
+                &format!("{file}:{}", sec.line),
+                format!("xl2tpd: [lns {name}] does not inherit [lns default] in xl2tpd (file.c new_lns), but l2tpd's profiles `{name}` inherit the `default` ones: settings [lns default] has and [lns {name}] lacks now apply to its peers"),
+                true,
+            );
         }
         let mut st = SectionState::default();
         apply_section(&mut imp, &file, sec, &t, Role::Lns, &mut st);
@@ -378,16 +387,14 @@ pub fn convert(
         for table in [&t.tunnel, &t.session, &t.ppp] {
             imp.doc.ensure(&p(table));
         }
-        if !default {
-            if has_lac_default {
-                for k in [
-                    "tunnel_profile_name",
-                    "session_profile_name",
-                    "ppp_profile_name",
-                ] {
-                    imp.doc.set(&p(&t.tunnel), k, V::s("lac-default"));
-                }
-            }
+        if default {
+            imp.note(
+                &p(&t.tunnel),
+                &format!("{file}:{}", sec.line),
+                "xl2tpd: [lac default] is the LAC xl2tpd-control dials for names the file lacks, not a template (file.c new_lac): its settings are kept in the profiles `lac-default`, for `l2tpctl tunnel create --profile lac-default`".into(),
+                false,
+            );
+        } else {
             imp.doc
                 .set(&p(&t.session), "session_type", V::s("lac_incoming"));
         }
@@ -519,6 +526,7 @@ fn apply_section(
     let mut optfile: Option<(String, String)> = None;
     let mut lns_seen = false;
     let mut redial = false;
+    let profile = t.tunnel[0] == "tunnel_profile";
     for e in &sec.entries {
         let at = format!("{file}:{}", e.line);
         let setting = format!("xl2tpd: \"{} = {}\"", e.key, e.value);
@@ -642,6 +650,12 @@ fn apply_section(
                     }
                 }
             }
+            ("lns" | "redial" | "redial timeout" | "max redials" | "autodial", Role::Lac) if profile => imp.note(
+                &tun,
+                &at,
+                format!("{setting} in [lac default] has no equivalent in an l2tpd profile: give it to `l2tpctl tunnel create`"),
+                true,
+            ),
             ("lns", Role::Lac) => {
                 if lns_seen {
                     imp.note(&tun, &at, format!("{setting}: a second LNS has no equivalent (xl2tpd does not use it either)"), false);
@@ -1014,9 +1028,11 @@ mod tests {
         assert_eq!(get(&imp, &t, "auth_mode"), Some(&V::s("challenge")));
         assert_eq!(get(&imp, &t, "hide_avps"), Some(&V::Bool(true)));
         assert_eq!(get(&imp, &t, "secret"), Some(&V::s("s3cret word")));
+        // [lac default] is no template: its profiles are not named.
+        assert_eq!(get(&imp, &t, "tunnel_profile_name"), None);
         assert_eq!(
-            get(&imp, &t, "tunnel_profile_name"),
-            Some(&V::s("lac-default"))
+            get(&imp, &["ppp_profile", "lac-default"], "auth_none"),
+            Some(&V::Bool(false))
         );
         assert_eq!(get(&imp, &t, "host_name"), Some(&V::s("lac.example")));
         let s = ["tunnel", "marko", "session", "call"];
@@ -1075,6 +1091,9 @@ mod tests {
         assert_eq!(get(&imp, &sp, "use_sequence_numbers"), Some(&V::Bool(true)));
         assert_eq!(get(&imp, &sp, "tx_connect_speed"), Some(&V::Int(64000)));
         assert_eq!(get(&imp, &sp, "rx_connect_speed"), Some(&V::Int(64000)));
+        // xl2tpd's [lns branch] does not inherit [lns default]; l2tpd's profiles do.
+        let at: Vec<&str> = imp.behaviour_changes().map(|f| f.at.as_str()).collect();
+        assert_eq!(at, vec!["x.conf:3"]);
     }
 
     #[test]
