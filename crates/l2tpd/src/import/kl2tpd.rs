@@ -10,7 +10,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::{clean, pppopts, valid_host_name, Import, ImportError, V};
+use super::{Import, ImportError, V, clean, pppopts, valid_host_name};
 
 /// Converts kl2tpd.toml `text` read from `path`.
 pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {

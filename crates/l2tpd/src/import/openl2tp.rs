@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{clean, parse_bool, valid_host_name, Import, ImportError, V};
+use super::{Import, ImportError, V, clean, parse_bool, valid_host_name};
 
 /// One command: its leading words and its `key=value` pairs, with the line
 /// each pair is on.
@@ -687,11 +687,7 @@ fn peer_key(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str, name: &str
 }
 
 fn mask(len: u32) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len)
-    }
+    if len == 0 { 0 } else { u32::MAX << (32 - len) }
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@
 use std::path::Path;
 
 use super::{
-    clean, fmt_range, parse_bool, parse_v4_range, pppopts, valid_host_name, Import, ImportError,
-    V4Set, V,
+    Import, ImportError, V, V4Set, clean, fmt_range, parse_bool, parse_v4_range, pppopts,
+    valid_host_name,
 };
 
 #[derive(Debug, Clone)]
