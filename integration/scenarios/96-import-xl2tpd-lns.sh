@@ -8,6 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 setup_netns
+capture_start "$LNS_NS" "$LNS_IF"
 write_xl2tpd_lac_conf "$WORK/xl2tpd-lac.conf"
 
 # The LNS as it ran under xl2tpd: the distribution's layout, our addresses.
@@ -67,7 +68,6 @@ DROPIN
 "$L2TPD" check --config "$WORK/lns.toml" >"$RESULT_DIR/lns-effective.toml" ||
     fail "l2tpd check refused the imported configuration"
 
-capture_start "$LNS_NS" "$LNS_IF"
 start_l2tpd "$LNS_NS" "$WORK/lns.toml" "$RESULT_DIR/l2tpd-lns.log"
 start_xl2tpd "$LAC_NS" xl2tpd-lac "$WORK/xl2tpd-lac.conf"
 xl2tpd_control xl2tpd-lac "c lac1"
