@@ -3,6 +3,7 @@
 mod api;
 mod daemon;
 mod fdlimit;
+mod import;
 mod journal;
 mod metrics;
 mod notify;
@@ -46,6 +47,11 @@ enum Subcommand {
     /// Validate the configuration and print the effective, merged and
     /// inherited configuration as TOML (secrets redacted).
     Check,
+    /// Convert an xl2tpd, kl2tpd or OpenL2TP configuration to l2tpd.toml on
+    /// stdout (exit status 2 when a setting would change behaviour; see
+    /// doc/migration.md).
+    #[command(subcommand)]
+    Import(import::Format),
 }
 
 fn config_paths(cli: &Cli) -> ConfigPaths {
@@ -141,6 +147,9 @@ async fn run(paths: ConfigPaths) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Subcommand::Import(format)) = &cli.command {
+        return import::run(format);
+    }
     let paths = config_paths(&cli);
     if cli.check_config || matches!(cli.command, Some(Subcommand::Check)) {
         return check(&paths);
