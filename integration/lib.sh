@@ -1030,7 +1030,7 @@ l2tpctl_json() {
 # pretty-printed JSON on stdin (a number, true/false/null, or a string
 # without its quotes); empty when there is none.
 json_field() {
-    sed -n "s/^ *\"$1\": \"\{0,1\}\([^\"]*\)\"\{0,1\},\{0,1\}\$/\1/p" | head -n 1
+    sed -n "s/^ *\"$1\": //p" | head -n 1 | sed 's/,$//; s/^"\(.*\)"$/\1/'
 }
 
 # ---------------------------------------------------------------------------
