@@ -91,7 +91,7 @@ for ((i = 1; i <= HOLD / CHECK_EVERY; i++)); do
     # The hold is the point of this scenario: wait for the next check point
     # (t_up + i x CHECK_EVERY; the checks themselves take seconds under TCG).
     sleep "$(awk -v t0="$t_up" -v i="$i" -v step="$CHECK_EVERY" -v now="$EPOCHREALTIME" \
-        'BEGIN { d = t0 + i * step - now; printf "%.1f", d > 0 ? d : 0 }')"
+        'BEGIN { d = t0 + i * step - now; printf "%.1f", (d > 0 ? d : 0) }')"
     no_tunnel_down
     [[ "$(l2tp_tunnel_ids "$LAC_NS")" == "$lac_tid" && "$(l2tp_tunnel_ids "$LNS_NS")" == "$lns_tid" ]] ||
         fail "kernel tunnels changed: LAC '$(l2tp_tunnel_ids "$LAC_NS")' (was $lac_tid), LNS '$(l2tp_tunnel_ids "$LNS_NS")' (was $lns_tid)"
