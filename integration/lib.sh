@@ -1018,12 +1018,20 @@ hello_stats() {
 L2TPCTL=${L2TPCTL_BIN:-$(dirname "$L2TPD")/l2tpctl}
 
 # l2tpctl_json SOCKET ARGS...: `l2tpctl --socket SOCKET --json ARGS...`; the
-# reply on stdout; status 1 with l2tpctl's error on stderr when it fails.
+# reply on stdout; status 1 with l2tpctl's error on stderr when it fails or
+# takes over 60 s (a start of the debug binary takes seconds under TCG, far
+# more on a loaded host).
 l2tpctl_json() {
-    local sock=$1
+    local sock=$1 rc=0
     shift
     [[ -x $L2TPCTL ]] || { echo "l2tpctl binary not found at $L2TPCTL" >&2; return 1; }
-    timeout 20 "$L2TPCTL" --socket "$sock" --json "$@"
+    timeout 60 "$L2TPCTL" --socket "$sock" --json "$@" || rc=$?
+    if ((rc == 124)); then
+        echo "l2tpctl --socket $sock --json $*: no answer within 60 s" >&2
+    elif ((rc != 0)); then
+        echo "l2tpctl --socket $sock --json $*: exit status $rc" >&2
+    fi
+    return "$rc"
 }
 
 # json_field FIELD: the value of the first `"FIELD": VALUE` line of the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 780
+# timeout: 900
 # l2tpd LAC -> l2tpd LNS over a link that loses 30 % of the packets in each
 # direction (tc netem on both veth ends): the control connection comes up and
 # stays up for 5 minutes of HELLOs. One transmission of a control message is
