@@ -581,7 +581,7 @@ CAPTURE_PROBE_PORT=9
 # setup, so this sends probe datagrams from NS to PROBE_DST (default: LNS_IP
 # from the LAC namespace, else LAC_IP) port $CAPTURE_PROBE_PORT, which the
 # filter also takes, until dumpcap counts one ("Packets: N" on stderr; up to
-# 60 s: dumpcap has needed over 30 s to start on a loaded host). The
+# 120 s: dumpcap has needed over 60 s to start on a loaded host). The
 # probes stay in the capture (tshark decodes them as the Discard protocol).
 capture_start() {
     local ns=$1 iface=$2 name=${3:-capture-$1} dst=${4:-}
@@ -595,7 +595,7 @@ capture_start() {
         >"$CAPTURE_LOG" 2>&1 </dev/null &
     CAPTURE_PID=$!
     BG_PIDS+=("$CAPTURE_PID")
-    wait_for "ip netns exec $ns bash -c 'echo l2tp-capture-probe >/dev/udp/$dst/$CAPTURE_PROBE_PORT'; grep -q 'Packets: ' $CAPTURE_LOG" 60 \
+    wait_for "ip netns exec $ns bash -c 'echo l2tp-capture-probe >/dev/udp/$dst/$CAPTURE_PROBE_PORT'; grep -q 'Packets: ' $CAPTURE_LOG" 120 \
         "dumpcap capturing on $ns/$iface (a probe datagram counted)"
 }
 
