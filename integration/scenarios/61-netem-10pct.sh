@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 480
+# timeout: 600
 # l2tpd LAC -> l2tpd LNS over a link that loses 10 % of the packets in each
 # direction (tc netem on both veth ends): the tunnel, the session and PPP come
 # up through the loss (retransmitted control messages, PPP's own retries), a
