@@ -591,7 +591,8 @@ CAPTURE_PROBE_PORT=9
 # interface, and under TCG opening it takes long enough to miss a whole tunnel
 # setup, so this sends probe datagrams from NS to PROBE_DST (default: LNS_IP
 # from the LAC namespace, else LAC_IP) port $CAPTURE_PROBE_PORT, which the
-# filter also takes, until dumpcap counts one ("Packets: N" on stderr). The
+# filter also takes, until dumpcap counts one ("Packets: N" on stderr; up to
+# 120 s: dumpcap has needed over 60 s to start on a loaded host). The
 # probes stay in the capture (tshark decodes them as the Discard protocol).
 capture_start() {
     local ns=$1 iface=$2 name=${3:-capture-$1} dst=${4:-}
@@ -605,7 +606,7 @@ capture_start() {
         >"$CAPTURE_LOG" 2>&1 </dev/null &
     CAPTURE_PID=$!
     BG_PIDS+=("$CAPTURE_PID")
-    wait_for "ip netns exec $ns bash -c 'echo l2tp-capture-probe >/dev/udp/$dst/$CAPTURE_PROBE_PORT'; grep -q 'Packets: ' $CAPTURE_LOG" 30 \
+    wait_for "ip netns exec $ns bash -c 'echo l2tp-capture-probe >/dev/udp/$dst/$CAPTURE_PROBE_PORT'; grep -q 'Packets: ' $CAPTURE_LOG" 120 \
         "dumpcap capturing on $ns/$iface (a probe datagram counted)"
 }
 
@@ -938,6 +939,121 @@ assert_alive() {
 }
 
 # ---------------------------------------------------------------------------
+# Lossy link (tc netem)
+
+# "NS DEV" of every veth end that netem_loss gave a netem qdisc (removed by
+# netem_clear, and on exit should the scenario fail before it).
+NETEM_DEVS=()
+
+# netem_loss PERCENT: a root netem qdisc on both veth ends, each inside its
+# namespace, dropping PERCENT % of the packets that leave it (`tc qdisc
+# replace ... netem loss PERCENT%`, independent random loss; needs the
+# sch_netem module, which run-in-vm.sh loads). netem acts on egress only, so
+# one qdisc per end makes both directions lossy. dumpcap taps a packet after
+# the sending end's qdisc, so a capture on either end holds exactly the
+# packets that crossed the link.
+netem_loss() {
+    local pct=$1 pair ns dev
+    for pair in "$LAC_NS $LAC_IF" "$LNS_NS $LNS_IF"; do
+        read -r ns dev <<<"$pair"
+        nsx "$ns" tc qdisc replace dev "$dev" root netem loss "$pct%" ||
+            fail "tc qdisc replace dev $dev root netem loss $pct% failed in $ns (sch_netem loaded?)"
+        NETEM_DEVS+=("$pair")
+        log "netem: $ns $dev drops $pct % of what it sends: $(nsx "$ns" tc qdisc show dev "$dev" root)"
+    done
+}
+
+# netem_counts NS DEV: "SENT DROPPED" packet counts of the netem qdisc on DEV
+# (`tc -s qdisc show`: "Sent B bytes P pkt (dropped D, ..."); the packets it
+# dropped are not in SENT.
+netem_counts() {
+    nsx "$1" tc -s qdisc show dev "$2" root | awk '
+        /^qdisc netem/ { f = 1; next }
+        f && /Sent/ {
+            gsub(/[(),]/, " ")
+            for (i = 1; i <= NF; i++) { if ($i == "pkt") s = $(i - 1); if ($i == "dropped") d = $(i + 1) }
+            print s + 0, d + 0; exit
+        }'
+}
+
+# netem_report: log what each end's netem qdisc sent and dropped, with the
+# loss rate seen (dropped / (sent + dropped)).
+netem_report() {
+    local pair ns dev sent dropped
+    for pair in "${NETEM_DEVS[@]}"; do
+        read -r ns dev <<<"$pair"
+        read -r sent dropped <<<"$(netem_counts "$ns" "$dev")"
+        [[ -n $sent ]] || fail "no netem qdisc statistics on $dev in $ns"
+        log "netem $ns $dev: $sent packets sent, $dropped dropped ($(awk -v s="$sent" -v d="$dropped" \
+            'BEGIN { printf "%.1f", (s + d) ? 100 * d / (s + d) : 0 }') %)"
+    done
+}
+
+# netem_clear: delete the netem qdiscs netem_loss added and check that none
+# is left on either veth end.
+netem_clear() {
+    local pair ns dev
+    for pair in "${NETEM_DEVS[@]}"; do
+        read -r ns dev <<<"$pair"
+        nsx "$ns" tc qdisc del dev "$dev" root || fail "tc qdisc del dev $dev root failed in $ns"
+        if nsx "$ns" tc qdisc show dev "$dev" | grep -q netem; then
+            fail "a netem qdisc is still on $dev in $ns: $(nsx "$ns" tc qdisc show dev "$dev")"
+        fi
+    done
+    log "ok: netem qdiscs removed from ${#NETEM_DEVS[@]} veth end(s)"
+    NETEM_DEVS=()
+}
+
+# hello_stats PCAP FROM TO: "DISTINCT SENT ACKED MAXCOPIES" for the HELLOs
+# FROM sent to TO in the capture: distinct HELLOs (by tunnel and Ns), their
+# transmissions that crossed the link (retransmissions included), how many
+# of them TO acknowledged (a later message from TO with Nr above the HELLO's
+# Ns, RFC 2661 §5.8), and the most transmissions of one HELLO. Assumes Ns did
+# not wrap (fewer than 32768 control messages in the capture).
+hello_stats() {
+    tshark_msgtypes "$1" | awk -v a="$2" -v b="$3" '
+        $1 == "HELLO" && $2 == a && $3 == b {
+            k = $4 " " $6
+            if (!(k in n)) { distinct++; ns[k] = $6 + 0 }
+            n[k]++; sent++
+        }
+        $2 == b && $3 == a && $7 + 0 > maxnr { maxnr = $7 + 0 }
+        END {
+            for (k in n) { if (ns[k] < maxnr) acked++; if (n[k] > most) most = n[k] }
+            print distinct + 0, sent + 0, acked + 0, most + 0
+        }'
+}
+
+# ---------------------------------------------------------------------------
+# l2tpctl (the management API; write_l2tpd_conf --api-socket PATH enables it)
+
+L2TPCTL=${L2TPCTL_BIN:-$(dirname "$L2TPD")/l2tpctl}
+
+# l2tpctl_json SOCKET ARGS...: `l2tpctl --socket SOCKET --json ARGS...`; the
+# reply on stdout; status 1 with l2tpctl's error on stderr when it fails or
+# takes over 60 s (a start of the debug binary takes seconds under TCG, far
+# more on a loaded host).
+l2tpctl_json() {
+    local sock=$1 rc=0
+    shift
+    [[ -x $L2TPCTL ]] || { echo "l2tpctl binary not found at $L2TPCTL" >&2; return 1; }
+    timeout 60 "$L2TPCTL" --socket "$sock" --json "$@" || rc=$?
+    if ((rc == 124)); then
+        echo "l2tpctl --socket $sock --json $*: no answer within 60 s" >&2
+    elif ((rc != 0)); then
+        echo "l2tpctl --socket $sock --json $*: exit status $rc" >&2
+    fi
+    return "$rc"
+}
+
+# json_field FIELD: the value of the first `"FIELD": VALUE` line of the
+# pretty-printed JSON on stdin (a number, true/false/null, or a string
+# without its quotes); empty when there is none.
+json_field() {
+    sed -n "s/^ *\"$1\": //p" | head -n 1 | sed 's/,$//; s/^"\(.*\)"$/\1/'
+}
+
+# ---------------------------------------------------------------------------
 # Diagnostics and cleanup
 
 dump_state() {
@@ -1008,7 +1124,11 @@ _on_exit() {
         dump_state
     fi
     _kill_all
-    local ns
+    local ns pair dev
+    for pair in "${NETEM_DEVS[@]}"; do
+        read -r ns dev <<<"$pair"
+        nsx "$ns" tc qdisc del dev "$dev" root 2>/dev/null
+    done
     for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
     if ((rc != 0)) || [[ $KEEP_ARTIFACTS == 1 ]]; then
         mkdir -p "$RESULT_DIR/work" && cp -a "$WORK/." "$RESULT_DIR/work/" 2>/dev/null

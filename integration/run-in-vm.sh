@@ -38,6 +38,9 @@ setup_fail() {
 modprobe -a l2tp_netlink l2tp_ppp l2tp_eth ppp_generic ||
     setup_fail "modprobe l2tp_netlink l2tp_ppp l2tp_eth ppp_generic failed"
 [[ -c /dev/ppp ]] || setup_fail "/dev/ppp missing after modprobe ppp_generic"
+# tc netem (lossy links, lib.sh netem_loss): only some scenarios need it, and
+# they fail with a clear reason without it, so a missing module is a warning.
+modprobe sch_netem || echo "warning: modprobe sch_netem failed; netem scenarios will fail"
 ip l2tp show tunnel >/dev/null || setup_fail "'ip l2tp show tunnel' does not work"
 for tool in xl2tpd pppd dumpcap tshark; do
     command -v "$tool" >/dev/null || setup_fail "$tool not found in the guest"
