@@ -550,9 +550,10 @@ fn udp_rcvbuf_errors() -> Option<u64> {
 }
 
 fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as f64,
+        _ => 100.0,
+    }
 }
 
 fn now_usec() -> u64 {
@@ -635,16 +636,9 @@ impl Proc {
         status_kib(self.pid(), "VmRSS")
     }
 
-    fn signal(&self, sig: libc::c_int) -> Result<()> {
-        // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
-        if unsafe { libc::kill(self.pid() as libc::pid_t, sig) } != 0 {
-            bail!(
-                "cannot signal {}: {}",
-                self.name,
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(())
+    fn signal(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig)
+            .with_context(|| format!("cannot signal {}", self.name))
     }
 
     fn exited(&mut self) -> Result<Option<ExitStatus>> {
@@ -1294,7 +1288,7 @@ fn reload_lac(
         None => rep.note(format!("l2tpd check took over {CHECK_LIMIT:?}: killed")),
     }
     let sighup_usec = now_usec();
-    pair.lac.proc.signal(libc::SIGHUP)?;
+    pair.lac.proc.signal(nix::sys::signal::Signal::SIGHUP)?;
     let reloaded = poll(limit, POLL, || {
         pair.lac.proc.check_alive()?;
         let log = pair.lac_watch.log_tally()?;
@@ -1410,7 +1404,7 @@ fn teardown(pair: &mut Pair, shape: Shape, wait_empty: bool, rep: &mut Rep) -> R
         + Duration::from_millis(2 * shape.n() as u64);
     let t0 = now_usec();
     let since = move |usec: u64| usec_to_s(usec.saturating_sub(t0));
-    pair.lac.proc.signal(libc::SIGTERM)?;
+    pair.lac.proc.signal(nix::sys::signal::Signal::SIGTERM)?;
     let mut td = Teardown::default();
     let (tunnels, sessions) = (shape.tunnels() as u64, shape.sessions() as u64);
     let done = poll(limit, POLL, || {

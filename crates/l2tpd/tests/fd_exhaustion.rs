@@ -6,7 +6,6 @@
 //! `l2tpctl` again once the connections are released.
 
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -20,32 +19,23 @@ const SOFT: u64 = 32;
 const HARD: u64 = 64;
 
 /// `common::Process::spawn` with `RLIMIT_NOFILE` lowered to `soft`/`hard`
-/// before exec (lowering needs no privilege).
+/// before exec (lowering needs no privilege), by util-linux `prlimit`.
 fn spawn_limited(dir: &Path, name: &str, config: &str, soft: u64, hard: u64) -> Process {
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, config).unwrap();
     let log = dir.join(format!("{name}.log"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l2tpd"));
-    cmd.arg("--config")
+    // util-linux prlimit sets the limits and execs l2tpd (same pid).
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nofile={soft}:{hard}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_l2tpd"))
+        .arg("--config")
         .arg(&cfg)
         .arg("--log")
         .arg("info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
-    let rl = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // SAFETY: only setrlimit(2), which is async-signal-safe, runs in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     let child = cmd.spawn().expect("start l2tpd");
     Process { child, log }
 }

@@ -15,16 +15,8 @@ use nix::sys::signal::Signal;
 
 /// CLOCK_MONOTONIC in µs, the clock of `MONOTONIC_USEC=`.
 fn monotonic_usec() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid, writable timespec.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) },
-        0
-    );
-    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1_000
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1_000
 }
 
 /// The service manager's end: every datagram received, in order.
