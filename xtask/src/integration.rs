@@ -2,6 +2,11 @@
 //! binaries, boot ONE VM that runs `integration/run-in-vm.sh` over the
 //! scenarios in `integration/scenarios/`, then summarise.
 //!
+//! A scenario whose header has a `# needs: deb` line installs the Debian
+//! package: when one is selected, the package is made from the debug
+//! binaries just built (`deb::build_package` with the `dev` profile, checked
+//! with lintian) and its path handed to the guest as `L2TPD_DEB`.
+//!
 //! Results go to `target/integration/<timestamp>/` (`latest` points at the
 //! newest run): `results.tsv` (one line per scenario, written by the guest),
 //! `<scenario>/scenario.log`, daemon and pppd logs, captures.
@@ -54,6 +59,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.no_build {
         build()?;
     }
+    // The debug binaries, already built: packaging them takes seconds, a
+    // release build would take minutes.
+    let deb = if scenarios.iter().any(|s| needs_deb(s)) {
+        Some(crate::deb::build_package(crate::deb::Profile::Dev, false, true)?)
+    } else {
+        None
+    };
     let vm = Vm::prepare(&args.vm)?;
     let results_dir = new_results_dir("integration")?;
     let l2tpd = util::target_dir().join("debug").join("l2tpd");
@@ -73,6 +85,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format!("L2TPD_BIN={}", l2tpd.display()),
         format!("L2TP_SCENARIO_TIMEOUT={}", args.timeout),
         format!("L2TP_KEEP={}", u8::from(args.keep)),
+        format!(
+            "L2TPD_DEB={}",
+            deb.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
+        ),
         "bash".into(),
         script.display().to_string(),
     ];
@@ -220,6 +236,16 @@ fn is_manual(name: &str) -> bool {
         .join("scenarios")
         .join(format!("{name}.sh"));
     fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.starts_with("# manual:")))
+}
+
+/// A scenario whose header has a `# needs: deb` line installs the package
+/// (`cargo xtask deb`), which is then built before the VM boots.
+fn needs_deb(name: &str) -> bool {
+    let path = util::project_root()
+        .join("integration")
+        .join("scenarios")
+        .join(format!("{name}.sh"));
+    fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.trim_end() == "# needs: deb"))
 }
 
 fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {

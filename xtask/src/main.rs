@@ -8,13 +8,15 @@
 //! - `test`: `cargo test --workspace`, then `integration`;
 //! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching;
 //! - `fuzz`: run a cargo-fuzz target of `crates/fuzz` for a fixed time;
-//! - `bench`: benchmark the daemon's signalling path on loopback (no VM).
+//! - `bench`: benchmark the daemon's signalling path on loopback (no VM);
+//! - `deb`: the Debian package (cargo-deb), checked with lintian.
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
 //! caches the guest kernel. See `/work/shared/docs/kernel-vm.md` for why the
 //! VM is booted the way it is.
 
 mod bench;
+mod deb;
 mod demo;
 mod fuzz;
 mod integration;
@@ -47,6 +49,7 @@ enum Command {
     Demo(demo::Args),
     Fuzz(fuzz::Args),
     Bench(bench::Args),
+    Deb(deb::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Deb(args) => deb::run(args),
     };
     match result {
         Ok(code) => code,
@@ -116,6 +120,20 @@ mod tests {
             "127.0.1",
         ])
         .unwrap();
+        parse(&["xtask", "deb"]).unwrap();
+        parse(&[
+            "xtask",
+            "deb",
+            "--profile",
+            "dev",
+            "--no-build",
+            "--no-lintian",
+        ])
+        .unwrap();
+        assert!(
+            parse(&["xtask", "deb", "--profile", "debug"]).is_err(),
+            "the profiles are release and dev"
+        );
         assert!(
             parse(&["xtask", "bench", "--reps", "0"]).is_err(),
             "at least one rep"
