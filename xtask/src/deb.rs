@@ -6,7 +6,7 @@
 //! Steps: build `l2tpd` and `l2tpctl` with the profile; generate what the
 //! binaries know and cargo-deb cannot (the l2tpctl(1) man page and the bash,
 //! zsh and fish completions, from `l2tpctl man` and `l2tpctl completions`)
-//! into `target/deb-assets/` under the project root (the path the metadata
+//! into `packaging/generated/` (ignored by git; the path the metadata
 //! names); `cargo deb -p l2tpd --no-build --profile P` into
 //! `<target>/debian/<profile>/`; `lintian` on the result.
 //!
@@ -97,7 +97,10 @@ pub fn build_package(profile: Profile, build: bool, lint: bool) -> Result<PathBu
     let mut apt = Apt::default();
     ensure_tools(&mut apt, lint)?;
     if build {
-        util::banner(&format!("building l2tpd and l2tpctl ({})", profile.cargo_name()));
+        util::banner(&format!(
+            "building l2tpd and l2tpctl ({})",
+            profile.cargo_name()
+        ));
         let mut cmd = util::cargo();
         cmd.args(["build", "--profile", profile.cargo_name()]);
         for b in BINARIES {
@@ -120,8 +123,7 @@ pub fn build_package(profile: Profile, build: bool, lint: bool) -> Result<PathBu
 
     util::banner("cargo deb");
     let out_dir = util::target_dir().join("debian").join(profile.dir_name());
-    fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut cmd = util::cargo();
     cmd.args(["deb", "-p", "l2tpd", "--no-build", "--profile"])
         .arg(profile.cargo_name())
@@ -150,7 +152,7 @@ pub fn build_package(profile: Profile, build: bool, lint: bool) -> Result<PathBu
 
 /// Where the generated assets go: the path `crates/l2tpd/Cargo.toml` names.
 fn assets_dir() -> PathBuf {
-    util::project_root().join("target").join("deb-assets")
+    util::project_root().join("packaging").join("generated")
 }
 
 /// The l2tpctl(1) man page and its shell completions, from `l2tpctl` itself.
@@ -285,7 +287,7 @@ mod tests {
         for src in &sources {
             if let Some(bin) = src.strip_prefix("target/release/") {
                 assert!(BINARIES.contains(&bin), "{src}");
-            } else if let Some(g) = src.strip_prefix("../../target/deb-assets/") {
+            } else if let Some(g) = src.strip_prefix("../../packaging/generated/") {
                 assert!(generated.contains(&g), "{src} is not generated");
             } else {
                 assert!(crate_dir.join(src).is_file(), "{src} does not exist");

@@ -62,7 +62,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // The debug binaries, already built: packaging them takes seconds, a
     // release build would take minutes.
     let deb = if scenarios.iter().any(|s| needs_deb(s)) {
-        Some(crate::deb::build_package(crate::deb::Profile::Dev, false, true)?)
+        Some(crate::deb::build_package(
+            crate::deb::Profile::Dev,
+            false,
+            true,
+        )?)
     } else {
         None
     };
@@ -87,7 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format!("L2TP_KEEP={}", u8::from(args.keep)),
         format!(
             "L2TPD_DEB={}",
-            deb.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
+            deb.as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
         ),
         "bash".into(),
         script.display().to_string(),
