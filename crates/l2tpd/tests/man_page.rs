@@ -146,7 +146,7 @@ fn the_roff_man_page_is_generated_from_the_current_markdown() {
     // The markdown's words (past the metadata block) appear in the roff page
     // in the same order: an edit of the markdown without regenerating fails.
     let body = md
-        .splitn(3, "\n---\n")
+        .split("\n---\n")
         .nth(1)
         .expect("doc/l2tpd.8.md starts with a --- metadata block");
     let rtext = roff_text(&roff);
