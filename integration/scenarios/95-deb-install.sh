@@ -11,7 +11,7 @@
 # tunnel on both sides, `man -l` renders the installed pages, and
 # `dpkg --purge` removes it all again.
 # needs: deb
-# timeout: 480
+# timeout: 600
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 

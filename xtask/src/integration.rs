@@ -104,7 +104,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         scenarios.len(),
         results_dir.display()
     ));
-    let vm_timeout = Duration::from_secs(scenarios.len() as u64 * (args.timeout + 15) + 180);
+    // Each scenario's own limit (its `# timeout:` header, else --timeout),
+    // plus the harness's cleanup between scenarios, plus the boot.
+    let vm_timeout = Duration::from_secs(
+        scenarios
+            .iter()
+            .map(|s| scenario_timeout(s, args.timeout) + 15)
+            .sum::<u64>()
+            + 180,
+    );
     let outcome = vm.boot(
         &shell_join(&words),
         std::slice::from_ref(&results_dir),
@@ -242,6 +250,27 @@ fn is_manual(name: &str) -> bool {
         .join("scenarios")
         .join(format!("{name}.sh"));
     fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.starts_with("# manual:")))
+}
+
+/// A scenario's time limit in seconds: its `# timeout: SECONDS` header line
+/// (as `run-in-vm.sh` reads it), else `default`.
+fn scenario_timeout(name: &str, default: u64) -> u64 {
+    let path = util::project_root()
+        .join("integration")
+        .join("scenarios")
+        .join(format!("{name}.sh"));
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|s| header_timeout(&s))
+        .unwrap_or(default)
+}
+
+/// The first `# timeout: SECONDS` line of a scenario's text.
+fn header_timeout(script: &str) -> Option<u64> {
+    script
+        .lines()
+        .find_map(|l| l.strip_prefix("# timeout: "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// A scenario whose header has a `# needs: deb` line installs the package
@@ -391,6 +420,17 @@ mod tests {
         let table = render_table(&s);
         assert!(table.contains("10-a      PASS        12.5"), "{table}");
         assert!(table.contains("40-d      NOT RUN        -"), "{table}");
+    }
+
+    #[test]
+    fn header_timeouts_and_needs() {
+        assert_eq!(header_timeout("#!/bin/bash\n# x\n# timeout: 480\n"), Some(480));
+        assert_eq!(header_timeout("# timeout: soon\n"), None);
+        assert_eq!(header_timeout("#!/bin/bash\n"), None);
+        assert_eq!(scenario_timeout("95-deb-install", 240), 600);
+        assert_eq!(scenario_timeout("10-xl2tpd-pair", 240), 240);
+        assert!(needs_deb("95-deb-install"));
+        assert!(!needs_deb("10-xl2tpd-pair"));
     }
 
     #[test]
