@@ -424,7 +424,10 @@ mod tests {
 
     #[test]
     fn header_timeouts_and_needs() {
-        assert_eq!(header_timeout("#!/bin/bash\n# x\n# timeout: 480\n"), Some(480));
+        assert_eq!(
+            header_timeout("#!/bin/bash\n# x\n# timeout: 480\n"),
+            Some(480)
+        );
         assert_eq!(header_timeout("# timeout: soon\n"), None);
         assert_eq!(header_timeout("#!/bin/bash\n"), None);
         assert_eq!(scenario_timeout("95-deb-install", 240), 600);
