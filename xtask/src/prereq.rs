@@ -31,6 +31,10 @@ const DEB_PACKAGES: &[(&str, &str)] = &[
     ("tshark", "dumpcap and tshark for captures"),
     ("procps", "ps, pgrep"),
     ("psmisc", "killall, fuser, pstree for diagnostics"),
+    (
+        "man-db",
+        "man -l renders the packaged man pages (95-deb-install)",
+    ),
 ];
 
 /// debconf answer so installing tshark never stops to ask.
