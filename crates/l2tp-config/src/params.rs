@@ -791,9 +791,10 @@ impl PppParams {
                 ));
             }
             for (plugin, on) in [("radius.so", true), ("radattr.so", self.radattr)] {
-                let twice = self.pppd_options.iter().any(|o| {
-                    o == plugin || o.ends_with(&format!("/{plugin}"))
-                });
+                let twice = self
+                    .pppd_options
+                    .iter()
+                    .any(|o| o == plugin || o.ends_with(&format!("/{plugin}")));
                 if on && twice {
                     out.push(problem(
                         &["pppd_options"],
@@ -837,8 +838,7 @@ impl PppParams {
             let name = av.split_once('=').map(|(n, _)| n);
             let good_name = name.is_some_and(|n| {
                 !n.is_empty()
-                    && n
-                        .bytes()
+                    && n.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
             if !good_name || av.chars().any(char::is_control) {

@@ -67,13 +67,15 @@ fn without_radius_no_plugin_is_loaded() {
 
 #[test]
 fn radius_without_a_config_file_uses_the_plugins_default() {
-    let c = parse(
-        "[ppp_profile.default]\nauth_peer = true\nauth_eap = false\nradius = true\n",
-    );
+    let c = parse("[ppp_profile.default]\nauth_peer = true\nauth_eap = false\nradius = true\n");
     let args = c.ppp_profile("default").unwrap().pppd_args(true, None);
     let at = args.iter().position(|a| a == "radius.so").unwrap();
     assert_eq!(args[at - 1], "plugin");
-    assert!(!args.iter().any(|a| a == "radius-config-file" || a == "radattr.so"));
+    assert!(
+        !args
+            .iter()
+            .any(|a| a == "radius-config-file" || a == "radattr.so")
+    );
 }
 
 #[test]
