@@ -305,7 +305,7 @@ log "LNS pppd: $cmdline"
 for want in "auth require-chap" "plugin radius.so radius-config-file $RADCLI/radiusclient.conf avpair $RADIUS_AVPAIR plugin radattr.so"; do
     [[ $cmdline == *"$want"* ]] || fail "the LNS's pppd command line lacks '$want'"
 done
-grep -q "Sending Access-Accept" "$RADIUS_LOG" || fail "FreeRADIUS sent no Access-Accept"
+grep -q "Sent Access-Accept" "$RADIUS_LOG" || fail "FreeRADIUS sent no Access-Accept"
 grep -q "CHAP-Password" "$RADIUS_LOG" || fail "the Access-Request carried no CHAP-Password (not CHAP?)"
 grep -q "Connect-Info = \"${RADIUS_AVPAIR#*=}\"" "$RADIUS_LOG" || fail "the radius_avpairs entry did not reach FreeRADIUS"
 log "ok: FreeRADIUS accepted $RADIUS_USER (CHAP) and saw the radius_avpairs entry"
@@ -328,10 +328,10 @@ capture_stop
 
 section "(b) a wrong password: Access-Reject, CDN with the cause"
 capture_start "$LAC_NS" "$LAC_IF" capture-b
-rejects_before=$(grep -c "Sending Access-Reject" "$RADIUS_LOG" || true)
+rejects_before=$(grep -c "Sent Access-Reject" "$RADIUS_LOG" || true)
 start_l2tpd "$LAC_NS" "$WORK/l2tpd-lac-bad.toml" "$RESULT_DIR/l2tpd-lac-bad.log"
 lac_pid=$LAST_PID
-wait_for "test \"\$(grep -c 'Sending Access-Reject' '$RADIUS_LOG')\" -gt $rejects_before" 60 "FreeRADIUS rejects the wrong password"
+wait_for "test \"\$(grep -c 'Sent Access-Reject' '$RADIUS_LOG')\" -gt $rejects_before" 60 "FreeRADIUS rejects the wrong password"
 # Both pppds end on their own; whichever l2tpd sees its pppd exit first
 # clears the call (the other's pppd may then be stopped with SIGTERM).
 wait_for "grep -q 'pppd exited with code 11' '$RESULT_DIR/l2tpd-lns.log' || grep -q 'pppd exited with code 19' '$RESULT_DIR/l2tpd-lac-bad.log'" 30 \
