@@ -26,6 +26,10 @@ const DEB_PACKAGES: &[(&str, &str)] = &[
     ),
     ("ppp", "pppd and pppol2tp.so"),
     ("xl2tpd", "the reference peer"),
+    (
+        "freeradius",
+        "the RADIUS server of scenario 97 (pppd's radius.so on the LNS)",
+    ),
     ("iproute2", "ip netns, ip l2tp"),
     ("iputils-ping", "ping across the tunnels"),
     ("tshark", "dumpcap and tshark for captures"),
