@@ -5,6 +5,11 @@
 //! `integration/scenarios/` (shared out by their time limits, longest first),
 //! then summarise.
 //!
+//! A scenario whose header has a `# needs: deb` line installs the Debian
+//! package: when one is selected, the package is made from the debug
+//! binaries just built (`deb::build_package` with the `dev` profile, checked
+//! with lintian) and its path handed to the guest as `L2TPD_DEB`.
+//!
 //! Results go to `target/integration/<timestamp>/` (`latest` points at the
 //! newest run): `results.tsv` (one line per scenario, written by the guest;
 //! `results-vmN.tsv` per VM when there are several),
@@ -63,6 +68,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.no_build {
         build()?;
     }
+    // The debug binaries, already built: packaging them takes seconds, a
+    // release build would take minutes.
+    let deb = if scenarios.iter().any(|s| needs_deb(s)) {
+        Some(crate::deb::build_package(
+            crate::deb::Profile::Dev,
+            false,
+            true,
+        )?)
+    } else {
+        None
+    };
     let vm = Vm::prepare(&args.vm)?;
     let results_dir = new_results_dir("integration")?;
     let l2tpd = util::target_dir().join("debug").join("l2tpd");
@@ -109,6 +125,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     format!("L2TP_SCENARIO_TIMEOUT={}", args.timeout),
                     format!("L2TP_KEEP={}", u8::from(args.keep)),
                     format!("L2TP_SHARD={}", suffix.trim_start_matches('-')),
+                    format!(
+                        "L2TPD_DEB={}",
+                        deb.as_deref()
+                            .map(|d| d.display().to_string())
+                            .unwrap_or_default()
+                    ),
                     "bash".into(),
                     script.display().to_string(),
                 ];
@@ -333,6 +355,14 @@ fn scenario_timeout(name: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("# timeout: ")?.trim().parse().ok())
 }
 
+/// A scenario whose header has a `# needs: deb` line installs the package
+/// (`cargo xtask deb`), which is then built before the VM boots.
+fn needs_deb(name: &str) -> bool {
+    scenario_text(name)
+        .lines()
+        .any(|l| l.trim_end() == "# needs: deb")
+}
+
 fn select(all: &[String], filters: &[String]) -> Result<Vec<String>> {
     let chosen: Vec<String> = all
         .iter()
@@ -470,6 +500,13 @@ mod tests {
         let table = render_table(&s);
         assert!(table.contains("10-a      PASS        12.5"), "{table}");
         assert!(table.contains("40-d      NOT RUN        -"), "{table}");
+    }
+
+    #[test]
+    fn header_timeouts_and_needs() {
+        assert_eq!(scenario_timeout("95-deb-install"), Some(600));
+        assert!(needs_deb("95-deb-install"));
+        assert!(!needs_deb("10-xl2tpd-pair"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - `bench`: benchmark the daemon's signalling path on loopback (no VM);
 //! - `ci`: fmt check, clippy with warnings denied, rustdoc with broken links
 //!   denied, then `test`.
+//! - `deb`: the Debian package (cargo-deb), checked with lintian.
 //!
 //! `prereq` installs the host packages the VM needs, `kernel` fetches and
 //! caches the guest kernel. See `doc/kernel-vm.md` for why the
@@ -18,6 +19,7 @@
 
 mod bench;
 mod ci;
+mod deb;
 mod demo;
 mod fuzz;
 mod integration;
@@ -51,6 +53,7 @@ enum Command {
     Fuzz(fuzz::Args),
     Bench(bench::Args),
     Ci(ci::Args),
+    Deb(deb::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Ci(args) => ci::run(args),
+        Command::Deb(args) => deb::run(args),
     };
     match result {
         Ok(code) => code,
@@ -125,6 +129,20 @@ mod tests {
             "127.0.1",
         ])
         .unwrap();
+        parse(&["xtask", "deb"]).unwrap();
+        parse(&[
+            "xtask",
+            "deb",
+            "--profile",
+            "dev",
+            "--no-build",
+            "--no-lintian",
+        ])
+        .unwrap();
+        assert!(
+            parse(&["xtask", "deb", "--profile", "debug"]).is_err(),
+            "the profiles are release and dev"
+        );
         assert!(
             parse(&["xtask", "bench", "--reps", "0"]).is_err(),
             "at least one rep"

@@ -26,11 +26,19 @@ const DEB_PACKAGES: &[(&str, &str)] = &[
     ),
     ("ppp", "pppd and pppol2tp.so"),
     ("xl2tpd", "the reference peer"),
+    (
+        "freeradius",
+        "the RADIUS server of scenario 97 (pppd's radius.so on the LNS)",
+    ),
     ("iproute2", "ip netns, ip l2tp"),
     ("iputils-ping", "ping across the tunnels"),
     ("tshark", "dumpcap and tshark for captures"),
     ("procps", "ps, pgrep"),
     ("psmisc", "killall, fuser, pstree for diagnostics"),
+    (
+        "man-db",
+        "man -l renders the packaged man pages (95-deb-install)",
+    ),
 ];
 
 /// debconf answer so installing tshark never stops to ask.

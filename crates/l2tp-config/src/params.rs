@@ -449,6 +449,26 @@ params! {
         pppd_options: val Vec<String> = Vec::new();
         /// A pppd options file read last (pppd `file <path>`); absolute path.
         options_file: opt PathBuf = None;
+        /// Check the peer's credentials (PAP, CHAP, MS-CHAP, MS-CHAPv2)
+        /// against a RADIUS server instead of pppd's secrets files, take
+        /// its address from the Access-Accept's `Framed-IP-Address`, and
+        /// send accounting Start and Stop records (pppd `plugin
+        /// radius.so`, pppd-radius(8)). Needs `auth_peer = true` and
+        /// `auth_eap = false` (radius.so does not check EAP). Default false.
+        radius: val bool = false;
+        /// The radiusclient configuration file radius.so reads (pppd
+        /// `radius-config-file`): servers, dictionary, timeouts; absolute
+        /// path of an existing file. Needs `radius`. Default: none
+        /// (radius.so reads `/etc/radiusclient/radiusclient.conf`).
+        radius_config_file: opt PathBuf = None;
+        /// Attribute-value pairs, each `"Attribute-Name=value"` (names from
+        /// the radiusclient dictionary), added to every RADIUS request
+        /// (pppd `avpair`, once per entry). Needs `radius`. Default empty.
+        radius_avpairs: val Vec<String> = Vec::new();
+        /// Also load `radattr.so` (pppd-radattr(8)): the Access-Accept's
+        /// attributes are written to `/var/run/radattr.pppN` for ip-up and
+        /// ip-down scripts. Needs `radius`. Default false.
+        radattr: val bool = false;
     }
 }
 
@@ -733,6 +753,7 @@ impl PppParams {
             "user_password",
             self.user_password.as_ref().map(Secret::expose),
         );
+        self.radius_problems(&mut out);
         for opt in &self.pppd_options {
             if opt.is_empty() {
                 out.push(problem(
@@ -748,6 +769,104 @@ impl PppParams {
             );
         }
         out
+    }
+
+    /// Problems of the RADIUS keys (`radius`, `radius_config_file`,
+    /// `radius_avpairs`, `radattr`). Checks that the configuration file
+    /// exists, so the result depends on the file system.
+    fn radius_problems(&self, out: &mut Vec<Problem>) {
+        if !self.radius {
+            for (set, keys, key) in [
+                (
+                    self.radius_config_file.is_some(),
+                    &["radius_config_file", "radius"] as &'static [&'static str],
+                    "radius_config_file",
+                ),
+                (
+                    !self.radius_avpairs.is_empty(),
+                    &["radius_avpairs", "radius"],
+                    "radius_avpairs",
+                ),
+                (self.radattr, &["radattr", "radius"], "radattr = true"),
+            ] {
+                if set {
+                    out.push(problem(keys, format!("{key} needs radius = true")));
+                }
+            }
+        } else {
+            if !self.auth_peer {
+                out.push(problem(
+                    &["radius", "auth_peer"],
+                    "radius = true needs auth_peer = true (pppd asks RADIUS only about a \
+                     peer it requires to authenticate)",
+                ));
+            } else if self.auth_eap {
+                out.push(problem(
+                    &["auth_eap", "radius"],
+                    "radius = true needs auth_eap = false (radius.so checks PAP, CHAP, \
+                     MS-CHAP and MS-CHAPv2, not EAP, which pppd would prefer)",
+                ));
+            }
+            for (plugin, on) in [("radius.so", true), ("radattr.so", self.radattr)] {
+                let twice = self
+                    .pppd_options
+                    .iter()
+                    .any(|o| o == plugin || o.ends_with(&format!("/{plugin}")));
+                if on && twice {
+                    out.push(problem(
+                        &["pppd_options"],
+                        format!(
+                            "pppd_options loads {plugin}, which the radius keys load \
+                             already (pppd would load it twice)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(file) = &self.radius_config_file {
+            if file.to_string_lossy().contains('\0') {
+                out.push(problem(
+                    &["radius_config_file"],
+                    "radius_config_file must not contain a NUL character",
+                ));
+            } else if !file.is_absolute() {
+                out.push(problem(
+                    &["radius_config_file"],
+                    "radius_config_file must be an absolute path",
+                ));
+            } else {
+                match std::fs::metadata(file) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => out.push(problem(
+                        &["radius_config_file"],
+                        format!(
+                            "radius_config_file {} is not a regular file",
+                            file.display()
+                        ),
+                    )),
+                    Err(e) => out.push(problem(
+                        &["radius_config_file"],
+                        format!("radius_config_file {}: {e}", file.display()),
+                    )),
+                }
+            }
+        }
+        for av in &self.radius_avpairs {
+            let name = av.split_once('=').map(|(n, _)| n);
+            let good_name = name.is_some_and(|n| {
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+            if !good_name || av.chars().any(char::is_control) {
+                out.push(problem(
+                    &["radius_avpairs"],
+                    "radius_avpairs entries must be \"Attribute-Name=value\" (a name of \
+                     letters, digits, '-' and '_'; no control characters)",
+                ));
+                break;
+            }
+        }
     }
 
     /// The pppd command-line arguments for this profile, excluding the
@@ -774,6 +893,10 @@ impl PppParams {
     /// - `defaultroute`, `proxyarp`, `multilink` when true (nothing when
     ///   false, so an options file may still enable them);
     /// - `name`, `remotename`, `user`, `password` with their values when set;
+    /// - with `radius`: `plugin radius.so`, then `radius-config-file PATH`
+    ///   when set, `avpair A=V` per `radius_avpairs` entry, and `plugin
+    ///   radattr.so` with `radattr` (after radius.so, whose symbols it
+    ///   uses; pppd reads a plugin's options only once it is loaded);
     /// - `pppd_options` verbatim;
     /// - `file PATH` for `options_file`.
     pub fn pppd_args(&self, lns: bool, remote: Option<Ipv4Addr>) -> Vec<String> {
@@ -869,6 +992,19 @@ impl PppParams {
         }
         if let Some(v) = &self.user_password {
             push(&mut a, &["password", v.expose()]);
+        }
+        if self.radius {
+            push(&mut a, &["plugin", "radius.so"]);
+            if let Some(f) = &self.radius_config_file {
+                a.push("radius-config-file".to_owned());
+                a.push(f.to_string_lossy().into_owned());
+            }
+            for av in &self.radius_avpairs {
+                push(&mut a, &["avpair", av]);
+            }
+            if self.radattr {
+                push(&mut a, &["plugin", "radattr.so"]);
+            }
         }
         a.extend(self.pppd_options.iter().cloned());
         if let Some(f) = &self.options_file {

@@ -369,6 +369,45 @@ mod tests {
     }
 
     #[test]
+    fn a_radius_lns_profile_gives_pppd_its_plugins_after_pppol2tp() {
+        let dir = std::env::temp_dir().join(format!("l2tpd-radius-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("radiusclient.conf");
+        std::fs::write(&conf, "authserver 127.0.0.1:1812\n").unwrap();
+        let text = format!(
+            "[ppp_profile.default]\nlocal_ipaddr = \"198.51.100.1\"\nauth_peer = true\n\
+             auth_pap = false\nauth_mschapv1 = false\nauth_mschapv2 = false\n\
+             auth_eap = false\nradius = true\nradius_config_file = \"{}\"\n\
+             radius_avpairs = [\"NAS-Identifier=lns1\"]\nradattr = true\n",
+            conf.display()
+        );
+        let c = l2tp_config::Config::from_str(&text, std::path::Path::new("/etc/l2tpd/t.toml"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let ppp = c.unwrap().ppp_profile("default").unwrap();
+        let l = PppLaunch {
+            pppd: "/usr/sbin/pppd".into(),
+            tunnel_id: 7,
+            session_id: 9,
+            lns_mode: true,
+            options: ppp.pppd_args(true, None),
+            ipparam: "lac1".into(),
+            event_plugin: false,
+        };
+        assert_eq!(
+            l.args(3).join(" "),
+            format!(
+                "plugin pppol2tp.so pppol2tp 3 pppol2tp_lns_mode \
+                 pppol2tp_tunnel_id 7 pppol2tp_session_id 9 nodetach ipparam lac1 \
+                 mtu 1500 mru 1500 198.51.100.1: auth require-chap \
+                 refuse-pap refuse-mschap refuse-mschap-v2 refuse-eap \
+                 plugin radius.so radius-config-file {} avpair NAS-Identifier=lns1 \
+                 plugin radattr.so",
+                conf.display()
+            )
+        );
+    }
+
+    #[test]
     fn the_password_is_redacted_in_the_logged_command_line() {
         let args: Vec<String> = ["user", "me", "password", "hunter2", "mtu", "1400"]
             .iter()
