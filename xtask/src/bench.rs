@@ -80,7 +80,7 @@ const SETTLE: Duration = Duration::from_secs(2);
 #[derive(clap::Args)]
 /// Benchmark l2tpd's signalling path on loopback (null data plane): session
 /// and tunnel set-up and teardown, RSS, idle CPU, an SCCRQ flood.
-pub struct Args {
+pub(crate) struct Args {
     /// Smaller N, a 5 s idle window: a smoke run of every workload.
     #[arg(long)]
     pub quick: bool,
@@ -141,35 +141,35 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
-        Kind::Sessions,
-        Kind::Tunnels,
-        Kind::Idle,
-        Kind::Flood,
-        Kind::XlSessions,
-        Kind::XlTunnels,
+    const ALL: [Self; 6] = [
+        Self::Sessions,
+        Self::Tunnels,
+        Self::Idle,
+        Self::Flood,
+        Self::XlSessions,
+        Self::XlTunnels,
     ];
 
     fn name(self) -> &'static str {
         match self {
-            Kind::Sessions => "sessions",
-            Kind::Tunnels => "tunnels",
-            Kind::Idle => "idle",
-            Kind::Flood => "flood",
-            Kind::XlSessions => "xl2tpd-sessions",
-            Kind::XlTunnels => "xl2tpd-tunnels",
+            Self::Sessions => "sessions",
+            Self::Tunnels => "tunnels",
+            Self::Idle => "idle",
+            Self::Flood => "flood",
+            Self::XlSessions => "xl2tpd-sessions",
+            Self::XlTunnels => "xl2tpd-tunnels",
         }
     }
 
     fn is_xl2tpd(self) -> bool {
-        matches!(self, Kind::XlSessions | Kind::XlTunnels)
+        matches!(self, Self::XlSessions | Self::XlTunnels)
     }
 
     /// The l2tpd workload an xl2tpd one is compared with.
-    fn l2tpd_twin(self) -> Option<Kind> {
+    fn l2tpd_twin(self) -> Option<Self> {
         match self {
-            Kind::XlSessions => Some(Kind::Sessions),
-            Kind::XlTunnels => Some(Kind::Tunnels),
+            Self::XlSessions => Some(Self::Sessions),
+            Self::XlTunnels => Some(Self::Tunnels),
             _ => None,
         }
     }
@@ -267,44 +267,44 @@ enum Shape {
 impl Shape {
     fn tunnels(self) -> usize {
         match self {
-            Shape::Sessions(_) => 1,
-            Shape::Tunnels(n) => n,
+            Self::Sessions(_) => 1,
+            Self::Tunnels(n) => n,
         }
     }
 
     fn sessions(self) -> usize {
         match self {
-            Shape::Sessions(n) => n,
-            Shape::Tunnels(_) => 0,
+            Self::Sessions(n) => n,
+            Self::Tunnels(_) => 0,
         }
     }
 
     /// The number whose set-up is timed.
     fn n(self) -> usize {
         match self {
-            Shape::Sessions(n) | Shape::Tunnels(n) => n,
+            Self::Sessions(n) | Self::Tunnels(n) => n,
         }
     }
 
     fn unit(self) -> &'static str {
         match self {
-            Shape::Sessions(_) => "sessions/s",
-            Shape::Tunnels(_) => "tunnels/s",
+            Self::Sessions(_) => "sessions/s",
+            Self::Tunnels(_) => "tunnels/s",
         }
     }
 
     /// Monitor event kinds of one set-up and one loss.
     fn up_kind(self) -> &'static str {
         match self {
-            Shape::Sessions(_) => "session_up",
-            Shape::Tunnels(_) => "tunnel_up",
+            Self::Sessions(_) => "session_up",
+            Self::Tunnels(_) => "tunnel_up",
         }
     }
 
     fn down_kind(self) -> &'static str {
         match self {
-            Shape::Sessions(_) => "session_down",
-            Shape::Tunnels(_) => "tunnel_down",
+            Self::Sessions(_) => "session_down",
+            Self::Tunnels(_) => "tunnel_down",
         }
     }
 }
@@ -320,7 +320,7 @@ struct Addrs {
 
 impl Addrs {
     /// .2, .3 and .4 of the loopback /24 `net` (`A.B.C`).
-    fn on(net: &str) -> Result<Addrs> {
+    fn on(net: &str) -> Result<Self> {
         let host = |h: u8| -> Result<Ipv4Addr> {
             let a: Ipv4Addr = format!("{net}.{h}")
                 .parse()
@@ -330,7 +330,7 @@ impl Addrs {
             }
             Ok(a)
         };
-        Ok(Addrs {
+        Ok(Self {
             lns: host(2)?,
             lac: host(3)?,
             flood: host(4)?,
@@ -415,8 +415,8 @@ struct WorkloadResult {
 }
 
 impl WorkloadResult {
-    fn new(workload: Workload) -> WorkloadResult {
-        WorkloadResult {
+    fn new(workload: Workload) -> Self {
+        Self {
             workload,
             reps: Vec::new(),
             metrics: Vec::new(),
@@ -613,7 +613,7 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Result<Proc> {
+    fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Result<Self> {
         let file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let child = cmd
             .stdin(Stdio::null())
@@ -621,7 +621,7 @@ impl Proc {
             .stderr(file)
             .spawn()
             .with_context(|| format!("starting {name}: `{}`", util::display(cmd)))?;
-        Ok(Proc {
+        Ok(Self {
             name: name.to_owned(),
             child,
             log,
@@ -677,16 +677,16 @@ struct LogTail {
 
 impl LogTail {
     /// Look at what is written to `path` from now on.
-    fn from_end(path: &Path) -> Result<LogTail> {
-        let mut tail = LogTail::from_start(path)?;
+    fn from_end(path: &Path) -> Result<Self> {
+        let mut tail = Self::from_start(path)?;
         tail.offset = tail.file.seek(SeekFrom::End(0))?;
         Ok(tail)
     }
 
     /// Look at all of `path`, then at what is added.
-    fn from_start(path: &Path) -> Result<LogTail> {
+    fn from_start(path: &Path) -> Result<Self> {
         let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(LogTail {
+        Ok(Self {
             file,
             offset: 0,
             partial: Vec::new(),
@@ -854,8 +854,8 @@ struct Watch {
 
 impl Watch {
     /// Tail the daemon's log from now on; subscribe a monitor if `monitor`.
-    fn start(d: &L2tpd, monitor: bool) -> Result<Watch> {
-        Ok(Watch {
+    fn start(d: &L2tpd, monitor: bool) -> Result<Self> {
+        Ok(Self {
             log: LogTail::from_end(&d.proc.log)?,
             monitor: monitor.then(|| Monitor::start(&d.socket)).transpose()?,
             from_log: Tally::default(),
@@ -905,7 +905,7 @@ struct Monitor {
 
 impl Monitor {
     /// Subscribe; returns once the daemon confirmed (`subscribed`).
-    fn start(socket: &Path) -> Result<Monitor> {
+    fn start(socket: &Path) -> Result<Self> {
         let mut stream = UnixStream::connect(socket)
             .with_context(|| format!("connecting to {}", socket.display()))?;
         stream.set_read_timeout(Some(START_TIMEOUT))?;
@@ -925,7 +925,7 @@ impl Monitor {
                     .record(&msg["parameters"]["event"]);
             }
         });
-        Ok(Monitor {
+        Ok(Self {
             tally,
             stream,
             thread: Some(thread),
@@ -988,14 +988,14 @@ struct L2tpd {
 impl L2tpd {
     /// Start `l2tpd --config DIR/NAME.toml` on `config(socket path)` and
     /// wait until its API answers.
-    fn start(env: &Env, dir: &Path, name: &str, config: impl Fn(&Path) -> String) -> Result<L2tpd> {
+    fn start(env: &Env, dir: &Path, name: &str, config: impl Fn(&Path) -> String) -> Result<Self> {
         let socket = dir.join(format!("{name}.sock"));
         let path = dir.join(format!("{name}.toml"));
         write_atomic(&path, &config(&socket))?;
         let mut cmd = Command::new(&env.l2tpd);
         cmd.arg("--config").arg(&path).args(["--log", "info"]);
         let proc = Proc::spawn(name, &mut cmd, dir.join(format!("{name}.log")))?;
-        let mut d = L2tpd {
+        let mut d = Self {
             proc,
             config: path,
             socket,
@@ -1088,34 +1088,34 @@ enum Lns {
 impl Lns {
     fn proc(&mut self) -> &mut Proc {
         match self {
-            Lns::L2tpd { d, .. } => &mut d.proc,
-            Lns::Xl2tpd(p) => p,
+            Self::L2tpd { d, .. } => &mut d.proc,
+            Self::Xl2tpd(p) => p,
         }
     }
 
     /// The l2tpd LNS; an error for xl2tpd.
     fn l2tpd(&self) -> Result<&L2tpd> {
         match self {
-            Lns::L2tpd { d, .. } => Ok(d),
-            Lns::Xl2tpd(_) => bail!("the LNS is xl2tpd, which has no API"),
+            Self::L2tpd { d, .. } => Ok(d),
+            Self::Xl2tpd(_) => bail!("the LNS is xl2tpd, which has no API"),
         }
     }
 }
 
 impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
-    fn start(env: &Env, dir: &Path) -> Result<Pair> {
+    fn start(env: &Env, dir: &Path) -> Result<Self> {
         let d = L2tpd::start(env, dir, "lns", |sock| {
             lns_config(&env.addrs, sock, &env.lns_system)
         })?;
         let watch = Box::new(Watch::start(&d, env.monitor)?);
-        Pair::with_lns(env, dir, Lns::L2tpd { d, watch })
+        Self::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
 
-    fn with_lns(env: &Env, dir: &Path, lns: Lns) -> Result<Pair> {
+    fn with_lns(env: &Env, dir: &Path, lns: Lns) -> Result<Self> {
         let lac = L2tpd::start(env, dir, "lac", |sock| lac_config(&env.addrs, sock))?;
         let lac_watch = Watch::start(&lac, env.monitor)?;
-        Ok(Pair {
+        Ok(Self {
             lac,
             lac_watch,
             lns,
@@ -1600,8 +1600,8 @@ fn all_established(ids: &Value) -> bool {
 struct XorShift(u64);
 
 impl XorShift {
-    fn seeded() -> XorShift {
-        XorShift((now_usec() ^ (u64::from(std::process::id()) << 32)) | 1)
+    fn seeded() -> Self {
+        Self((now_usec() ^ (u64::from(std::process::id()) << 32)) | 1)
     }
 
     fn next(&mut self) -> u64 {
@@ -1652,7 +1652,7 @@ struct ReplyCounter {
 }
 
 impl ReplyCounter {
-    fn start(socket: &UdpSocket) -> Result<ReplyCounter> {
+    fn start(socket: &UdpSocket) -> Result<Self> {
         let sock = socket.try_clone()?;
         sock.set_read_timeout(Some(Duration::from_millis(100)))?;
         let count = Arc::new(AtomicU64::new(0));
@@ -1666,7 +1666,7 @@ impl ReplyCounter {
                 }
             }
         });
-        Ok(ReplyCounter {
+        Ok(Self {
             count,
             stop,
             thread: Some(thread),
@@ -2085,7 +2085,7 @@ fn host_info() -> Value {
 }
 
 /// `cargo xtask bench`.
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let all = all_workloads(args.quick);
     if args.list {
         for w in &all {

@@ -14,7 +14,7 @@ use crate::{test, util};
 #[derive(clap::Args)]
 #[group(skip)]
 /// Format check, clippy (warnings denied), rustdoc (broken links denied), tests.
-pub struct Args {
+pub(crate) struct Args {
     /// Run `cargo test --workspace` only, not the VM scenarios.
     #[arg(long)]
     no_vm: bool,
@@ -22,7 +22,7 @@ pub struct Args {
     test: test::Args,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let mut results: Vec<(&str, bool)> = Vec::new();
     util::banner("cargo fmt --all --check");
     results.push((

@@ -30,7 +30,7 @@ use crate::prereq::{Apt, missing_debs};
 use crate::util;
 
 /// The cargo-deb release this packaging is written and tested against.
-pub const CARGO_DEB_VERSION: &str = "3.8.0";
+pub(crate) const CARGO_DEB_VERSION: &str = "3.8.0";
 
 /// Debian packages `deb` needs on the host, with why.
 const DEB_PACKAGES: &[(&str, &str)] = &[
@@ -45,7 +45,7 @@ const DEB_PACKAGES: &[(&str, &str)] = &[
 const BINARIES: [&str; 2] = ["l2tpd", "l2tpctl"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Profile {
+pub(crate) enum Profile {
     /// Optimised binaries (target/release): the package to install.
     Release,
     /// The debug binaries (target/debug), quick to get: for the VM test.
@@ -56,23 +56,23 @@ impl Profile {
     /// The name cargo knows the profile by.
     fn cargo_name(self) -> &'static str {
         match self {
-            Profile::Release => "release",
-            Profile::Dev => "dev",
+            Self::Release => "release",
+            Self::Dev => "dev",
         }
     }
 
     /// The directory of `target/` cargo builds the profile into.
     fn dir_name(self) -> &'static str {
         match self {
-            Profile::Release => "release",
-            Profile::Dev => "debug",
+            Self::Release => "release",
+            Self::Dev => "debug",
         }
     }
 }
 
 #[derive(clap::Args)]
 /// Build the Debian package (cargo-deb) and check it with lintian.
-pub struct Args {
+pub(crate) struct Args {
     /// Build profile of the packaged binaries.
     #[arg(long, value_enum, default_value = "release")]
     pub profile: Profile,
@@ -84,7 +84,7 @@ pub struct Args {
     pub no_lintian: bool,
 }
 
-pub fn run(args: Args) -> Result<std::process::ExitCode> {
+pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     let deb = build_package(args.profile, !args.no_build, !args.no_lintian)?;
     println!("{}", deb.display());
     Ok(std::process::ExitCode::SUCCESS)
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
 /// Build the package (and lint it when `lint`); returns the `.deb`'s path.
 /// Errors: a tool cannot be installed, a build step fails, or lintian
 /// reports an error (its report is printed).
-pub fn build_package(profile: Profile, build: bool, lint: bool) -> Result<PathBuf> {
+pub(crate) fn build_package(profile: Profile, build: bool, lint: bool) -> Result<PathBuf> {
     let mut apt = Apt::default();
     ensure_tools(&mut apt, lint)?;
     if build {

@@ -14,7 +14,7 @@ use crate::vm::{Boot, Vm, VmOpts};
 
 #[derive(clap::Args)]
 /// Show a LAC and an LNS bringing up a tunnel, a session and PPP in a VM.
-pub struct Args {
+pub(crate) struct Args {
     /// Implementation on the LAC side.
     #[arg(long, value_enum, default_value_t = Peer::L2tpd)]
     lac: Peer,
@@ -36,13 +36,13 @@ enum Peer {
 impl Peer {
     fn name(self) -> &'static str {
         match self {
-            Peer::L2tpd => "l2tpd",
-            Peer::Xl2tpd => "xl2tpd",
+            Self::L2tpd => "l2tpd",
+            Self::Xl2tpd => "xl2tpd",
         }
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     build()?;
     let vm = Vm::prepare(&args.vm)?;
     let results = new_results_dir("demo")?;

@@ -35,7 +35,7 @@ use crate::util;
 
 #[derive(clap::Args)]
 /// Run a cargo-fuzz target of crates/fuzz for a fixed time (libFuzzer).
-pub struct Args {
+pub(crate) struct Args {
     /// Fuzz target (see --list).
     #[arg(required_unless_present = "list", value_name = "TARGET")]
     pub target: Option<String>,
@@ -61,7 +61,7 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Sanitizer {
+pub(crate) enum Sanitizer {
     /// AddressSanitizer (works on stable with RUSTC_BOOTSTRAP=1).
     Address,
     /// No sanitizer: coverage-guided libFuzzer only.
@@ -71,8 +71,8 @@ pub enum Sanitizer {
 impl Sanitizer {
     fn as_str(self) -> &'static str {
         match self {
-            Sanitizer::Address => "address",
-            Sanitizer::None => "none",
+            Self::Address => "address",
+            Self::None => "none",
         }
     }
 }
@@ -86,7 +86,7 @@ fn fuzz_dir() -> PathBuf {
 }
 
 /// The fuzz targets: the file stems of `crates/fuzz/fuzz_targets/*.rs`.
-pub fn targets() -> Result<Vec<String>> {
+pub(crate) fn targets() -> Result<Vec<String>> {
     let dir = fuzz_dir().join("fuzz_targets");
     let mut names = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
@@ -101,7 +101,7 @@ pub fn targets() -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let targets = targets()?;
     if args.list {
         for t in &targets {
@@ -264,8 +264,8 @@ struct Stats {
 }
 
 impl Stats {
-    fn parse(output: &str) -> Stats {
-        let mut stats = Stats::default();
+    fn parse(output: &str) -> Self {
+        let mut stats = Self::default();
         let mut units: Option<u64> = None;
         let mut last_status: Option<u64> = None;
         for line in output.lines() {

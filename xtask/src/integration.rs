@@ -31,7 +31,7 @@ const KEEP_RUNS: usize = 10;
 
 #[derive(clap::Args)]
 /// Run the VM integration scenarios (real kernel L2TP, pppd, xl2tpd).
-pub struct Args {
+pub(crate) struct Args {
     /// Run only scenarios whose name contains NAME (e.g. "10", "teardown"); repeatable.
     #[arg(long, value_name = "NAME")]
     pub filter: Vec<String>,
@@ -57,7 +57,7 @@ pub struct Args {
     pub vm: VmOpts,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let scenarios = select(&list_scenarios()?, &args.filter)?;
     if args.list {
         for s in &scenarios {
@@ -242,14 +242,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// `cargo build --workspace --bins` (debug: the guest runs target/debug/l2tpd).
-pub fn build() -> Result<()> {
+pub(crate) fn build() -> Result<()> {
     util::banner("building workspace binaries");
     util::run(util::cargo().args(["build", "--workspace", "--bins"]))
 }
 
 /// A fresh `target/<kind>/<timestamp>/` with `latest` pointing at it; old
 /// runs beyond the last few are removed.
-pub fn new_results_dir(kind: &str) -> Result<PathBuf> {
+pub(crate) fn new_results_dir(kind: &str) -> Result<PathBuf> {
     let base = util::target_dir().join(kind);
     fs::create_dir_all(&base)?;
     let mut name = util::timestamp();
@@ -396,10 +396,10 @@ enum Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Timeout => "TIMEOUT",
-            Status::NotRun => "NOT RUN",
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Timeout => "TIMEOUT",
+            Self::NotRun => "NOT RUN",
         })
     }
 }

@@ -17,13 +17,13 @@ const METAPACKAGE: &str = "linux-image-amd64";
 /// Written after a complete unpack; a directory without it is discarded.
 const COMPLETE_MARKER: &str = ".xtask-complete";
 
-pub fn cache_root() -> PathBuf {
+pub(crate) fn cache_root() -> PathBuf {
     util::target_dir().join("vm").join("kernel")
 }
 
 /// Return the path of a bootable `vmlinuz`, downloading and unpacking the
 /// current Debian kernel package if it is not cached yet.
-pub fn ensure(apt: &mut Apt) -> Result<PathBuf> {
+pub(crate) fn ensure(apt: &mut Apt) -> Result<PathBuf> {
     let root = cache_root();
     let package = match resolve_package(apt) {
         Ok(p) => p,

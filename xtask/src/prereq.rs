@@ -46,12 +46,12 @@ const TSHARK_PRESEED: &str = "wireshark-common wireshark-common/install-setuid b
 
 /// apt-get, with `apt-get update` run at most once per xtask invocation.
 #[derive(Default)]
-pub struct Apt {
+pub(crate) struct Apt {
     updated: bool,
 }
 
 impl Apt {
-    pub fn update_once(&mut self) -> Result<()> {
+    pub(crate) fn update_once(&mut self) -> Result<()> {
         if !self.updated {
             require_root("apt-get update")?;
             run(Command::new("apt-get").arg("update"))
@@ -61,7 +61,7 @@ impl Apt {
         Ok(())
     }
 
-    pub fn install(&mut self, packages: &[&str]) -> Result<()> {
+    pub(crate) fn install(&mut self, packages: &[&str]) -> Result<()> {
         if packages.is_empty() {
             return Ok(());
         }
@@ -116,7 +116,7 @@ fn require_root(what: &str) -> Result<()> {
 }
 
 /// Which of `packages` dpkg does not list as installed.
-pub fn missing_debs<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
+pub(crate) fn missing_debs<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
     if !util::have_program("dpkg-query") {
         bail!("dpkg-query not found: the VM harness needs a Debian-based host (apt, dpkg)");
     }
@@ -150,12 +150,12 @@ fn parse_missing<'a>(packages: &[&'a str], dpkg_output: &str) -> Vec<&'a str> {
 }
 
 /// Tools found or installed for booting the VM.
-pub struct Tools {
+pub(crate) struct Tools {
     pub vng: PathBuf,
 }
 
 /// Make sure every host prerequisite of the VM is present.
-pub fn ensure(apt: &mut Apt) -> Result<Tools> {
+pub(crate) fn ensure(apt: &mut Apt) -> Result<Tools> {
     if std::env::consts::ARCH != "x86_64" {
         bail!(
             "the VM harness boots an amd64 Debian kernel; this host is {}",

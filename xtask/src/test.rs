@@ -11,12 +11,12 @@ use crate::util;
 #[derive(clap::Args)]
 #[group(skip)] // it flattens integration::Args, whose group is also "Args"
 /// Run the unit tests, then the VM integration scenarios.
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     integration: integration::Args,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     util::banner("cargo test --workspace");
     let unit = util::status(util::cargo().args(["test", "--workspace"]))?;
     let integ = match integration::run(args.integration) {

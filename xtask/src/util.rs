@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 /// The workspace root (the parent of `xtask/`).
-pub fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in a subdirectory of the workspace")
@@ -16,7 +16,7 @@ pub fn project_root() -> PathBuf {
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<root>/target`.
-pub fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);
@@ -33,7 +33,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// The cargo that runs us (`$CARGO`), so a rustup toolchain override sticks.
-pub fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(project_root());
@@ -41,7 +41,7 @@ pub fn cargo() -> Command {
 }
 
 /// Render a command line for humans (and for copy-paste).
-pub fn display(cmd: &Command) -> String {
+pub(crate) fn display(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|s| shell_quote(&s.to_string_lossy()))
@@ -50,7 +50,7 @@ pub fn display(cmd: &Command) -> String {
 }
 
 /// Run `cmd` with inherited stdio, echoing it first; error unless it succeeds.
-pub fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = status(cmd)?;
     if !status.success() {
         bail!("`{}` failed ({status})", display(cmd));
@@ -59,7 +59,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 /// Run `cmd` with inherited stdio, echoing it first; return its exit status.
-pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
+pub(crate) fn status(cmd: &mut Command) -> Result<ExitStatus> {
     eprintln!("$ {}", display(cmd));
     cmd.status()
         .with_context(|| format!("cannot run `{}`", display(cmd)))
@@ -67,7 +67,7 @@ pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
 
 /// Run `cmd` quietly and return its stdout if it succeeds, `None` otherwise
 /// (including when the program does not exist).
-pub fn probe(cmd: &mut Command) -> Option<String> {
+pub(crate) fn probe(cmd: &mut Command) -> Option<String> {
     let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -79,12 +79,12 @@ pub fn probe(cmd: &mut Command) -> Option<String> {
 }
 
 /// Whether `program` is found on `$PATH` (or is an existing path).
-pub fn have_program(program: &str) -> bool {
+pub(crate) fn have_program(program: &str) -> bool {
     which(program).is_some()
 }
 
 /// Locate `program` on `$PATH` like `command -v`.
-pub fn which(program: &str) -> Option<PathBuf> {
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         let p = PathBuf::from(program);
         return is_executable(&p).then_some(p);
@@ -103,12 +103,12 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Whether we run as root (apt-get and the VM's namespaces need it).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     probe(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")
 }
 
 /// Quote `s` for a POSIX shell (unchanged when it is plainly safe).
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
@@ -120,7 +120,7 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// Join words into one shell command line, each quoted as needed.
-pub fn shell_join<I, S>(words: I) -> String
+pub(crate) fn shell_join<I, S>(words: I) -> String
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -133,7 +133,7 @@ where
 }
 
 /// `YYYYmmdd-HHMMSS` (UTC) for result directory names.
-pub fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -163,7 +163,7 @@ fn format_timestamp(secs: u64) -> String {
 }
 
 /// Print a banner line so phases stand out in long logs.
-pub fn banner(text: &str) {
+pub(crate) fn banner(text: &str) {
     eprintln!("\n==> {text}");
 }
 

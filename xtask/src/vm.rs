@@ -21,7 +21,7 @@ use crate::{kernel, util::shell_join};
 
 #[derive(clap::Args)]
 /// Boot the test VM (Debian kernel, host FS read-only) and run a command in it.
-pub struct Args {
+pub(crate) struct Args {
     /// Directory the guest may write (shared with the host); repeatable.
     #[arg(long, value_name = "DIR")]
     rwdir: Vec<PathBuf>,
@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 #[derive(clap::Args, Clone)]
-pub struct VmOpts {
+pub(crate) struct VmOpts {
     /// Guest memory (qemu -m syntax).
     #[arg(long, default_value = "2G")]
     pub memory: String,
@@ -48,7 +48,7 @@ pub struct VmOpts {
     pub kvm: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let vm = Vm::prepare(&args.opts)?;
     for dir in &args.rwdir {
         std::fs::create_dir_all(dir)
@@ -76,21 +76,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// A VM ready to boot: prerequisites installed, kernel cached.
-pub struct Vm {
+pub(crate) struct Vm {
     vng: PathBuf,
     vmlinuz: PathBuf,
     opts: VmOpts,
 }
 
 /// How to run one boot.
-pub struct Boot {
+pub(crate) struct Boot {
     /// Keep the terminal's stdin (for `vm`); scripted runs get /dev/null.
     pub interactive: bool,
     /// Kill the VM after this long.
     pub timeout: Option<Duration>,
 }
 
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The guest command's exit code (vng forwards it); 255 when vng could
     /// not get one (kernel panic, lost console), -1 when killed by a signal.
     pub exit_code: i32,
@@ -100,7 +100,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Our exit code: the guest's, or failure if it has none.
-    pub fn exit(&self) -> ExitCode {
+    pub(crate) fn exit(&self) -> ExitCode {
         match u8::try_from(self.exit_code) {
             Ok(code) if !self.timed_out => ExitCode::from(code),
             _ => ExitCode::FAILURE,
@@ -109,7 +109,7 @@ impl Outcome {
 }
 
 impl Vm {
-    pub fn prepare(opts: &VmOpts) -> Result<Vm> {
+    pub(crate) fn prepare(opts: &VmOpts) -> Result<Self> {
         let mut apt = Apt::default();
         let tools = prereq::ensure(&mut apt)?;
         let vmlinuz = kernel::ensure(&mut apt)?;
@@ -118,7 +118,7 @@ impl Vm {
                 "xtask: warning: not root; the guest runs as your user and cannot create namespaces"
             );
         }
-        Ok(Vm {
+        Ok(Self {
             vng: tools.vng,
             vmlinuz,
             opts: opts.clone(),
@@ -127,7 +127,7 @@ impl Vm {
 
     /// Boot, run `cmd` (a shell command line) in the guest from the workspace
     /// root, and wait for the VM to power off.
-    pub fn boot(&self, cmd: &str, rwdirs: &[PathBuf], how: Boot) -> Result<Outcome> {
+    pub(crate) fn boot(&self, cmd: &str, rwdirs: &[PathBuf], how: Boot) -> Result<Outcome> {
         if self.opts.kvm && !std::path::Path::new("/dev/kvm").exists() {
             anyhow::bail!("--kvm (L2TPD_VM_KVM): this host has no /dev/kvm");
         }

@@ -269,7 +269,7 @@ pub mod format {
     impl Input {
         /// Starts an input with configuration byte `config`.
         pub fn new(config: u8) -> Self {
-            Input(vec![config])
+            Self(vec![config])
         }
         /// A datagram step; `op` holds the kind and flags.
         pub fn datagram(mut self, op: u8, bytes: &[u8]) -> Self {

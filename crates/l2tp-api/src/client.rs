@@ -32,12 +32,12 @@ pub enum ClientError {
 impl ClientError {
     /// True when the daemon could not be reached at all.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Connect { .. })
+        matches!(self, Self::Connect { .. })
     }
 
     /// True when connecting failed for lack of permission on the socket.
     pub fn is_connect_permission_denied(&self) -> bool {
-        matches!(self, ClientError::Connect { source, .. }
+        matches!(self, Self::Connect { source, .. }
             if source.kind() == std::io::ErrorKind::PermissionDenied)
     }
 }
@@ -70,7 +70,7 @@ pub struct Client {
 
 impl Client {
     /// Connect to the socket at `path`.
-    pub async fn connect(path: &Path) -> Result<Client, ClientError> {
+    pub async fn connect(path: &Path) -> Result<Self, ClientError> {
         let stream = tokio::net::UnixStream::connect(path)
             .await
             .map_err(|source| ClientError::Connect {
@@ -78,7 +78,7 @@ impl Client {
                 source,
             })?;
         let stream = zlink::tokio::unix::Stream::try_from(stream).map_err(protocol)?;
-        Ok(Client {
+        Ok(Self {
             conn: zlink::Connection::new(stream),
         })
     }

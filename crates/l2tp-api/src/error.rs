@@ -157,96 +157,96 @@ impl ApiError {
     /// The Varlink error name (`io.l2tpd.NoSuchTunnel`, ...).
     pub fn name(&self) -> &'static str {
         match self {
-            ApiError::NoSuchTunnel { .. } => "io.l2tpd.NoSuchTunnel",
-            ApiError::NoSuchSession { .. } => "io.l2tpd.NoSuchSession",
-            ApiError::NoSuchProfile { .. } => "io.l2tpd.NoSuchProfile",
-            ApiError::ProfileExists { .. } => "io.l2tpd.ProfileExists",
-            ApiError::NameInUse { .. } => "io.l2tpd.NameInUse",
-            ApiError::InvalidParameter { .. } => "io.l2tpd.InvalidParameter",
-            ApiError::PermissionDenied { .. } => "io.l2tpd.PermissionDenied",
-            ApiError::ConfigInvalid { .. } => "io.l2tpd.ConfigInvalid",
-            ApiError::OperationFailed { .. } => "io.l2tpd.OperationFailed",
-            ApiError::RequestTooLarge { .. } => "io.l2tpd.RequestTooLarge",
-            ApiError::ReplyTooLarge { .. } => "io.l2tpd.ReplyTooLarge",
-            ApiError::TooManyConnections { .. } => "io.l2tpd.TooManyConnections",
-            ApiError::MethodNotFound { .. } => "org.varlink.service.MethodNotFound",
-            ApiError::InterfaceNotFound { .. } => "org.varlink.service.InterfaceNotFound",
-            ApiError::VarlinkInvalidParameter { .. } => "org.varlink.service.InvalidParameter",
-            ApiError::ExpectedMore => "org.varlink.service.ExpectedMore",
+            Self::NoSuchTunnel { .. } => "io.l2tpd.NoSuchTunnel",
+            Self::NoSuchSession { .. } => "io.l2tpd.NoSuchSession",
+            Self::NoSuchProfile { .. } => "io.l2tpd.NoSuchProfile",
+            Self::ProfileExists { .. } => "io.l2tpd.ProfileExists",
+            Self::NameInUse { .. } => "io.l2tpd.NameInUse",
+            Self::InvalidParameter { .. } => "io.l2tpd.InvalidParameter",
+            Self::PermissionDenied { .. } => "io.l2tpd.PermissionDenied",
+            Self::ConfigInvalid { .. } => "io.l2tpd.ConfigInvalid",
+            Self::OperationFailed { .. } => "io.l2tpd.OperationFailed",
+            Self::RequestTooLarge { .. } => "io.l2tpd.RequestTooLarge",
+            Self::ReplyTooLarge { .. } => "io.l2tpd.ReplyTooLarge",
+            Self::TooManyConnections { .. } => "io.l2tpd.TooManyConnections",
+            Self::MethodNotFound { .. } => "org.varlink.service.MethodNotFound",
+            Self::InterfaceNotFound { .. } => "org.varlink.service.InterfaceNotFound",
+            Self::VarlinkInvalidParameter { .. } => "org.varlink.service.InvalidParameter",
+            Self::ExpectedMore => "org.varlink.service.ExpectedMore",
         }
     }
 
     /// An `InvalidParameter` error.
-    pub fn invalid(parameter: impl Into<String>, description: impl Into<String>) -> ApiError {
-        ApiError::InvalidParameter {
+    pub fn invalid(parameter: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidParameter {
             parameter: parameter.into(),
             description: description.into(),
         }
     }
 
     /// An `OperationFailed` error.
-    pub fn failed(description: impl Into<String>) -> ApiError {
-        ApiError::OperationFailed {
+    pub fn failed(description: impl Into<String>) -> Self {
+        Self::OperationFailed {
             description: description.into(),
         }
     }
 
     /// One value of each variant, in the order the interface declares them.
-    pub fn examples() -> Vec<ApiError> {
+    pub fn examples() -> Vec<Self> {
         let s = String::new;
         vec![
-            ApiError::NoSuchTunnel {
+            Self::NoSuchTunnel {
                 tunnel: s(),
                 description: s(),
             },
-            ApiError::NoSuchSession {
+            Self::NoSuchSession {
                 tunnel: s(),
                 session: s(),
                 description: s(),
             },
-            ApiError::NoSuchProfile {
+            Self::NoSuchProfile {
                 kind: s(),
                 name: s(),
                 description: s(),
             },
-            ApiError::ProfileExists {
+            Self::ProfileExists {
                 kind: s(),
                 name: s(),
                 description: s(),
             },
-            ApiError::NameInUse {
+            Self::NameInUse {
                 name: s(),
                 description: s(),
             },
-            ApiError::InvalidParameter {
+            Self::InvalidParameter {
                 parameter: s(),
                 description: s(),
             },
-            ApiError::PermissionDenied {
+            Self::PermissionDenied {
                 method: s(),
                 description: s(),
             },
-            ApiError::ConfigInvalid {
+            Self::ConfigInvalid {
                 errors: vec![],
                 description: s(),
             },
-            ApiError::OperationFailed { description: s() },
-            ApiError::RequestTooLarge {
+            Self::OperationFailed { description: s() },
+            Self::RequestTooLarge {
                 limit: 0,
                 description: s(),
             },
-            ApiError::ReplyTooLarge {
+            Self::ReplyTooLarge {
                 limit: 0,
                 description: s(),
             },
-            ApiError::TooManyConnections {
+            Self::TooManyConnections {
                 limit: 0,
                 description: s(),
             },
-            ApiError::MethodNotFound { method: s() },
-            ApiError::InterfaceNotFound { interface: s() },
-            ApiError::VarlinkInvalidParameter { parameter: s() },
-            ApiError::ExpectedMore,
+            Self::MethodNotFound { method: s() },
+            Self::InterfaceNotFound { interface: s() },
+            Self::VarlinkInvalidParameter { parameter: s() },
+            Self::ExpectedMore,
         ]
     }
 }

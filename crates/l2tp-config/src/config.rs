@@ -179,8 +179,8 @@ type Incoming = Vec<(String, TunnelParams, SessionParams, PppParams)>;
 impl Config {
     /// Reads and validates one configuration file, without drop-ins; its
     /// `system.secrets_file`, if set, is read too (see [`Config::load`]).
-    pub fn from_file(path: &Path) -> Result<Config, ConfigErrors> {
-        Config::load(&ConfigPaths::single(path))
+    pub fn from_file(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::load(&ConfigPaths::single(path))
     }
 
     /// Finds, reads, merges and validates the configuration files `paths`
@@ -203,7 +203,7 @@ impl Config {
     /// Every error of every file is reported at once, each naming its file
     /// (and line and key where there is one). Call again to reload: nothing
     /// is cached.
-    pub fn load(paths: &ConfigPaths) -> Result<Config, ConfigErrors> {
+    pub fn load(paths: &ConfigPaths) -> Result<Self, ConfigErrors> {
         let found = paths.discover();
         assemble(found.files, found.errors, true)
     }
@@ -211,15 +211,15 @@ impl Config {
     /// Parses and validates configuration text; `origin` is the file name
     /// used in error messages. Reads nothing from disk: a
     /// `system.secrets_file` is not read (use [`Config::load`]).
-    pub fn from_str(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
-        Config::from_sources([(origin, text)])
+    pub fn from_str(text: &str, origin: &Path) -> Result<Self, ConfigErrors> {
+        Self::from_sources([(origin, text)])
     }
 
     /// Parses several files and merges them in order, later keys replacing
     /// earlier ones table by table (drop-in semantics), then validates the
     /// result. Every error of every file is reported. Reads nothing from
     /// disk: a `system.secrets_file` is not read (use [`Config::load`]).
-    pub fn from_sources<'a, I>(sources: I) -> Result<Config, ConfigErrors>
+    pub fn from_sources<'a, I>(sources: I) -> Result<Self, ConfigErrors>
     where
         I: IntoIterator<Item = (&'a Path, &'a str)>,
     {
@@ -275,7 +275,7 @@ impl Config {
     /// What changes from `self` (the running configuration) to `new`: the
     /// `[system]` keys that differ, local tunnels added, removed or changed,
     /// and whether incoming tunnels would resolve differently.
-    pub fn changes(&self, new: &Config) -> ConfigChanges {
+    pub fn changes(&self, new: &Self) -> ConfigChanges {
         let old_names = self.local_tunnel_names();
         let new_names = new.local_tunnel_names();
         ConfigChanges {
@@ -556,7 +556,7 @@ impl Config {
 }
 
 impl PartialEq for Config {
-    fn eq(&self, other: &Config) -> bool {
+    fn eq(&self, other: &Self) -> bool {
         fn profiles<S: SettingsTable>(
             map: &BTreeMap<String, Located<S>>,
         ) -> Vec<(&String, S::Params)>
@@ -813,7 +813,7 @@ impl<'a> TunnelScope<'a> {
         own: Option<&'a Located<TunnelSettings>>,
         profile: Option<&str>,
         peer: &'a PeerParams,
-    ) -> TunnelScope<'a> {
+    ) -> Self {
         let layers = tunnel_chain(doc, own, profile, peer);
         let params = resolve(&layers);
         TunnelScope {

@@ -93,13 +93,13 @@ pub struct ConfigErrors {
 }
 
 impl ConfigErrors {
-    pub(crate) fn new(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    pub(crate) fn new(mut errors: Vec<ConfigError>) -> Self {
         errors.sort_by(|a, b| {
             (&a.file, a.position, &a.key, &a.message)
                 .cmp(&(&b.file, b.position, &b.key, &b.message))
         });
         errors.dedup();
-        ConfigErrors { errors }
+        Self { errors }
     }
 
     /// The errors, sorted by file and position.
@@ -156,13 +156,13 @@ pub(crate) struct LineIndex<'a> {
 }
 
 impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { text, starts }
     }
 
-    pub fn position(&self, offset: usize) -> Position {
+    pub(crate) fn position(&self, offset: usize) -> Position {
         let offset = offset.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];

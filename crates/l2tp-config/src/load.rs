@@ -53,18 +53,18 @@ pub const DROPIN_DIR_NAME: &str = "l2tpd.toml.d";
 impl ConfigPaths {
     /// The system layout: [`SEARCH_DIRS`], `l2tpd.toml` and
     /// `l2tpd.toml.d/*.toml` (see [`ConfigPaths`]).
-    pub fn system() -> ConfigPaths {
-        ConfigPaths::system_under(Path::new("/"))
+    pub fn system() -> Self {
+        Self::system_under(Path::new("/"))
     }
 
     /// The system layout below `root` instead of `/` (for tests and
     /// images): `ROOT/etc/l2tpd/l2tpd.toml`, and so on.
-    pub fn system_under(root: &Path) -> ConfigPaths {
+    pub fn system_under(root: &Path) -> Self {
         let dirs: Vec<PathBuf> = SEARCH_DIRS
             .iter()
             .map(|d| root.join(d.trim_start_matches('/')))
             .collect();
-        ConfigPaths {
+        Self {
             main: dirs.iter().map(|d| d.join(MAIN_FILE_NAME)).collect(),
             dropin_dirs: dirs.iter().map(|d| d.join(DROPIN_DIR_NAME)).collect(),
             explicit: false,
@@ -72,11 +72,11 @@ impl ConfigPaths {
     }
 
     /// One given file (`--config FILE`) and the drop-ins of `FILE.d/`.
-    pub fn explicit(file: impl Into<PathBuf>) -> ConfigPaths {
+    pub fn explicit(file: impl Into<PathBuf>) -> Self {
         let file = file.into();
         let mut dir = file.clone().into_os_string();
         dir.push(".d");
-        ConfigPaths {
+        Self {
             main: vec![file],
             dropin_dirs: vec![PathBuf::from(dir)],
             explicit: true,
@@ -84,8 +84,8 @@ impl ConfigPaths {
     }
 
     /// Exactly one file, without drop-ins ([`crate::Config::from_file`]).
-    pub(crate) fn single(file: &Path) -> ConfigPaths {
-        ConfigPaths {
+    pub(crate) fn single(file: &Path) -> Self {
+        Self {
             main: vec![file.to_path_buf()],
             dropin_dirs: Vec::new(),
             explicit: true,

@@ -39,8 +39,8 @@ pub(crate) struct Located<S> {
 }
 
 impl<S: Default> Located<S> {
-    pub fn empty(path: Vec<String>) -> Located<S> {
-        Located {
+    pub(crate) fn empty(path: Vec<String>) -> Self {
+        Self {
             path,
             header: None,
             settings: S::default(),
@@ -52,21 +52,21 @@ impl<S: Default> Located<S> {
 
 impl<S> Located<S> {
     /// Dotted path of `key` in this table.
-    pub fn key(&self, key: &str) -> String {
+    pub(crate) fn key(&self, key: &str) -> String {
         let mut segs = self.path.clone();
         segs.push(key.to_owned());
         key_path(&segs)
     }
 
     /// Dotted path of this table.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         key_path(&self.path)
     }
 }
 
 impl<S: SettingsTable> Located<S> {
     /// Merges a later definition of the same table: its keys win.
-    pub fn merge(&mut self, later: Located<S>) {
+    pub(crate) fn merge(&mut self, later: Self) {
         self.settings.overlay_from(&later.settings);
         self.origins.extend(later.origins);
         self.failed.extend(later.failed);
@@ -141,7 +141,7 @@ pub(crate) struct RawSession {
 }
 
 impl RawSession {
-    fn merge(&mut self, later: RawSession) {
+    fn merge(&mut self, later: Self) {
         self.own.merge(later.own);
         self.params.merge(later.params);
         self.ppp.merge(later.ppp);
@@ -156,7 +156,7 @@ pub(crate) struct RawTunnel {
 }
 
 impl RawTunnel {
-    fn merge(&mut self, later: RawTunnel) {
+    fn merge(&mut self, later: Self) {
         self.own.merge(later.own);
         self.params.merge(later.params);
         merge_map(&mut self.sessions, later.sessions, RawSession::merge);
@@ -175,8 +175,8 @@ pub(crate) struct RawDoc {
 }
 
 impl Default for RawDoc {
-    fn default() -> RawDoc {
-        RawDoc {
+    fn default() -> Self {
+        Self {
             system: Located::empty(vec!["system".into()]),
             tunnel_profiles: BTreeMap::new(),
             session_profiles: BTreeMap::new(),
@@ -201,7 +201,7 @@ fn merge_map<V>(into: &mut BTreeMap<String, V>, from: BTreeMap<String, V>, merge
 impl RawDoc {
     /// Merges a later file into this one: tables merge, keys in `later`
     /// replace ours (drop-in semantics).
-    pub fn merge(&mut self, later: RawDoc) {
+    pub(crate) fn merge(&mut self, later: Self) {
         self.system.merge(later.system);
         merge_map(
             &mut self.tunnel_profiles,
@@ -219,7 +219,7 @@ impl RawDoc {
     }
 
     /// Makes sure the built-in `default` profile of each kind is present.
-    pub fn ensure_defaults(&mut self) {
+    pub(crate) fn ensure_defaults(&mut self) {
         fn ensure<S: Default>(map: &mut BTreeMap<String, Located<S>>, kind: &str) {
             map.entry("default".to_owned())
                 .or_insert_with(|| Located::empty(vec![kind.to_owned(), "default".to_owned()]));
@@ -372,7 +372,7 @@ pub(crate) struct Parser<'t> {
 }
 
 impl<'t> Parser<'t> {
-    pub fn new(text: &'t str, file: Arc<Path>) -> Parser<'t> {
+    pub(crate) fn new(text: &'t str, file: Arc<Path>) -> Self {
         Parser {
             file,
             lines: LineIndex::new(text),
@@ -405,7 +405,7 @@ impl<'t> Parser<'t> {
     }
 
     /// Parses the whole document.
-    pub fn parse(mut self) -> (RawDoc, Vec<ConfigError>) {
+    pub(crate) fn parse(mut self) -> (RawDoc, Vec<ConfigError>) {
         let mut doc = RawDoc::default();
         let (root, syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {

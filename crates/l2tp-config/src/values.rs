@@ -27,14 +27,14 @@ use serde::{Deserialize, Serialize};
 pub struct ConfigDuration(pub Duration);
 
 impl From<ConfigDuration> for Duration {
-    fn from(d: ConfigDuration) -> Duration {
+    fn from(d: ConfigDuration) -> Self {
         d.0
     }
 }
 
 impl From<Duration> for ConfigDuration {
-    fn from(d: Duration) -> ConfigDuration {
-        ConfigDuration(d)
+    fn from(d: Duration) -> Self {
+        Self(d)
     }
 }
 
@@ -42,12 +42,12 @@ impl From<Duration> for ConfigDuration {
 /// §4.4.3) could carry up to 1,017 octets (a 10-bit AVP length less the
 /// 6-octet header), but RFC 1035 bounds a domain name at 255 octets and
 /// peers print and store host names; 255 is the sane cap.
-pub const HOST_NAME_MAX: usize = 255;
+pub(crate) const HOST_NAME_MAX: usize = 255;
 
 /// Checks a `host_name`: 1 to [`HOST_NAME_MAX`] octets of printable ASCII
 /// (0x21–0x7e; no spaces, controls or non-ASCII, since peers print it and
 /// match it octet by octet, case-insensitively). The error says what is wrong.
-pub fn validate_host_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_host_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("host_name must not be empty".into());
     }
@@ -186,8 +186,8 @@ impl Secret {
     pub const REDACTED: &'static str = "<redacted>";
 
     /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
     }
 
     /// The secret itself. Do not log the result.
@@ -267,13 +267,13 @@ pub struct IpPool {
 
 impl IpPool {
     /// A pool from `start` to `end` inclusive; `start` must not be above `end`.
-    pub fn new(start: Ipv4Addr, end: Ipv4Addr) -> Result<IpPool, String> {
+    pub fn new(start: Ipv4Addr, end: Ipv4Addr) -> Result<Self, String> {
         if start > end {
             return Err(format!(
                 "ip_pool start {start} is above its end {end} (write start-end)"
             ));
         }
-        Ok(IpPool { start, end })
+        Ok(Self { start, end })
     }
 
     /// First address of the pool.
@@ -314,7 +314,7 @@ impl fmt::Display for IpPool {
 
 impl FromStr for IpPool {
     type Err = String;
-    fn from_str(s: &str) -> Result<IpPool, String> {
+    fn from_str(s: &str) -> Result<Self, String> {
         let (a, b) = match s.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (s.trim(), s.trim()),
@@ -331,7 +331,7 @@ impl FromStr for IpPool {
                 )),
             }
         };
-        IpPool::new(parse(a)?, parse(b)?)
+        Self::new(parse(a)?, parse(b)?)
     }
 }
 
@@ -364,7 +364,7 @@ pub struct IpPrefix {
 impl IpPrefix {
     /// The prefix of `len` bits of `addr`; `len` is at most 32 (IPv4) or
     /// 128 (IPv6). IPv4-mapped IPv6 addresses are taken as IPv4.
-    pub fn new(addr: IpAddr, len: u8) -> Result<IpPrefix, String> {
+    pub fn new(addr: IpAddr, len: u8) -> Result<Self, String> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if len > max {
             return Err(format!("prefix length {len} is above {max}"));
@@ -387,7 +387,7 @@ impl IpPrefix {
                 IpAddr::V6((u128::from(a) & mask).into())
             }
         };
-        Ok(IpPrefix { addr, len })
+        Ok(Self { addr, len })
     }
 
     /// The network address (host bits cleared).
@@ -411,7 +411,7 @@ impl IpPrefix {
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.addr, addr.to_canonical()) {
             (IpAddr::V4(_), a @ IpAddr::V4(_)) | (IpAddr::V6(_), a @ IpAddr::V6(_)) => {
-                IpPrefix::new(a, self.len).is_ok_and(|p| p.addr == self.addr)
+                Self::new(a, self.len).is_ok_and(|p| p.addr == self.addr)
             }
             _ => false,
         }
@@ -426,7 +426,7 @@ impl fmt::Display for IpPrefix {
 
 impl FromStr for IpPrefix {
     type Err = String;
-    fn from_str(s: &str) -> Result<IpPrefix, String> {
+    fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("{s:?} is not an IP address or prefix (e.g. \"192.0.2.0/24\")");
         let (a, len) = match s.trim().split_once('/') {
             Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
@@ -435,7 +435,7 @@ impl FromStr for IpPrefix {
         let addr: IpAddr = a.parse().map_err(|_| bad())?;
         let addr = addr.to_canonical();
         let len = len.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
-        IpPrefix::new(addr, len).map_err(|e| format!("{s:?}: {e}"))
+        Self::new(addr, len).map_err(|e| format!("{s:?}: {e}"))
     }
 }
 
@@ -599,12 +599,12 @@ pub enum LacLns {
 impl LacLns {
     /// We may act as LAC (place incoming calls / answer OCRQ).
     pub fn can_be_lac(self) -> bool {
-        matches!(self, LacLns::Lac | LacLns::LacLns)
+        matches!(self, Self::Lac | Self::LacLns)
     }
 
     /// We may act as LNS (accept ICRQ / place OCRQ).
     pub fn can_be_lns(self) -> bool {
-        matches!(self, LacLns::Lns | LacLns::LacLns)
+        matches!(self, Self::Lns | Self::LacLns)
     }
 }
 
@@ -627,7 +627,7 @@ impl SessionType {
     /// True for the LNS side (`lns_incoming`, `lns_outgoing`); selects the
     /// `lns` argument of [`crate::PppParams::pppd_args`].
     pub fn is_lns(self) -> bool {
-        matches!(self, SessionType::LnsIncoming | SessionType::LnsOutgoing)
+        matches!(self, Self::LnsIncoming | Self::LnsOutgoing)
     }
 }
 

@@ -58,19 +58,19 @@ impl Error {
     /// The errno of a [`Error::Kernel`] failure, if any.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Kernel { cause, .. } => cause.raw_os_error(),
+            Self::Kernel { cause, .. } => cause.raw_os_error(),
             _ => None,
         }
     }
 
     /// True for [`Error::NotSupported`].
     pub fn is_not_supported(&self) -> bool {
-        matches!(self, Error::NotSupported { .. })
+        matches!(self, Self::NotSupported { .. })
     }
 
     /// Kernel failure from a positive errno.
     pub(crate) fn kernel(op: impl Into<String>, errno: i32) -> Self {
-        Error::Kernel {
+        Self::Kernel {
             op: op.into(),
             cause: io::Error::from_raw_os_error(errno),
         }
@@ -78,14 +78,14 @@ impl Error {
 
     /// Kernel failure from an `io::Error` (usually `io::Error::last_os_error()`).
     pub(crate) fn io(op: impl Into<String>, cause: io::Error) -> Self {
-        Error::Kernel {
+        Self::Kernel {
             op: op.into(),
             cause,
         }
     }
 
     pub(crate) fn protocol(op: impl Into<String>, detail: impl Into<String>) -> Self {
-        Error::Protocol {
+        Self::Protocol {
             op: op.into(),
             detail: detail.into(),
         }

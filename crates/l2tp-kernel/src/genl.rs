@@ -34,27 +34,27 @@ const NLMSG_DONE: u16 = 3;
 pub(crate) struct Attrs(pub Vec<(u16, Vec<u8>)>);
 
 impl Attrs {
-    pub fn new() -> Self {
-        Attrs(Vec::new())
+    pub(crate) fn new() -> Self {
+        Self(Vec::new())
     }
-    pub fn u8(mut self, t: u16, v: u8) -> Self {
+    pub(crate) fn u8(mut self, t: u16, v: u8) -> Self {
         self.0.push((t, vec![v]));
         self
     }
-    pub fn u16(mut self, t: u16, v: u16) -> Self {
+    pub(crate) fn u16(mut self, t: u16, v: u16) -> Self {
         self.0.push((t, v.to_ne_bytes().to_vec()));
         self
     }
-    pub fn u32(mut self, t: u16, v: u32) -> Self {
+    pub(crate) fn u32(mut self, t: u16, v: u32) -> Self {
         self.0.push((t, v.to_ne_bytes().to_vec()));
         self
     }
-    pub fn u64(mut self, t: u16, v: u64) -> Self {
+    pub(crate) fn u64(mut self, t: u16, v: u64) -> Self {
         self.0.push((t, v.to_ne_bytes().to_vec()));
         self
     }
     /// NUL-terminated string.
-    pub fn string(mut self, t: u16, v: &str) -> Self {
+    pub(crate) fn string(mut self, t: u16, v: &str) -> Self {
         let mut b = v.as_bytes().to_vec();
         b.push(0);
         self.0.push((t, b));
@@ -335,7 +335,7 @@ fn socket_error(op: &str, e: SocketError) -> Error {
 impl GenlL2tp {
     /// Opens a generic netlink socket and resolves the family `l2tp`.
     /// A missing family is [`Error::NotSupported`].
-    pub fn open() -> Result<Self, Error> {
+    pub(crate) fn open() -> Result<Self, Error> {
         let sock = NlSocketHandle::connect(NlFamily::Generic, None, Groups::empty())
             .map_err(|e| socket_error("socket(AF_NETLINK, NETLINK_GENERIC)", e))?;
         // Bound every wait for a reply.
@@ -359,7 +359,7 @@ impl GenlL2tp {
                 std::io::Error::last_os_error(),
             ));
         }
-        let mut me = GenlL2tp {
+        let mut me = Self {
             sock,
             family: 0,
             seq: 0,
@@ -485,7 +485,7 @@ impl GenlL2tp {
     }
 
     /// A request to the l2tp family.
-    pub fn request(
+    pub(crate) fn request(
         &mut self,
         op: &str,
         command: u8,
@@ -496,7 +496,7 @@ impl GenlL2tp {
         self.transact(op, family, command, uapi::L2TP_GENL_VERSION, dump, attrs)
     }
 
-    pub fn tunnel_get(&mut self, id: TunnelId) -> Result<TunnelInfo, Error> {
+    pub(crate) fn tunnel_get(&mut self, id: TunnelId) -> Result<TunnelInfo, Error> {
         let op = format!("{} tunnel {}", cmd::name(cmd::TUNNEL_GET), id.0);
         let replies = self.request(
             &op,
@@ -510,7 +510,7 @@ impl GenlL2tp {
             .ok_or_else(|| Error::protocol(&op, "no tunnel in reply"))
     }
 
-    pub fn session_get(&mut self, t: TunnelId, s: SessionId) -> Result<SessionInfo, Error> {
+    pub(crate) fn session_get(&mut self, t: TunnelId, s: SessionId) -> Result<SessionInfo, Error> {
         let op = format!(
             "{} tunnel {} session {}",
             cmd::name(cmd::SESSION_GET),
@@ -531,13 +531,13 @@ impl GenlL2tp {
             .ok_or_else(|| Error::protocol(&op, "no session in reply"))
     }
 
-    pub fn tunnel_dump(&mut self) -> Result<Vec<TunnelInfo>, Error> {
+    pub(crate) fn tunnel_dump(&mut self) -> Result<Vec<TunnelInfo>, Error> {
         let op = format!("{} (dump)", cmd::name(cmd::TUNNEL_GET));
         let replies = self.request(&op, cmd::TUNNEL_GET, true, Attrs::new())?;
         Ok(replies.iter().filter_map(parse_tunnel).collect())
     }
 
-    pub fn session_dump(&mut self) -> Result<Vec<SessionInfo>, Error> {
+    pub(crate) fn session_dump(&mut self) -> Result<Vec<SessionInfo>, Error> {
         let op = format!("{} (dump)", cmd::name(cmd::SESSION_GET));
         let replies = self.request(&op, cmd::SESSION_GET, true, Attrs::new())?;
         Ok(replies.iter().filter_map(parse_session).collect())

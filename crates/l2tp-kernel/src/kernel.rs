@@ -83,7 +83,7 @@ impl KernelDataPlane {
             },
         };
         tracing::debug!(%mode, netlink = genl.is_some(), "kernel L2TP data plane ready");
-        Ok(KernelDataPlane {
+        Ok(Self {
             mode,
             genl,
             tunnels: HashMap::new(),

@@ -104,8 +104,8 @@ impl Encap {
     /// The uapi value (`L2TP_ENCAPTYPE_*`).
     pub fn to_uapi(self) -> u16 {
         match self {
-            Encap::Udp => uapi::ENCAPTYPE_UDP,
-            Encap::Ip => uapi::ENCAPTYPE_IP,
+            Self::Udp => uapi::ENCAPTYPE_UDP,
+            Self::Ip => uapi::ENCAPTYPE_IP,
         }
     }
 }
@@ -136,31 +136,31 @@ impl Pseudowire {
     /// The uapi value (`L2TP_PWTYPE_*`).
     pub fn to_uapi(self) -> u16 {
         match self {
-            Pseudowire::Ppp => uapi::pwtype::PPP,
-            Pseudowire::PppAc => uapi::pwtype::PPP_AC,
-            Pseudowire::Eth => uapi::pwtype::ETH,
-            Pseudowire::EthVlan => uapi::pwtype::ETH_VLAN,
-            Pseudowire::Ip => uapi::pwtype::IP,
-            Pseudowire::None => uapi::pwtype::NONE,
-            Pseudowire::Other(v) => v,
+            Self::Ppp => uapi::pwtype::PPP,
+            Self::PppAc => uapi::pwtype::PPP_AC,
+            Self::Eth => uapi::pwtype::ETH,
+            Self::EthVlan => uapi::pwtype::ETH_VLAN,
+            Self::Ip => uapi::pwtype::IP,
+            Self::None => uapi::pwtype::NONE,
+            Self::Other(v) => v,
         }
     }
 
     /// From the uapi value (`L2TP_PWTYPE_*`).
     pub fn from_uapi(v: u16) -> Self {
         match v {
-            uapi::pwtype::PPP => Pseudowire::Ppp,
-            uapi::pwtype::PPP_AC => Pseudowire::PppAc,
-            uapi::pwtype::ETH => Pseudowire::Eth,
-            uapi::pwtype::ETH_VLAN => Pseudowire::EthVlan,
-            uapi::pwtype::IP => Pseudowire::Ip,
-            uapi::pwtype::NONE => Pseudowire::None,
-            other => Pseudowire::Other(other),
+            uapi::pwtype::PPP => Self::Ppp,
+            uapi::pwtype::PPP_AC => Self::PppAc,
+            uapi::pwtype::ETH => Self::Eth,
+            uapi::pwtype::ETH_VLAN => Self::EthVlan,
+            uapi::pwtype::IP => Self::Ip,
+            uapi::pwtype::NONE => Self::None,
+            other => Self::Other(other),
         }
     }
 
     fn is_ppp(self) -> bool {
-        matches!(self, Pseudowire::Ppp | Pseudowire::PppAc)
+        matches!(self, Self::Ppp | Self::PppAc)
     }
 }
 
@@ -353,8 +353,8 @@ impl std::str::FromStr for DataPlaneMode {
     /// Accepts `netlink` and `legacy` (case-insensitive).
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.to_ascii_lowercase().as_str() {
-            "netlink" => Ok(DataPlaneMode::Netlink),
-            "legacy" => Ok(DataPlaneMode::Legacy),
+            "netlink" => Ok(Self::Netlink),
+            "legacy" => Ok(Self::Legacy),
             other => Err(Error::InvalidArgument(format!(
                 "data plane mode {other:?} (expected \"netlink\" or \"legacy\")"
             ))),
@@ -365,8 +365,8 @@ impl std::str::FromStr for DataPlaneMode {
 impl fmt::Display for DataPlaneMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            DataPlaneMode::Netlink => "netlink",
-            DataPlaneMode::Legacy => "legacy",
+            Self::Netlink => "netlink",
+            Self::Legacy => "legacy",
         })
     }
 }

@@ -596,7 +596,7 @@ impl LinkWatcher {
                 .abort_handle(),
             rt.spawn(dispatch(shared.clone(), messages)).abort_handle(),
         ];
-        Ok(LinkWatcher {
+        Ok(Self {
             inner: Arc::new(Inner {
                 shared,
                 query,

@@ -78,7 +78,7 @@ impl NullDataPlane {
     /// session costs no file descriptor and its memory does not grow with
     /// history. [`DataPlane::create_session`] returns `Ok(None)`.
     pub fn signalling_only() -> Self {
-        NullDataPlane {
+        Self {
             lean: true,
             ..Self::default()
         }

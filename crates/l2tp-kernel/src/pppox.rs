@@ -52,7 +52,7 @@ pub(crate) struct SockaddrBuf {
 
 impl SockaddrBuf {
     #[cfg(test)]
-    pub fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 }
@@ -85,7 +85,7 @@ fn put_sockaddr_in6(b: &mut [u8], off: usize, a: &std::net::SocketAddrV6) {
 impl PppoL2tpAddr {
     /// Encodes the address in the layout the kernel selects by length:
     /// v2/IPv4 38 bytes, v2/IPv6 50, v3/IPv4 46, v3/IPv6 58.
-    pub fn encode(&self) -> Result<SockaddrBuf, Error> {
+    pub(crate) fn encode(&self) -> Result<SockaddrBuf, Error> {
         let mut buf = SockaddrBuf {
             bytes: [0; 64],
             len: 0,

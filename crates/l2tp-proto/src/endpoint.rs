@@ -56,7 +56,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        Self {
             max_tunnels: 0,
             max_sessions: 0,
             max_half_open: 4096,
@@ -201,7 +201,7 @@ struct JunkLogs([RateLimiter; 5]);
 impl Default for JunkLogs {
     fn default() -> Self {
         let r = RateLimiter::new(JUNK_LOG_LINES_PER_SEC, JUNK_LOG_LINES_PER_SEC);
-        JunkLogs([r.clone(), r.clone(), r.clone(), r.clone(), r])
+        Self([r.clone(), r.clone(), r.clone(), r.clone(), r])
     }
 }
 
@@ -266,7 +266,7 @@ impl Endpoint {
     /// A new endpoint. `policy`: how to treat incoming SCCRQs (`None`: refuse all,
     /// LAC-only operation).
     pub fn new(policy: Option<IncomingPolicy>) -> Self {
-        Endpoint {
+        Self {
             tunnels: BTreeMap::new(),
             tunnel_ids: IdSpace::default(),
             meta: HashMap::new(),

@@ -166,7 +166,7 @@ impl std::fmt::Display for CloseReason {
             Ok(())
         }
         match self {
-            CloseReason::Local {
+            Self::Local {
                 result,
                 error,
                 message,
@@ -174,7 +174,7 @@ impl std::fmt::Display for CloseReason {
                 f.write_str("closed locally, ")?;
                 rc(f, *result, error, message)
             }
-            CloseReason::Peer {
+            Self::Peer {
                 result,
                 error,
                 message,
@@ -182,12 +182,10 @@ impl std::fmt::Display for CloseReason {
                 f.write_str("closed by peer, ")?;
                 rc(f, *result, error, message)
             }
-            CloseReason::PeerUnreachable => {
-                f.write_str("peer unreachable: retransmissions exhausted")
-            }
-            CloseReason::SetupTimeout => f.write_str("establishment timed out"),
-            CloseReason::TunnelClosed => f.write_str("tunnel closed"),
-            CloseReason::ProtocolError {
+            Self::PeerUnreachable => f.write_str("peer unreachable: retransmissions exhausted"),
+            Self::SetupTimeout => f.write_str("establishment timed out"),
+            Self::TunnelClosed => f.write_str("tunnel closed"),
+            Self::ProtocolError {
                 result,
                 error,
                 violation,
@@ -196,8 +194,8 @@ impl std::fmt::Display for CloseReason {
                 rc::<String>(f, *result, error, &None)?;
                 f.write_str(")")
             }
-            CloseReason::DataPlane(e) => write!(f, "data plane: {e}"),
-            CloseReason::TieBreakerLost => f.write_str("lost the tie breaker to the peer's SCCRQ"),
+            Self::DataPlane(e) => write!(f, "data plane: {e}"),
+            Self::TieBreakerLost => f.write_str("lost the tie breaker to the peer's SCCRQ"),
         }
     }
 }
@@ -353,7 +351,7 @@ impl std::fmt::Debug for TunnelConfig {
 
 impl Default for TunnelConfig {
     fn default() -> Self {
-        TunnelConfig {
+        Self {
             host_name: b"l2tpd".to_vec(),
             vendor_name: Some(b"l2tpd".to_vec()),
             firmware_revision: Some(0x0100),

@@ -27,7 +27,7 @@ struct Bitmap {
 
 impl Bitmap {
     fn new() -> Self {
-        let mut b = Bitmap {
+        let mut b = Self {
             words: Box::new([0; WORDS]),
             full: [0; WORDS / 64],
         };

@@ -24,7 +24,7 @@ impl RateLimiter {
     /// second. The bucket starts full. `burst` 0 allows nothing.
     pub fn new(per_sec: u32, burst: u32) -> Self {
         let cap_milli = u64::from(burst) * 1000;
-        RateLimiter {
+        Self {
             per_sec: u64::from(per_sec),
             cap_milli,
             milli: cap_milli,

@@ -53,7 +53,7 @@ pub struct ChannelConfig {
 
 impl Default for ChannelConfig {
     fn default() -> Self {
-        ChannelConfig {
+        Self {
             rx_window: 16,
             tx_window_max: 16,
             retry_timeout: Duration::from_secs(1),
@@ -140,7 +140,7 @@ impl ReliableChannel {
     /// A fresh channel: Ns = Nr = 0, the peer's window 4 until it advertises one
     /// (RFC 2661 §4.4.3 default).
     pub fn new(config: ChannelConfig) -> Self {
-        ReliableChannel {
+        Self {
             config,
             peer_tunnel_id: TunnelId(0),
             ns_next: 0,

@@ -21,29 +21,29 @@ pub enum CallType {
 impl CallType {
     /// True when we are the LNS for this call (the kernel's `L2TP_ATTR_LNS_MODE`).
     pub fn is_lns(self) -> bool {
-        matches!(self, CallType::LnsIncoming | CallType::LnsOutgoing)
+        matches!(self, Self::LnsIncoming | Self::LnsOutgoing)
     }
 
     /// True when we sent the first message of the call (ICRQ or OCRQ).
     pub fn is_initiator(self) -> bool {
-        matches!(self, CallType::LacIncoming | CallType::LnsOutgoing)
+        matches!(self, Self::LacIncoming | Self::LnsOutgoing)
     }
 
     /// The message that opens this call: ICRQ for incoming calls, OCRQ for outgoing.
     pub fn request_type(self) -> crate::wire::MessageType {
         match self {
-            CallType::LacIncoming | CallType::LnsIncoming => crate::wire::MessageType::ICRQ,
-            CallType::LnsOutgoing | CallType::LacOutgoing => crate::wire::MessageType::OCRQ,
+            Self::LacIncoming | Self::LnsIncoming => crate::wire::MessageType::ICRQ,
+            Self::LnsOutgoing | Self::LacOutgoing => crate::wire::MessageType::OCRQ,
         }
     }
 
     /// Short name used in logs and the management API: `lac-incoming`, ...
     pub fn as_str(self) -> &'static str {
         match self {
-            CallType::LacIncoming => "lac-incoming",
-            CallType::LnsIncoming => "lns-incoming",
-            CallType::LnsOutgoing => "lns-outgoing",
-            CallType::LacOutgoing => "lac-outgoing",
+            Self::LacIncoming => "lac-incoming",
+            Self::LnsIncoming => "lns-incoming",
+            Self::LnsOutgoing => "lns-outgoing",
+            Self::LacOutgoing => "lac-outgoing",
         }
     }
 }
@@ -131,7 +131,7 @@ pub struct CallParams {
 
 impl Default for CallParams {
     fn default() -> Self {
-        CallParams {
+        Self {
             tx_connect_speed: 1_000_000,
             rx_connect_speed: None,
             framing_type: 3,

@@ -27,7 +27,7 @@ pub struct PeerText(Vec<u8>);
 impl PeerText {
     /// Wrap octets received from a peer.
     pub fn new(raw: impl Into<Vec<u8>>) -> Self {
-        PeerText(raw.into())
+        Self(raw.into())
     }
 
     /// The octets as received (for protocol use only, never for printing).
@@ -53,13 +53,13 @@ impl PeerText {
 
 impl From<&[u8]> for PeerText {
     fn from(v: &[u8]) -> Self {
-        PeerText(v.to_vec())
+        Self(v.to_vec())
     }
 }
 
 impl From<Vec<u8>> for PeerText {
     fn from(v: Vec<u8>) -> Self {
-        PeerText(v)
+        Self(v)
     }
 }
 

@@ -247,7 +247,7 @@ impl Tunnel {
     ) -> Self {
         let channel = ReliableChannel::new(config.channel.clone());
         let setup_deadline = Some(now + config.establish_timeout);
-        Tunnel {
+        Self {
             id,
             peer_id: TunnelId(0),
             peer,
@@ -293,7 +293,7 @@ impl Tunnel {
         config: TunnelConfig,
         now: Instant,
     ) -> Self {
-        let mut t = Tunnel::new(id, peer, true, config, now);
+        let mut t = Self::new(id, peer, true, config, now);
         t.setup_deadline = None;
         t
     }
@@ -346,7 +346,7 @@ impl Tunnel {
         now: Instant,
         refusal: Option<Refusal>,
     ) -> Self {
-        let mut t = Tunnel::new(id, peer, false, config, now);
+        let mut t = Self::new(id, peer, false, config, now);
         t.refusal = refusal;
         t
     }

@@ -68,26 +68,24 @@ impl Violation {
     /// tunnel message (RFC 2661 §4.4.2).
     pub fn stopccn(&self) -> (StopCcnResult, Option<ErrorCode>) {
         match self {
-            Violation::UnknownMandatoryAvp { .. } => (
+            Self::UnknownMandatoryAvp { .. } => (
                 StopCcnResult::GENERAL_ERROR,
                 Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
             ),
-            Violation::UnknownMandatoryMessage(_) | Violation::Malformed { .. } => (
+            Self::UnknownMandatoryMessage(_) | Self::Malformed { .. } => (
                 StopCcnResult::GENERAL_ERROR,
                 Some(ErrorCode::NO_GENERAL_ERROR),
             ),
-            Violation::UnexpectedMessage { .. } => (StopCcnResult::FSM_ERROR, None),
+            Self::UnexpectedMessage { .. } => (StopCcnResult::FSM_ERROR, None),
             // §4.4.2 Error Code 2: "Length is wrong".
-            Violation::AvpLength { .. } => {
-                (StopCcnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
-            }
+            Self::AvpLength { .. } => (StopCcnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG)),
             // §4.4.2 Error Code 5: "The Session ID is invalid in this context".
-            Violation::ZeroSessionId(_) => (
+            Self::ZeroSessionId(_) => (
                 StopCcnResult::GENERAL_ERROR,
                 Some(ErrorCode::INVALID_SESSION_ID),
             ),
-            Violation::UnsupportedVersion(..) => (StopCcnResult::UNSUPPORTED_VERSION, None),
-            Violation::NotAuthorized(_) => (StopCcnResult::NOT_AUTHORIZED, None),
+            Self::UnsupportedVersion(..) => (StopCcnResult::UNSUPPORTED_VERSION, None),
+            Self::NotAuthorized(_) => (StopCcnResult::NOT_AUTHORIZED, None),
         }
     }
 
@@ -95,14 +93,12 @@ impl Violation {
     /// message (RFC 2661 §4.4.2).
     pub fn cdn(&self) -> (CdnResult, Option<ErrorCode>) {
         match self {
-            Violation::UnknownMandatoryAvp { .. } => (
+            Self::UnknownMandatoryAvp { .. } => (
                 CdnResult::GENERAL_ERROR,
                 Some(ErrorCode::UNKNOWN_MANDATORY_AVP),
             ),
-            Violation::AvpLength { .. } => {
-                (CdnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG))
-            }
-            Violation::ZeroSessionId(_) => (
+            Self::AvpLength { .. } => (CdnResult::GENERAL_ERROR, Some(ErrorCode::LENGTH_WRONG)),
+            Self::ZeroSessionId(_) => (
                 CdnResult::GENERAL_ERROR,
                 Some(ErrorCode::INVALID_SESSION_ID),
             ),

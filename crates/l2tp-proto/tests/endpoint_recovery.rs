@@ -33,8 +33,8 @@ struct Lac {
 }
 
 impl Lac {
-    fn new() -> Lac {
-        Lac {
+    fn new() -> Self {
+        Self {
             ep: Endpoint::new(None),
             rng: StdRng::seed_from_u64(3),
             now: Instant::now(),

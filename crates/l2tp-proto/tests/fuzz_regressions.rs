@@ -15,7 +15,9 @@
 //! `crates/fuzz/regressions/<target>/` (named after the bug) and are then
 //! replayed by [`every_regression_file_replays`].
 
-#[allow(dead_code)]
+// The fuzz crate's public harness, compiled into this test: its `pub`
+// items are the fuzz targets' API there.
+#[allow(dead_code, unreachable_pub)]
 #[path = "../../fuzz/src/harness.rs"]
 mod harness;
 

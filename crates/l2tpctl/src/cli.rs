@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         reached, 4 the daemon refused the operation (no such object, invalid \
         parameter, permission denied, ...)."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The daemon's API socket (system.api_socket in l2tpd.toml).
     #[arg(
         short,
@@ -45,7 +45,7 @@ pub struct Cli {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// The daemon: version, uptime, counts, settings, counters, reload.
     #[command(subcommand)]
     System(SystemCmd),
@@ -101,7 +101,7 @@ pub enum Command {
 
 /// `l2tpctl system ...`
 #[derive(Debug, Subcommand)]
-pub enum SystemCmd {
+pub(crate) enum SystemCmd {
     /// Version, uptime, tunnel and session counts, configuration files, settings.
     Show,
     /// System-wide protocol counters.
@@ -125,7 +125,7 @@ pub enum SystemCmd {
 
 /// `--set KEY=VALUE` options.
 #[derive(Debug, Clone, Default, Args)]
-pub struct SetArgs {
+pub(crate) struct SetArgs {
     /// Set a key of l2tpd.toml(5) (repeatable). VALUE is JSON if it parses as
     /// JSON (30, true, ["a","b"]), else a string ("30s", "192.0.2.1").
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -134,7 +134,7 @@ pub struct SetArgs {
 
 /// `--trace FLAGS`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct TraceArgs {
+pub(crate) struct TraceArgs {
     /// Trace flags, comma-separated: protocol, fsm, api, avp, avp_hide,
     /// avp_data, func, xprt, data, system, ppp, all; none clears them.
     #[arg(long, value_name = "FLAGS")]
@@ -143,7 +143,7 @@ pub struct TraceArgs {
 
 /// How to wait for an object created at run time.
 #[derive(Debug, Clone, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     /// Wait until it is established (exit status 4 if it fails or the time runs out).
     #[arg(long)]
     pub wait: bool,
@@ -154,7 +154,7 @@ pub struct WaitArgs {
 
 /// `l2tpctl tunnel ...`
 #[derive(Debug, Subcommand)]
-pub enum TunnelCmd {
+pub(crate) enum TunnelCmd {
     /// All tunnels.
     List,
     /// One tunnel: state, ids, peer, window, Ns/Nr, cwnd, counters, kernel counters, sessions.
@@ -207,7 +207,7 @@ pub enum TunnelCmd {
 
 /// The call types we place.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PlacedCall {
+pub(crate) enum PlacedCall {
     /// We are the LAC and signal an incoming call (ICRQ).
     LacIncoming,
     /// We are the LNS and ask the LAC to place an outgoing call (OCRQ).
@@ -216,7 +216,7 @@ pub enum PlacedCall {
 
 /// `l2tpctl session ...`
 #[derive(Debug, Subcommand)]
-pub enum SessionCmd {
+pub(crate) enum SessionCmd {
     /// All sessions, or those of one tunnel.
     List {
         /// Tunnel id or name.
@@ -273,7 +273,7 @@ pub enum SessionCmd {
 
 /// Profile kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProfileKind {
+pub(crate) enum ProfileKind {
     /// [tunnel_profile.NAME]
     Tunnel,
     /// [session_profile.NAME]
@@ -286,19 +286,19 @@ pub enum ProfileKind {
 
 impl ProfileKind {
     /// The API's spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            ProfileKind::Tunnel => "tunnel",
-            ProfileKind::Session => "session",
-            ProfileKind::Ppp => "ppp",
-            ProfileKind::Peer => "peer",
+            Self::Tunnel => "tunnel",
+            Self::Session => "session",
+            Self::Ppp => "ppp",
+            Self::Peer => "peer",
         }
     }
 }
 
 /// `l2tpctl profile ...`
 #[derive(Debug, Subcommand)]
-pub enum ProfileCmd {
+pub(crate) enum ProfileCmd {
     /// Profiles of every kind.
     List,
     /// Tunnel profiles.
@@ -317,20 +317,20 @@ pub enum ProfileCmd {
 
 impl ProfileCmd {
     /// The kind and action, `None` for `list` of every kind.
-    pub fn split(&self) -> Option<(ProfileKind, &ProfileAction)> {
+    pub(crate) fn split(&self) -> Option<(ProfileKind, &ProfileAction)> {
         match self {
-            ProfileCmd::List => None,
-            ProfileCmd::Tunnel(a) => Some((ProfileKind::Tunnel, a)),
-            ProfileCmd::Session(a) => Some((ProfileKind::Session, a)),
-            ProfileCmd::Ppp(a) => Some((ProfileKind::Ppp, a)),
-            ProfileCmd::Peer(a) => Some((ProfileKind::Peer, a)),
+            Self::List => None,
+            Self::Tunnel(a) => Some((ProfileKind::Tunnel, a)),
+            Self::Session(a) => Some((ProfileKind::Session, a)),
+            Self::Ppp(a) => Some((ProfileKind::Ppp, a)),
+            Self::Peer(a) => Some((ProfileKind::Peer, a)),
         }
     }
 }
 
 /// What to do with profiles of one kind.
 #[derive(Debug, Subcommand)]
-pub enum ProfileAction {
+pub(crate) enum ProfileAction {
     /// The profiles of this kind.
     List,
     /// One profile: the keys set for it and what it resolves to.

@@ -35,27 +35,27 @@ enum Failure {
 impl Failure {
     fn code(&self) -> u8 {
         match self {
-            Failure::Other(_) => 1,
-            Failure::Usage(_) => 2,
-            Failure::Unreachable(_) => 3,
-            Failure::Refused(..) => 4,
+            Self::Other(_) => 1,
+            Self::Usage(_) => 2,
+            Self::Unreachable(_) => 3,
+            Self::Refused(..) => 4,
         }
     }
 
     fn message(&self) -> &str {
         match self {
-            Failure::Other(m) | Failure::Usage(m) | Failure::Unreachable(m) => m,
-            Failure::Refused(m, _) => m,
+            Self::Other(m) | Self::Usage(m) | Self::Unreachable(m) => m,
+            Self::Refused(m, _) => m,
         }
     }
 }
 
 impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Failure {
+    fn from(e: ClientError) -> Self {
         if let ClientError::Connect { path, .. } = &e
             && e.is_connect_permission_denied()
         {
-            return Failure::Refused(
+            return Self::Refused(
                 format!(
                     "permission denied on {}: only root and the members of l2tpd's \
                      system.api_group (or api_readonly_group) may use it",
@@ -66,10 +66,10 @@ impl From<ClientError> for Failure {
         }
         match e {
             ClientError::Connect { .. } => {
-                Failure::Unreachable(format!("{e} (is l2tpd running? see --socket)"))
+                Self::Unreachable(format!("{e} (is l2tpd running? see --socket)"))
             }
-            ClientError::Api(api) => Failure::Refused(api.to_string(), Some(api)),
-            other => Failure::Other(other.to_string()),
+            ClientError::Api(api) => Self::Refused(api.to_string(), Some(api)),
+            other => Self::Other(other.to_string()),
         }
     }
 }

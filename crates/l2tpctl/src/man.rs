@@ -139,7 +139,7 @@ description: \fBl2tpctl introspect\fR.
 "#;
 
 /// The whole page.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let mut cmd = Cli::command();
     cmd.build();
     let man = clap_mangen::Man::new(cmd.clone())

@@ -8,7 +8,7 @@ use l2tp_api::types::{
 use serde_json::Value;
 
 /// Print a line on stdout; a closed pipe (`l2tpctl ... | head`) ends l2tpctl quietly.
-pub fn write_line(args: std::fmt::Arguments<'_>) {
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
@@ -34,7 +34,7 @@ macro_rules! outln {
 /// (bidirectional overrides, zero-width characters, byte-order mark) become
 /// `\u{NNNN}`. Backslashes are kept as they are: the daemon already escapes
 /// peer strings, and this second line of defence must not double them.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     use std::fmt::Write;
     if !s.chars().any(needs_escape) {
         return s.to_owned();
@@ -116,7 +116,7 @@ fn flags(f: &[String]) -> String {
 }
 
 /// Seconds as `1d02h03m04s`, shortest form.
-pub fn duration(secs: u64) -> String {
+pub(crate) fn duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
@@ -143,7 +143,7 @@ fn settings(o: &serde_json::Map<String, Value>) {
 }
 
 /// `system show`.
-pub fn system(s: &SystemInfo) {
+pub(crate) fn system(s: &SystemInfo) {
     kv(&[
         ("version", s.version.clone()),
         (
@@ -175,7 +175,7 @@ pub fn system(s: &SystemInfo) {
 }
 
 /// `system counters`.
-pub fn counters(c: &SystemCounters) {
+pub(crate) fn counters(c: &SystemCounters) {
     let v = serde_json::to_value(c).unwrap_or_default();
     let mut rows: Vec<(&str, String)> = Vec::new();
     if let Value::Object(o) = &v {
@@ -197,7 +197,7 @@ pub fn counters(c: &SystemCounters) {
 }
 
 /// `tunnel list`.
-pub fn tunnels(ts: &[TunnelSummary]) {
+pub(crate) fn tunnels(ts: &[TunnelSummary]) {
     if ts.is_empty() {
         crate::outln!("no tunnels");
         return;
@@ -271,7 +271,7 @@ fn by_type(m: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 /// `tunnel show`.
-pub fn tunnel(t: &TunnelInfo) {
+pub(crate) fn tunnel(t: &TunnelInfo) {
     kv(&[
         ("tunnel", format!("{} (id {})", t.name, t.id)),
         ("origin", t.origin.clone()),
@@ -380,7 +380,7 @@ pub fn tunnel(t: &TunnelInfo) {
 }
 
 /// `session list`.
-pub fn sessions(ss: &[SessionSummary]) {
+pub(crate) fn sessions(ss: &[SessionSummary]) {
     if ss.is_empty() {
         crate::outln!("no sessions");
         return;
@@ -418,7 +418,7 @@ pub fn sessions(ss: &[SessionSummary]) {
 }
 
 /// `session show`.
-pub fn session(s: &SessionInfo) {
+pub(crate) fn session(s: &SessionInfo) {
     let p = &s.peer_info;
     kv(&[
         ("session", format!("{} (id {})", s.name, s.id)),
@@ -448,7 +448,7 @@ pub fn session(s: &SessionInfo) {
 }
 
 /// `profile list`.
-pub fn profiles(ps: &[ProfileSummary]) {
+pub(crate) fn profiles(ps: &[ProfileSummary]) {
     if ps.is_empty() {
         crate::outln!("no profiles");
         return;
@@ -469,7 +469,7 @@ pub fn profiles(ps: &[ProfileSummary]) {
 }
 
 /// `profile KIND show`.
-pub fn profile(p: &Profile) {
+pub(crate) fn profile(p: &Profile) {
     kv(&[
         ("profile", format!("{} {}", p.kind, p.name)),
         ("origin", p.origin.clone()),
@@ -482,7 +482,7 @@ pub fn profile(p: &Profile) {
 }
 
 /// One `monitor` line: UTC time, kind, description.
-pub fn event(e: &Event) {
+pub(crate) fn event(e: &Event) {
     let secs = e.timestamp_usec / 1_000_000;
     let ms = e.timestamp_usec / 1000 % 1000;
     crate::outln!(

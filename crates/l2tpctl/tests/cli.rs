@@ -64,7 +64,8 @@ fn a_closed_pipe_ends_output_quietly() {
     use std::process::Stdio;
     // The bash script (over 100 KB) outgrows the pipe buffer (64 KiB), so
     // l2tpctl is still writing when the pipe closes.
-    for args in [&["completions", "bash"][..]] {
+    {
+        let args = &["completions", "bash"][..];
         let mut child = Command::new(env!("CARGO_BIN_EXE_l2tpctl"))
             .args(args)
             .stdout(Stdio::piped())

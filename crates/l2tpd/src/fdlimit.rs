@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 /// The `RLIMIT_NOFILE` limits of this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NofileLimit {
+pub(crate) struct NofileLimit {
     /// The soft limit: the most descriptors open at once (`EMFILE` beyond it).
     pub soft: u64,
     /// The hard limit: the most the soft limit may be raised to without privilege.
@@ -52,7 +52,7 @@ fn limit_str(v: u64) -> String {
 }
 
 /// This process's `RLIMIT_NOFILE`.
-pub fn nofile_limit() -> io::Result<NofileLimit> {
+pub(crate) fn nofile_limit() -> io::Result<NofileLimit> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
     Ok(NofileLimit {
         soft: rlim_u64(soft),
@@ -64,7 +64,7 @@ pub fn nofile_limit() -> io::Result<NofileLimit> {
 /// one info line (old soft, new soft, hard). A failure is logged as a
 /// warning and the daemon runs on with the limit it has. Returns the limits
 /// in force afterwards, if they could be read.
-pub fn raise_nofile_limit() -> Option<NofileLimit> {
+pub(crate) fn raise_nofile_limit() -> Option<NofileLimit> {
     let old = match nofile_limit() {
         Ok(l) => l,
         Err(e) => {
@@ -99,13 +99,13 @@ pub fn raise_nofile_limit() -> Option<NofileLimit> {
 
 /// Whether `err` says the process (`EMFILE`) or the system (`ENFILE`) is out
 /// of file descriptors.
-pub fn is_exhaustion(err: &io::Error) -> bool {
+pub(crate) fn is_exhaustion(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Lets one event through per interval and counts the others.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     interval: Duration,
     last: Option<Instant>,
     suppressed: u64,
@@ -113,8 +113,8 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// At most one event per `interval`.
-    pub const fn new(interval: Duration) -> RateLimiter {
-        RateLimiter {
+    pub(crate) const fn new(interval: Duration) -> Self {
+        Self {
             interval,
             last: None,
             suppressed: 0,
@@ -123,7 +123,7 @@ impl RateLimiter {
 
     /// An event at `now`: `Some(n)` if it is to be logged, `n` being how many
     /// were suppressed since the last one logged; `None` (and counted) if not.
-    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<u64> {
         if self
             .last
             .is_some_and(|last| now.saturating_duration_since(last) < self.interval)
@@ -149,7 +149,7 @@ static REPORTS: Mutex<RateLimiter> = Mutex::new(RateLimiter::new(Duration::from_
 /// the others are only counted. It does not back off or retry: the caller
 /// does what fits (drop the datagram, refuse the tunnel, wait before the
 /// next accept).
-pub fn report_exhaustion(operation: &str, err: &io::Error) {
+pub(crate) fn report_exhaustion(operation: &str, err: &io::Error) {
     let admitted = REPORTS
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -21,13 +21,13 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Whether stderr is the journal stream systemd set up for this process
 /// (`JOURNAL_STREAM` equals stderr's `st_dev:st_ino`).
-pub fn stderr_is_journal() -> bool {
+pub(crate) fn stderr_is_journal() -> bool {
     systemd_journal_logger::connected_to_journal()
 }
 
 /// A `MakeWriter` whose writers send one journal entry each.
 #[derive(Clone)]
-pub struct JournalWriter {
+pub(crate) struct JournalWriter {
     log: Arc<JournalLog>,
 }
 
@@ -35,14 +35,14 @@ impl JournalWriter {
     /// Open a socket to journald (`/run/systemd/journal/socket`) and check
     /// that it takes datagrams. Errors: the socket's, e.g. `ENOENT` or
     /// `ECONNREFUSED` when journald is not running.
-    pub fn open() -> io::Result<JournalWriter> {
+    pub(crate) fn open() -> io::Result<Self> {
         let log = JournalLog::new()?.with_syslog_identifier("l2tpd".to_string());
-        Ok(JournalWriter { log: Arc::new(log) })
+        Ok(Self { log: Arc::new(log) })
     }
 }
 
 /// One event's formatted line, sent to journald when dropped.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     log: &'a JournalLog,
     level: log::Level,
     target: String,

@@ -31,21 +31,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most HTTP connections served at once; further ones are closed unanswered.
-pub const MAX_CONNECTIONS: usize = 8;
+pub(crate) const MAX_CONNECTIONS: usize = 8;
 /// Largest request head (request line and headers) read, in bytes.
-pub const MAX_REQUEST: usize = 4096;
+pub(crate) const MAX_REQUEST: usize = 4096;
 /// Time a client has to send its whole request head, from its connection.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time the daemon loop has to answer a scrape.
-pub const RENDER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const RENDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has to read the reply.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Scrapes waiting for the daemon loop at most.
-pub const QUEUE: usize = 4;
+pub(crate) const QUEUE: usize = 4;
 
 /// The exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), which
     /// node_exporter's textfile collector also reads.
     Prometheus,
@@ -56,10 +56,10 @@ pub enum Format {
 
 impl Format {
     /// The HTTP `Content-Type` of this format.
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
-            Format::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 }
@@ -67,7 +67,7 @@ impl Format {
 /// A scrape from the HTTP endpoint, answered by the daemon loop with the
 /// rendered text.
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     /// The format the scraper asked for.
     pub format: Format,
     /// Where the text goes.
@@ -77,7 +77,7 @@ pub struct Request {
 /// Kernel data-plane counters of a tunnel (`L2TP_ATTR_STATS`,
 /// include/uapi/linux/l2tp.h).
 #[derive(Debug, Clone, Default)]
-pub struct KernelCounters {
+pub(crate) struct KernelCounters {
     /// Data packets sent.
     pub tx_packets: u64,
     /// Data bytes sent.
@@ -94,7 +94,7 @@ pub struct KernelCounters {
 
 /// One tunnel's series (only with per-tunnel metrics).
 #[derive(Debug, Clone, Default)]
-pub struct TunnelSnapshot {
+pub(crate) struct TunnelSnapshot {
     /// The tunnel's name (the `[tunnel.NAME]`, or the name l2tpd gave a
     /// peer's tunnel); escaped by the encoder as a label value.
     pub name: String,
@@ -120,7 +120,7 @@ pub struct TunnelSnapshot {
 
 /// Everything one scrape shows, taken by the daemon loop.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// l2tpd's version (label of `l2tpd_build_info`).
     pub version: String,
     /// Start of the process, seconds since the Unix epoch.
@@ -154,7 +154,7 @@ fn message_types() -> impl Iterator<Item = (usize, &'static str)> {
 }
 
 /// Render a snapshot. Never fails (writing to a `String` cannot).
-pub fn render(s: Snapshot, format: Format) -> String {
+pub(crate) fn render(s: Snapshot, format: Format) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(s));
     let mut out = String::new();
@@ -523,7 +523,7 @@ impl Collector for Snapshot {
 /// Bind the metrics endpoint (at start, so that a bad address stops l2tpd
 /// with a clear error) and serve it from a thread of its own. Scrapes go to
 /// the daemon loop through the returned bounded queue.
-pub fn listen(addr: SocketAddr) -> anyhow::Result<mpsc::Receiver<Request>> {
+pub(crate) fn listen(addr: SocketAddr) -> anyhow::Result<mpsc::Receiver<Request>> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("binding the metrics endpoint (system.metrics_listen) {addr}"))?;
     listener.set_nonblocking(true)?;

@@ -16,7 +16,7 @@ use sd_notify::NotifyState;
 
 /// The least time between two `STATUS=` updates (a changed count waits
 /// until then; an unchanged one is not sent again).
-pub const STATUS_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const STATUS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The shortest `WATCHDOG=1` period, whatever `WATCHDOG_USEC` says: a
 /// nonsensical 1 µs must not make the loop spin.
@@ -27,7 +27,11 @@ const MIN_WATCHDOG_PERIOD: Duration = Duration::from_millis(1);
 /// µs; absent, unparsable, 0 or `u64::MAX` (infinity) mean no watchdog) and
 /// `pid` is `WATCHDOG_PID` (absent: the watchdog is ours; otherwise it must
 /// parse as a positive pid equal to `own_pid`).
-pub fn watchdog_timeout(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+pub(crate) fn watchdog_timeout(
+    usec: Option<&str>,
+    pid: Option<&str>,
+    own_pid: u32,
+) -> Option<Duration> {
     let usec: u64 = usec?.parse().ok()?;
     if usec == 0 || usec == u64::MAX {
         return None;
@@ -42,7 +46,7 @@ pub fn watchdog_timeout(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> 
 }
 
 /// `STATUS=` text: "12 tunnels, 340 sessions" (singular for one).
-pub fn status_text(tunnels: usize, sessions: usize) -> String {
+pub(crate) fn status_text(tunnels: usize, sessions: usize) -> String {
     let plural = |n: usize, word: &str| {
         if n == 1 {
             format!("1 {word}")
@@ -59,7 +63,7 @@ pub fn status_text(tunnels: usize, sessions: usize) -> String {
 
 /// What has been told to the service manager, and when to tell it more.
 #[derive(Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     /// `NOTIFY_SOCKET` is set: anything is sent at all.
     enabled: bool,
     /// Half of the watchdog timeout: the `WATCHDOG=1` period (None: no watchdog).
@@ -76,7 +80,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// From the environment: `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`.
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok();
         let enabled = std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
         let timeout = watchdog_timeout(
@@ -84,19 +88,19 @@ impl Notifier {
             var("WATCHDOG_PID").as_deref(),
             std::process::id(),
         );
-        Notifier::new(enabled, timeout, Instant::now())
+        Self::new(enabled, timeout, Instant::now())
     }
 
     /// `enabled`: whether to send at all; `watchdog`: the watchdog timeout
     /// (pings go at half of it, the first one half a period after `now`).
-    pub fn new(enabled: bool, watchdog: Option<Duration>, now: Instant) -> Notifier {
+    pub(crate) fn new(enabled: bool, watchdog: Option<Duration>, now: Instant) -> Self {
         let watchdog_period = watchdog
             .filter(|_| enabled)
             .map(|t| (t / 2).max(MIN_WATCHDOG_PERIOD));
         if let Some(p) = watchdog_period {
             tracing::info!(period_ms = p.as_millis() as u64, "systemd watchdog enabled");
         }
-        Notifier {
+        Self {
             enabled,
             watchdog_period,
             next_watchdog: watchdog_period.map(|p| now + p),
@@ -108,7 +112,7 @@ impl Notifier {
 
     /// `READY=1` with the current `STATUS=`: at start-up once the sockets
     /// are bound and the signal handlers installed, and after a reload.
-    pub fn ready(&mut self, now: Instant, counts: (usize, usize)) {
+    pub(crate) fn ready(&mut self, now: Instant, counts: (usize, usize)) {
         let status = status_text(counts.0, counts.1);
         self.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
         self.status_sent = Some((counts, now));
@@ -117,7 +121,7 @@ impl Notifier {
 
     /// `RELOADING=1` with `MONOTONIC_USEC=` (CLOCK_MONOTONIC, µs), as
     /// systemd requires since v253: a reload has begun.
-    pub fn reloading(&mut self) {
+    pub(crate) fn reloading(&mut self) {
         match NotifyState::monotonic_usec_now() {
             Ok(t) => self.send(&[NotifyState::Reloading, t]),
             Err(e) => {
@@ -128,7 +132,7 @@ impl Notifier {
     }
 
     /// `STOPPING=1`: shutdown has begun (every call and tunnel is being closed).
-    pub fn stopping(&mut self, counts: (usize, usize)) {
+    pub(crate) fn stopping(&mut self, counts: (usize, usize)) {
         let status = format!("stopping: {}", status_text(counts.0, counts.1));
         self.send(&[NotifyState::Stopping, NotifyState::Status(&status)]);
     }
@@ -136,7 +140,7 @@ impl Notifier {
     /// Called by the wakeup loop on every turn, O(1): `WATCHDOG=1` when due,
     /// and `STATUS=` when `counts` (tunnels, sessions) differ from the last
     /// sent and [`STATUS_INTERVAL`] has passed since.
-    pub fn tick(&mut self, now: Instant, counts: (usize, usize)) {
+    pub(crate) fn tick(&mut self, now: Instant, counts: (usize, usize)) {
         if !self.enabled {
             return;
         }
@@ -162,7 +166,7 @@ impl Notifier {
 
     /// When [`tick`](Self::tick) next has something to send (the loop
     /// sleeps no longer than this); None when nothing is pending.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [self.next_watchdog, self.status_due]
             .into_iter()
             .flatten()

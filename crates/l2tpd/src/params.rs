@@ -8,7 +8,7 @@ use l2tp_proto::reliable::ChannelConfig;
 use l2tp_proto::session::CallParams;
 
 /// The machine's host name, for the Host Name AVP when none is configured.
-pub fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -27,7 +27,7 @@ fn bearer_bits(digital: bool, analog: bool) -> u32 {
 }
 
 /// Protocol parameters of a tunnel from its resolved tunnel parameters.
-pub fn tunnel_config(p: &TunnelParams, config: &Config) -> TunnelConfig {
+pub(crate) fn tunnel_config(p: &TunnelParams, config: &Config) -> TunnelConfig {
     let hello = (!p.hello_timeout.is_zero()).then_some(p.hello_timeout);
     TunnelConfig {
         host_name: p.host_name.clone().unwrap_or_else(host_name).into_bytes(),
@@ -61,7 +61,7 @@ pub fn tunnel_config(p: &TunnelParams, config: &Config) -> TunnelConfig {
 }
 
 /// Call parameters of a session we place, from its resolved session parameters.
-pub fn call_params(p: &SessionParams) -> CallParams {
+pub(crate) fn call_params(p: &SessionParams) -> CallParams {
     CallParams {
         tx_connect_speed: p.tx_connect_speed,
         rx_connect_speed: (p.rx_connect_speed != 0).then_some(p.rx_connect_speed),

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An inclusive address range, both ends of the same family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Range {
+pub(crate) struct Range {
     /// First address.
     pub start: IpAddr,
     /// Last address (inclusive).
@@ -29,13 +29,13 @@ fn from_u128(v: u128, like: IpAddr) -> IpAddr {
 
 /// Addresses in use, per range.
 #[derive(Debug, Default)]
-pub struct Pools {
+pub(crate) struct Pools {
     used: HashMap<Range, BTreeSet<u128>>,
 }
 
 impl Pools {
     /// Lowest free address of `range`, marked in use; `None` when exhausted.
-    pub fn allocate(&mut self, range: Range) -> Option<IpAddr> {
+    pub(crate) fn allocate(&mut self, range: Range) -> Option<IpAddr> {
         let (lo, hi) = (to_u128(range.start), to_u128(range.end));
         let used = self.used.entry(range).or_default();
         let mut candidate = lo;
@@ -53,7 +53,7 @@ impl Pools {
     }
 
     /// Return an address to its range.
-    pub fn release(&mut self, range: Range, addr: IpAddr) {
+    pub(crate) fn release(&mut self, range: Range, addr: IpAddr) {
         if let Some(used) = self.used.get_mut(&range) {
             used.remove(&to_u128(addr));
         }
@@ -61,7 +61,7 @@ impl Pools {
 
     /// Addresses of `range` in use.
     #[cfg(test)]
-    pub fn in_use(&self, range: Range) -> usize {
+    pub(crate) fn in_use(&self, range: Range) -> usize {
         self.used.get(&range).map_or(0, BTreeSet::len)
     }
 }

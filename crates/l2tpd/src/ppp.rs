@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 /// What the supervisor reports to the daemon loop.
 #[derive(Debug)]
-pub enum PppEvent {
+pub(crate) enum PppEvent {
     /// pppd reported the interface it created ("Using interface ppp0").
     Interface { key: SessionKey, ifname: String },
     /// The PPP interface is up (rtnetlink): its addresses as `local peer/prefix` text.
@@ -55,7 +55,7 @@ fn link_watcher() -> Result<l2tp_kernel::LinkWatcher, l2tp_kernel::Error> {
 /// addresses as [`PppEvent::LinkUp`]. Driven by rtnetlink notifications through the
 /// shared watcher: one query when the wait starts, no polling. Must be called on the
 /// daemon's tokio runtime.
-pub fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender<PppEvent>) {
+pub(crate) fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender<PppEvent>) {
     let watcher = match link_watcher() {
         Ok(w) => w,
         Err(e) => {
@@ -86,11 +86,11 @@ pub fn watch_link(key: SessionKey, ifname: String, events: mpsc::UnboundedSender
 }
 
 /// (our tunnel id, our session id), as u16 values of RFC 2661.
-pub type SessionKey = (u16, u16);
+pub(crate) type SessionKey = (u16, u16);
 
 /// How to start pppd for one session. Its `Debug` redacts the password.
 #[derive(Clone)]
-pub struct PppLaunch {
+pub(crate) struct PppLaunch {
     /// pppd binary, normally `/usr/sbin/pppd`.
     pub pppd: std::path::PathBuf,
     /// Our tunnel id.
@@ -124,7 +124,7 @@ impl std::fmt::Debug for PppLaunch {
 impl PppLaunch {
     /// The full pppd argument vector (reference.md §4.1 for the plugin
     /// options), with the PPPoL2TP socket at descriptor `fd` in pppd.
-    pub fn args(&self, fd: i32) -> Vec<String> {
+    pub(crate) fn args(&self, fd: i32) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "plugin".into(),
             "pppol2tp.so".into(),
@@ -167,7 +167,7 @@ fn loggable_args(args: &[String]) -> String {
 }
 
 /// Text of pppd's exit codes (pppd(8), "EXIT STATUS").
-pub fn exit_text(code: i32) -> &'static str {
+pub(crate) fn exit_text(code: i32) -> &'static str {
     match code {
         0 => "pppd detached or the link was terminated normally",
         1 => "fatal error",
@@ -233,7 +233,7 @@ fn setpriv() -> Option<&'static Path> {
 /// fork, which keeps the protocol loop from stalling when many calls start
 /// at once. Spawns happen on the protocol thread only, one at a time, so no
 /// other child can inherit the socket.
-pub fn spawn(
+pub(crate) fn spawn(
     launch: &PppLaunch,
     fd: OwnedFd,
     events: mpsc::UnboundedSender<PppEvent>,
@@ -324,7 +324,7 @@ async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(
 }
 
 /// Ask pppd to terminate the link and exit (SIGTERM, pppd(8) "SIGNALS").
-pub fn terminate(pid: u32) {
+pub(crate) fn terminate(pid: u32) {
     if pid == 0 {
         return;
     }

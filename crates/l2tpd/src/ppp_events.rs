@@ -19,7 +19,7 @@ use crate::ppp::PppEvent;
 
 /// Where `openl2tp.so` sends its events; fixed by the plugin, so only one
 /// controller per host can receive them.
-pub const EVENT_SOCKET: &str = "/tmp/openl2tp-event.sock";
+pub(crate) const EVENT_SOCKET: &str = "/tmp/openl2tp-event.sock";
 
 const SIGNATURE: u32 = 0x6b6c_7831;
 const MSG_UPDOWN: u16 = 1;
@@ -32,7 +32,7 @@ const TLV_STATE: u16 = 6;
 
 /// One decoded plugin message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginEvent {
+pub(crate) enum PluginEvent {
     /// The LCP snoop of an LNS-mode session saw both ACCMs.
     Accm {
         tunnel_id: u16,
@@ -51,7 +51,7 @@ pub enum PluginEvent {
 
 /// Decode a plugin datagram; `None` when it is not a well-formed message of a
 /// known type with the TLVs that type needs.
-pub fn parse(buf: &[u8]) -> Option<PluginEvent> {
+pub(crate) fn parse(buf: &[u8]) -> Option<PluginEvent> {
     let u16_at = |b: &[u8], o: usize| b.get(o..o + 2).map(|x| u16::from_ne_bytes([x[0], x[1]]));
     let u32_at = |b: &[u8], o: usize| {
         b.get(o..o + 4)
@@ -107,7 +107,7 @@ pub fn parse(buf: &[u8]) -> Option<PluginEvent> {
 
 /// Bind [`EVENT_SOCKET`] (replacing a stale socket file nobody listens on) and
 /// forward decoded events. Fails when another live controller owns the path.
-pub fn listen(events: mpsc::UnboundedSender<PppEvent>) -> anyhow::Result<()> {
+pub(crate) fn listen(events: mpsc::UnboundedSender<PppEvent>) -> anyhow::Result<()> {
     let path = Path::new(EVENT_SOCKET);
     if path.exists() {
         let probe = std::os::unix::net::UnixDatagram::unbound()?;

@@ -28,7 +28,7 @@ struct Daemon {
 
 impl Daemon {
     /// Start l2tpd on `port` with `extra` added to `[system]`, log filter `level`.
-    fn start(dir: &Path, port: u16, extra: &str, rest: &str, level: &str) -> Daemon {
+    fn start(dir: &Path, port: u16, extra: &str, rest: &str, level: &str) -> Self {
         let socket = dir.join("api.sock");
         let config = format!(
             "[system]\nlisten_addr = \"127.0.0.1\"\nudp_port = {port}\ndata_plane = \"null\"\n\
@@ -41,7 +41,7 @@ impl Daemon {
             "l2tpd did not start:\n{}",
             proc.log()
         );
-        Daemon { proc, socket }
+        Self { proc, socket }
     }
 
     fn connect(&self) -> UnixStream {

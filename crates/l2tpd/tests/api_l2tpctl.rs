@@ -19,10 +19,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+    fn start(dir: &Path, name: &str, config: &str) -> Self {
         let socket = dir.join(format!("{name}.sock"));
         let config = format!("{config}\n",).replace("@SOCKET@", &socket.display().to_string());
-        let d = Daemon {
+        let d = Self {
             proc: Process::spawn(dir, name, &config, "info"),
             socket,
         };
@@ -67,7 +67,7 @@ impl Ctl {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout(), self.stderr()))
     }
     #[track_caller]
-    fn ok(self) -> Ctl {
+    fn ok(self) -> Self {
         assert_eq!(
             self.code(),
             0,
@@ -79,7 +79,7 @@ impl Ctl {
     }
     /// Refused by the daemon (exit 4) with this error name in --json output.
     #[track_caller]
-    fn refused(self, error: &str) -> Ctl {
+    fn refused(self, error: &str) -> Self {
         assert_eq!(self.code(), 4, "{}\n{}", self.stdout(), self.stderr());
         let v = self.json();
         assert_eq!(v["error"], error, "{v}");
@@ -159,7 +159,7 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(d: &Daemon, dir: &Path) -> Monitor {
+    fn start(d: &Daemon, dir: &Path) -> Self {
         let out = dir.join("monitor.jsonl");
         let child = Command::new(l2tpctl_bin())
             .arg("--socket")
@@ -169,7 +169,7 @@ impl Monitor {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let m = Monitor { child, out };
+        let m = Self { child, out };
         assert!(
             wait(Duration::from_secs(5), || m.text().contains("subscribed")),
             "monitor did not subscribe"

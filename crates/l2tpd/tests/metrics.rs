@@ -38,8 +38,8 @@ impl Exposition {
     /// Parse, panicking with the line on anything malformed: a sample whose
     /// name has no `# TYPE` (and `# HELP`) before it, a duplicate TYPE, a
     /// bad label list or value.
-    fn parse(text: &str) -> Exposition {
-        let mut e = Exposition::default();
+    fn parse(text: &str) -> Self {
+        let mut e = Self::default();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let (name, help) = rest.split_once(' ').expect(line);
@@ -175,10 +175,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+    fn start(dir: &Path, name: &str, config: &str) -> Self {
         let socket = dir.join(format!("{name}.sock"));
         let config = config.replace("@SOCKET@", &socket.display().to_string());
-        let d = Daemon {
+        let d = Self {
             proc: Process::spawn(dir, name, &config, "info"),
             socket,
             dir: dir.to_owned(),

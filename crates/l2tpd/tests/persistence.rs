@@ -19,10 +19,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+    fn start(dir: &Path, name: &str, config: &str) -> Self {
         let socket = dir.join(format!("{name}.sock"));
         let config = config.replace("@SOCKET@", &socket.display().to_string());
-        let d = Daemon {
+        let d = Self {
             proc: Process::spawn(dir, name, &config, "info"),
             socket,
             dir: dir.join(name),

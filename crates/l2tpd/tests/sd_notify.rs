@@ -26,19 +26,19 @@ struct Manager {
 }
 
 impl Manager {
-    fn bind(path: &Path) -> Manager {
+    fn bind(path: &Path) -> Self {
         let _ = std::fs::remove_file(path);
-        Manager {
+        Self {
             sock: UnixDatagram::bind(path).unwrap(),
             seen: Vec::new(),
         }
     }
 
     /// Bound to `name` in the abstract namespace (NOTIFY_SOCKET=@name).
-    fn bind_abstract(name: &str) -> Manager {
+    fn bind_abstract(name: &str) -> Self {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
-        Manager {
+        Self {
             sock: UnixDatagram::bind_addr(&addr).unwrap(),
             seen: Vec::new(),
         }

@@ -4,16 +4,16 @@ use std::path::Path;
 
 use l2tp_config::{Config, ConfigError, ConfigErrors};
 
-pub const FILE: &str = "/etc/l2tpd/test.toml";
+pub(crate) const FILE: &str = "/etc/l2tpd/test.toml";
 
-pub fn parse(text: &str) -> Config {
+pub(crate) fn parse(text: &str) -> Config {
     match Config::from_str(text, Path::new(FILE)) {
         Ok(c) => c,
         Err(e) => panic!("config rejected:\n{e}"),
     }
 }
 
-pub fn errors(text: &str) -> ConfigErrors {
+pub(crate) fn errors(text: &str) -> ConfigErrors {
     match Config::from_str(text, Path::new(FILE)) {
         Ok(_) => panic!("config accepted:\n{text}"),
         Err(e) => e,
@@ -21,7 +21,7 @@ pub fn errors(text: &str) -> ConfigErrors {
 }
 
 /// The one error whose key is `key`.
-pub fn error_for<'a>(errs: &'a ConfigErrors, key: &str) -> &'a ConfigError {
+pub(crate) fn error_for<'a>(errs: &'a ConfigErrors, key: &str) -> &'a ConfigError {
     let found: Vec<_> = errs
         .iter()
         .filter(|e| e.key.as_deref() == Some(key))
@@ -31,7 +31,7 @@ pub fn error_for<'a>(errs: &'a ConfigErrors, key: &str) -> &'a ConfigError {
 }
 
 /// 1-based line of the first line of `text` containing `needle`.
-pub fn line_of(text: &str, needle: &str) -> u32 {
+pub(crate) fn line_of(text: &str, needle: &str) -> u32 {
     let i = text
         .lines()
         .position(|l| l.contains(needle))
@@ -40,11 +40,11 @@ pub fn line_of(text: &str, needle: &str) -> u32 {
 }
 
 /// A directory under the system temporary directory, removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
+pub(crate) struct TempDir(pub std::path::PathBuf);
 
 impl TempDir {
     /// A new empty directory whose name contains `tag`.
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -52,16 +52,16 @@ impl TempDir {
             std::env::temp_dir().join(format!("l2tp-config-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        Self(dir)
     }
 
     /// `rel` below the directory.
-    pub fn path(&self, rel: &str) -> std::path::PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> std::path::PathBuf {
         self.0.join(rel)
     }
 
     /// Writes `text` to `rel` (creating parent directories) with `mode`.
-    pub fn write_mode(&self, rel: &str, text: &str, mode: u32) -> std::path::PathBuf {
+    pub(crate) fn write_mode(&self, rel: &str, text: &str, mode: u32) -> std::path::PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -71,12 +71,12 @@ impl TempDir {
     }
 
     /// Writes `text` to `rel` (creating parent directories), mode 0600.
-    pub fn write(&self, rel: &str, text: &str) -> std::path::PathBuf {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> std::path::PathBuf {
         self.write_mode(rel, text, 0o600)
     }
 
     /// Makes `rel` a symbolic link to `/dev/null`.
-    pub fn mask_with_dev_null(&self, rel: &str) -> std::path::PathBuf {
+    pub(crate) fn mask_with_dev_null(&self, rel: &str) -> std::path::PathBuf {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink("/dev/null", &p).unwrap();

@@ -55,7 +55,7 @@ impl Avp {
             AvpValue::Unknown { .. } | AvpValue::ReservedBits { .. } => false,
             v => v.attribute().rfc_mandatory(),
         };
-        Avp {
+        Self {
             mandatory,
             hidden: false,
             value,
@@ -221,48 +221,47 @@ pub enum AvpValue {
 impl AvpValue {
     /// The attribute type this value is sent as.
     pub fn attribute(&self) -> AttributeType {
-        use AvpValue as V;
         AttributeType(match self {
-            V::MessageType(_) => 0,
-            V::ResultCode(_) => 1,
-            V::ProtocolVersion { .. } => 2,
-            V::FramingCapabilities(_) => 3,
-            V::BearerCapabilities(_) => 4,
-            V::TieBreaker(_) => 5,
-            V::FirmwareRevision(_) => 6,
-            V::HostName(_) => 7,
-            V::VendorName(_) => 8,
-            V::AssignedTunnelId(_) => 9,
-            V::ReceiveWindowSize(_) => 10,
-            V::Challenge(_) => 11,
-            V::Q931CauseCode { .. } => 12,
-            V::ChallengeResponse(_) => 13,
-            V::AssignedSessionId(_) => 14,
-            V::CallSerialNumber(_) => 15,
-            V::MinimumBps(_) => 16,
-            V::MaximumBps(_) => 17,
-            V::BearerType(_) => 18,
-            V::FramingType(_) => 19,
-            V::CalledNumber(_) => 21,
-            V::CallingNumber(_) => 22,
-            V::SubAddress(_) => 23,
-            V::TxConnectSpeed(_) => 24,
-            V::PhysicalChannelId(_) => 25,
-            V::InitialReceivedLcpConfreq(_) => 26,
-            V::LastSentLcpConfreq(_) => 27,
-            V::LastReceivedLcpConfreq(_) => 28,
-            V::ProxyAuthenType(_) => 29,
-            V::ProxyAuthenName(_) => 30,
-            V::ProxyAuthenChallenge(_) => 31,
-            V::ProxyAuthenId(_) => 32,
-            V::ProxyAuthenResponse(_) => 33,
-            V::CallErrors(_) => 34,
-            V::Accm { .. } => 35,
-            V::RandomVector(_) => 36,
-            V::PrivateGroupId(_) => 37,
-            V::RxConnectSpeed(_) => 38,
-            V::SequencingRequired => 39,
-            V::Unknown { attribute, .. } | V::ReservedBits { attribute, .. } => attribute.0,
+            Self::MessageType(_) => 0,
+            Self::ResultCode(_) => 1,
+            Self::ProtocolVersion { .. } => 2,
+            Self::FramingCapabilities(_) => 3,
+            Self::BearerCapabilities(_) => 4,
+            Self::TieBreaker(_) => 5,
+            Self::FirmwareRevision(_) => 6,
+            Self::HostName(_) => 7,
+            Self::VendorName(_) => 8,
+            Self::AssignedTunnelId(_) => 9,
+            Self::ReceiveWindowSize(_) => 10,
+            Self::Challenge(_) => 11,
+            Self::Q931CauseCode { .. } => 12,
+            Self::ChallengeResponse(_) => 13,
+            Self::AssignedSessionId(_) => 14,
+            Self::CallSerialNumber(_) => 15,
+            Self::MinimumBps(_) => 16,
+            Self::MaximumBps(_) => 17,
+            Self::BearerType(_) => 18,
+            Self::FramingType(_) => 19,
+            Self::CalledNumber(_) => 21,
+            Self::CallingNumber(_) => 22,
+            Self::SubAddress(_) => 23,
+            Self::TxConnectSpeed(_) => 24,
+            Self::PhysicalChannelId(_) => 25,
+            Self::InitialReceivedLcpConfreq(_) => 26,
+            Self::LastSentLcpConfreq(_) => 27,
+            Self::LastReceivedLcpConfreq(_) => 28,
+            Self::ProxyAuthenType(_) => 29,
+            Self::ProxyAuthenName(_) => 30,
+            Self::ProxyAuthenChallenge(_) => 31,
+            Self::ProxyAuthenId(_) => 32,
+            Self::ProxyAuthenResponse(_) => 33,
+            Self::CallErrors(_) => 34,
+            Self::Accm { .. } => 35,
+            Self::RandomVector(_) => 36,
+            Self::PrivateGroupId(_) => 37,
+            Self::RxConnectSpeed(_) => 38,
+            Self::SequencingRequired => 39,
+            Self::Unknown { attribute, .. } | Self::ReservedBits { attribute, .. } => attribute.0,
         })
     }
 
@@ -270,9 +269,7 @@ impl AvpValue {
     /// `ReservedBits`).
     pub fn vendor_id(&self) -> u16 {
         match self {
-            AvpValue::Unknown { vendor_id, .. } | AvpValue::ReservedBits { vendor_id, .. } => {
-                *vendor_id
-            }
+            Self::Unknown { vendor_id, .. } | Self::ReservedBits { vendor_id, .. } => *vendor_id,
             _ => 0,
         }
     }
@@ -280,18 +277,17 @@ impl AvpValue {
     /// Reserved header bits to send (non-zero only for `ReservedBits`).
     pub(crate) fn reserved_bits(&self) -> u8 {
         match self {
-            AvpValue::ReservedBits { bits, .. } => *bits & 0x0f,
+            Self::ReservedBits { bits, .. } => *bits & 0x0f,
             _ => 0,
         }
     }
 
     /// Encodes the attribute value field (no AVP header, not hidden).
     pub(crate) fn encode_value(&self) -> Result<Vec<u8>, &'static str> {
-        use AvpValue as V;
         let mut out = Vec::new();
         match self {
-            V::MessageType(t) => out.extend_from_slice(&t.0.to_be_bytes()),
-            V::ResultCode(rc) => {
+            Self::MessageType(t) => out.extend_from_slice(&t.0.to_be_bytes()),
+            Self::ResultCode(rc) => {
                 out.extend_from_slice(&rc.result.to_be_bytes());
                 let msg = rc.message.as_deref().unwrap_or(&[]);
                 match rc.error {
@@ -303,39 +299,39 @@ impl AvpValue {
                     None => {}
                 }
             }
-            V::ProtocolVersion { version, revision } => {
+            Self::ProtocolVersion { version, revision } => {
                 out.extend_from_slice(&[*version, *revision])
             }
-            V::FramingCapabilities(c) | V::FramingType(c) => {
+            Self::FramingCapabilities(c) | Self::FramingType(c) => {
                 out.extend_from_slice(&c.0.to_be_bytes())
             }
-            V::BearerCapabilities(c) | V::BearerType(c) => {
+            Self::BearerCapabilities(c) | Self::BearerType(c) => {
                 out.extend_from_slice(&c.0.to_be_bytes())
             }
-            V::TieBreaker(t) => out.extend_from_slice(&t.to_be_bytes()),
-            V::FirmwareRevision(v)
-            | V::ReceiveWindowSize(v)
-            | V::ProxyAuthenType(v)
-            | V::ProxyAuthenId(v) => out.extend_from_slice(&v.to_be_bytes()),
-            V::AssignedTunnelId(t) => out.extend_from_slice(&t.0.to_be_bytes()),
-            V::AssignedSessionId(s) => out.extend_from_slice(&s.0.to_be_bytes()),
-            V::HostName(b)
-            | V::VendorName(b)
-            | V::Challenge(b)
-            | V::CalledNumber(b)
-            | V::CallingNumber(b)
-            | V::SubAddress(b)
-            | V::InitialReceivedLcpConfreq(b)
-            | V::LastSentLcpConfreq(b)
-            | V::LastReceivedLcpConfreq(b)
-            | V::ProxyAuthenName(b)
-            | V::ProxyAuthenChallenge(b)
-            | V::ProxyAuthenResponse(b)
-            | V::RandomVector(b)
-            | V::PrivateGroupId(b)
-            | V::Unknown { value: b, .. }
-            | V::ReservedBits { value: b, .. } => out.extend_from_slice(b),
-            V::Q931CauseCode {
+            Self::TieBreaker(t) => out.extend_from_slice(&t.to_be_bytes()),
+            Self::FirmwareRevision(v)
+            | Self::ReceiveWindowSize(v)
+            | Self::ProxyAuthenType(v)
+            | Self::ProxyAuthenId(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::AssignedTunnelId(t) => out.extend_from_slice(&t.0.to_be_bytes()),
+            Self::AssignedSessionId(s) => out.extend_from_slice(&s.0.to_be_bytes()),
+            Self::HostName(b)
+            | Self::VendorName(b)
+            | Self::Challenge(b)
+            | Self::CalledNumber(b)
+            | Self::CallingNumber(b)
+            | Self::SubAddress(b)
+            | Self::InitialReceivedLcpConfreq(b)
+            | Self::LastSentLcpConfreq(b)
+            | Self::LastReceivedLcpConfreq(b)
+            | Self::ProxyAuthenName(b)
+            | Self::ProxyAuthenChallenge(b)
+            | Self::ProxyAuthenResponse(b)
+            | Self::RandomVector(b)
+            | Self::PrivateGroupId(b)
+            | Self::Unknown { value: b, .. }
+            | Self::ReservedBits { value: b, .. } => out.extend_from_slice(b),
+            Self::Q931CauseCode {
                 cause,
                 msg,
                 advisory,
@@ -344,14 +340,14 @@ impl AvpValue {
                 out.push(*msg);
                 out.extend_from_slice(advisory);
             }
-            V::ChallengeResponse(r) => out.extend_from_slice(r),
-            V::CallSerialNumber(v)
-            | V::MinimumBps(v)
-            | V::MaximumBps(v)
-            | V::TxConnectSpeed(v)
-            | V::PhysicalChannelId(v)
-            | V::RxConnectSpeed(v) => out.extend_from_slice(&v.to_be_bytes()),
-            V::CallErrors(e) => {
+            Self::ChallengeResponse(r) => out.extend_from_slice(r),
+            Self::CallSerialNumber(v)
+            | Self::MinimumBps(v)
+            | Self::MaximumBps(v)
+            | Self::TxConnectSpeed(v)
+            | Self::PhysicalChannelId(v)
+            | Self::RxConnectSpeed(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::CallErrors(e) => {
                 out.extend_from_slice(&[0, 0]);
                 for v in [
                     e.crc_errors,
@@ -364,12 +360,12 @@ impl AvpValue {
                     out.extend_from_slice(&v.to_be_bytes());
                 }
             }
-            V::Accm { send, receive } => {
+            Self::Accm { send, receive } => {
                 out.extend_from_slice(&[0, 0]);
                 out.extend_from_slice(&send.to_be_bytes());
                 out.extend_from_slice(&receive.to_be_bytes());
             }
-            V::SequencingRequired => {}
+            Self::SequencingRequired => {}
         }
         Ok(out)
     }
@@ -378,11 +374,7 @@ impl AvpValue {
     /// reserved bits and attribute type `attribute`. Unknown attribute types
     /// become [`AvpValue::Unknown`]. `Err` carries the reason for
     /// [`DecodeError::BadAvpValue`](super::DecodeError::BadAvpValue).
-    pub(crate) fn decode_ietf(
-        attribute: AttributeType,
-        v: &[u8],
-    ) -> Result<AvpValue, &'static str> {
-        use AvpValue as V;
+    pub(crate) fn decode_ietf(attribute: AttributeType, v: &[u8]) -> Result<Self, &'static str> {
         type E<'a> = nom::error::Error<&'a [u8]>;
         fn u16_exact(v: &[u8]) -> Result<u16, &'static str> {
             all_consuming(be_u16::<_, E>)
@@ -398,7 +390,7 @@ impl AvpValue {
         }
         let bytes = || v.to_vec();
         Ok(match attribute.0 {
-            0 => V::MessageType(MessageType(u16_exact(v)?)),
+            0 => Self::MessageType(MessageType(u16_exact(v)?)),
             1 => {
                 let (msg, result) =
                     be_u16::<_, E>(v).map_err(|_| "Result Code shorter than 2 octets")?;
@@ -419,58 +411,60 @@ impl AvpValue {
                         }
                     }
                 };
-                V::ResultCode(rc)
+                Self::ResultCode(rc)
             }
             2 => {
                 let (_, (version, revision)) = all_consuming((be_u8::<_, E>, be_u8))
                     .parse(v)
                     .map_err(|_| "expected 2 octets")?;
-                V::ProtocolVersion { version, revision }
+                Self::ProtocolVersion { version, revision }
             }
-            3 => V::FramingCapabilities(FramingCaps(u32_exact(v)?)),
-            4 => V::BearerCapabilities(BearerCaps(u32_exact(v)?)),
-            5 => V::TieBreaker(
+            3 => Self::FramingCapabilities(FramingCaps(u32_exact(v)?)),
+            4 => Self::BearerCapabilities(BearerCaps(u32_exact(v)?)),
+            5 => Self::TieBreaker(
                 all_consuming(be_u64::<_, E>)
                     .parse(v)
                     .map(|(_, x)| x)
                     .map_err(|_| "expected 8 octets")?,
             ),
-            6 => V::FirmwareRevision(u16_exact(v)?),
-            7 => V::HostName(bytes()),
-            8 => V::VendorName(bytes()),
-            9 => V::AssignedTunnelId(TunnelId(u16_exact(v)?)),
-            10 => V::ReceiveWindowSize(u16_exact(v)?),
-            11 => V::Challenge(bytes()),
+            6 => Self::FirmwareRevision(u16_exact(v)?),
+            7 => Self::HostName(bytes()),
+            8 => Self::VendorName(bytes()),
+            9 => Self::AssignedTunnelId(TunnelId(u16_exact(v)?)),
+            10 => Self::ReceiveWindowSize(u16_exact(v)?),
+            11 => Self::Challenge(bytes()),
             12 => {
                 let (_, (cause, msg, advisory)) = (be_u16::<_, E>, be_u8, rest)
                     .parse(v)
                     .map_err(|_| "Q.931 Cause Code shorter than 3 octets")?;
-                V::Q931CauseCode {
+                Self::Q931CauseCode {
                     cause,
                     msg,
                     advisory: advisory.to_vec(),
                 }
             }
-            13 => V::ChallengeResponse(<[u8; 16]>::try_from(v).map_err(|_| "expected 16 octets")?),
-            14 => V::AssignedSessionId(SessionId(u16_exact(v)?)),
-            15 => V::CallSerialNumber(u32_exact(v)?),
-            16 => V::MinimumBps(u32_exact(v)?),
-            17 => V::MaximumBps(u32_exact(v)?),
-            18 => V::BearerType(BearerCaps(u32_exact(v)?)),
-            19 => V::FramingType(FramingCaps(u32_exact(v)?)),
-            21 => V::CalledNumber(bytes()),
-            22 => V::CallingNumber(bytes()),
-            23 => V::SubAddress(bytes()),
-            24 => V::TxConnectSpeed(u32_exact(v)?),
-            25 => V::PhysicalChannelId(u32_exact(v)?),
-            26 => V::InitialReceivedLcpConfreq(bytes()),
-            27 => V::LastSentLcpConfreq(bytes()),
-            28 => V::LastReceivedLcpConfreq(bytes()),
-            29 => V::ProxyAuthenType(u16_exact(v)?),
-            30 => V::ProxyAuthenName(bytes()),
-            31 => V::ProxyAuthenChallenge(bytes()),
-            32 => V::ProxyAuthenId(u16_exact(v)?),
-            33 => V::ProxyAuthenResponse(bytes()),
+            13 => {
+                Self::ChallengeResponse(<[u8; 16]>::try_from(v).map_err(|_| "expected 16 octets")?)
+            }
+            14 => Self::AssignedSessionId(SessionId(u16_exact(v)?)),
+            15 => Self::CallSerialNumber(u32_exact(v)?),
+            16 => Self::MinimumBps(u32_exact(v)?),
+            17 => Self::MaximumBps(u32_exact(v)?),
+            18 => Self::BearerType(BearerCaps(u32_exact(v)?)),
+            19 => Self::FramingType(FramingCaps(u32_exact(v)?)),
+            21 => Self::CalledNumber(bytes()),
+            22 => Self::CallingNumber(bytes()),
+            23 => Self::SubAddress(bytes()),
+            24 => Self::TxConnectSpeed(u32_exact(v)?),
+            25 => Self::PhysicalChannelId(u32_exact(v)?),
+            26 => Self::InitialReceivedLcpConfreq(bytes()),
+            27 => Self::LastSentLcpConfreq(bytes()),
+            28 => Self::LastReceivedLcpConfreq(bytes()),
+            29 => Self::ProxyAuthenType(u16_exact(v)?),
+            30 => Self::ProxyAuthenName(bytes()),
+            31 => Self::ProxyAuthenChallenge(bytes()),
+            32 => Self::ProxyAuthenId(u16_exact(v)?),
+            33 => Self::ProxyAuthenResponse(bytes()),
             34 => {
                 let (_, (_, c)) = all_consuming((
                     take::<_, _, E>(2usize),
@@ -478,7 +472,7 @@ impl AvpValue {
                 ))
                 .parse(v)
                 .map_err(|_| "expected 26 octets")?;
-                V::CallErrors(CallErrors {
+                Self::CallErrors(CallErrors {
                     crc_errors: c.0,
                     framing_errors: c.1,
                     hardware_overruns: c.2,
@@ -492,18 +486,18 @@ impl AvpValue {
                     all_consuming((take::<_, _, E>(2usize), be_u32, be_u32))
                         .parse(v)
                         .map_err(|_| "expected 10 octets")?;
-                V::Accm { send, receive }
+                Self::Accm { send, receive }
             }
-            36 => V::RandomVector(bytes()),
-            37 => V::PrivateGroupId(bytes()),
-            38 => V::RxConnectSpeed(u32_exact(v)?),
+            36 => Self::RandomVector(bytes()),
+            37 => Self::PrivateGroupId(bytes()),
+            38 => Self::RxConnectSpeed(u32_exact(v)?),
             39 => {
                 if !v.is_empty() {
                     return Err("expected no value");
                 }
-                V::SequencingRequired
+                Self::SequencingRequired
             }
-            _ => V::Unknown {
+            _ => Self::Unknown {
                 vendor_id: 0,
                 attribute,
                 value: bytes(),

@@ -30,7 +30,7 @@ pub struct ControlMessage {
 impl ControlMessage {
     /// A ZLB (zero-length body) acknowledgement with the given header.
     pub fn zlb(header: ControlHeader) -> Self {
-        ControlMessage {
+        Self {
             header,
             avps: Vec::new(),
         }
@@ -174,7 +174,7 @@ impl ControlMessage {
             });
             offset += avp_len;
         }
-        Ok(ControlMessage { header, avps })
+        Ok(Self { header, avps })
     }
 
     /// Encodes with T=1, L=1, S=1, O=0, P=0, Ver=2 and the Length field

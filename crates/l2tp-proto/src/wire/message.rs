@@ -426,7 +426,7 @@ impl Message {
     ///   `UnexpectedAvp`; without → kept in `other` (peers are sloppy).
     /// - Random Vector AVPs are wire-level detail (hiding) and are dropped;
     ///   M/H flags of the typed AVPs are not kept.
-    pub fn from_control(msg: &ControlMessage) -> Result<Message, MessageError> {
+    pub fn from_control(msg: &ControlMessage) -> Result<Self, MessageError> {
         let (first, rest) = msg.avps.split_first().ok_or(MessageError::Zlb)?;
         let message = match first.value {
             AvpValue::MessageType(t) => t,
@@ -480,7 +480,7 @@ impl Message {
         let s = &mut slots;
         use AvpValue as V;
         Ok(match message {
-            MessageType::SCCRQ => Message::Sccrq(Sccrq {
+            MessageType::SCCRQ => Self::Sccrq(Sccrq {
                 protocol_version: need!(s, PROTOCOL_VERSION, V::ProtocolVersion { version, revision } => (version, revision)),
                 host_name: need!(s, HOST_NAME, V::HostName(x) => x),
                 framing_capabilities: need!(s, FRAMING_CAPABILITIES, V::FramingCapabilities(x) => x),
@@ -493,7 +493,7 @@ impl Message {
                 vendor_name: take!(s, VENDOR_NAME, V::VendorName(x) => x),
                 other,
             }),
-            MessageType::SCCRP => Message::Sccrp(Sccrp {
+            MessageType::SCCRP => Self::Sccrp(Sccrp {
                 protocol_version: need!(s, PROTOCOL_VERSION, V::ProtocolVersion { version, revision } => (version, revision)),
                 framing_capabilities: need!(s, FRAMING_CAPABILITIES, V::FramingCapabilities(x) => x),
                 host_name: need!(s, HOST_NAME, V::HostName(x) => x),
@@ -506,17 +506,17 @@ impl Message {
                 challenge_response: take!(s, CHALLENGE_RESPONSE, V::ChallengeResponse(x) => x),
                 other,
             }),
-            MessageType::SCCCN => Message::Scccn(Scccn {
+            MessageType::SCCCN => Self::Scccn(Scccn {
                 challenge_response: take!(s, CHALLENGE_RESPONSE, V::ChallengeResponse(x) => x),
                 other,
             }),
-            MessageType::STOPCCN => Message::StopCcn(StopCcn {
+            MessageType::STOPCCN => Self::StopCcn(StopCcn {
                 assigned_tunnel_id: need!(s, ASSIGNED_TUNNEL_ID, V::AssignedTunnelId(x) => x),
                 result_code: need!(s, RESULT_CODE, V::ResultCode(x) => x),
                 other,
             }),
-            MessageType::HELLO => Message::Hello,
-            MessageType::ICRQ => Message::Icrq(Icrq {
+            MessageType::HELLO => Self::Hello,
+            MessageType::ICRQ => Self::Icrq(Icrq {
                 assigned_session_id: need!(s, ASSIGNED_SESSION_ID, V::AssignedSessionId(x) => x),
                 call_serial_number: need!(s, CALL_SERIAL_NUMBER, V::CallSerialNumber(x) => x),
                 bearer_type: take!(s, BEARER_TYPE, V::BearerType(x) => x),
@@ -526,11 +526,11 @@ impl Message {
                 sub_address: take!(s, SUB_ADDRESS, V::SubAddress(x) => x),
                 other,
             }),
-            MessageType::ICRP => Message::Icrp(Icrp {
+            MessageType::ICRP => Self::Icrp(Icrp {
                 assigned_session_id: need!(s, ASSIGNED_SESSION_ID, V::AssignedSessionId(x) => x),
                 other,
             }),
-            MessageType::ICCN => Message::Iccn(Iccn {
+            MessageType::ICCN => Self::Iccn(Iccn {
                 tx_connect_speed: need!(s, TX_CONNECT_SPEED, V::TxConnectSpeed(x) => x),
                 framing_type: need!(s, FRAMING_TYPE, V::FramingType(x) => x),
                 initial_received_lcp_confreq: take!(s, INITIAL_RECEIVED_LCP_CONFREQ, V::InitialReceivedLcpConfreq(x) => x),
@@ -547,7 +547,7 @@ impl Message {
                     .is_some(),
                 other,
             }),
-            MessageType::OCRQ => Message::Ocrq(Ocrq {
+            MessageType::OCRQ => Self::Ocrq(Ocrq {
                 assigned_session_id: need!(s, ASSIGNED_SESSION_ID, V::AssignedSessionId(x) => x),
                 call_serial_number: need!(s, CALL_SERIAL_NUMBER, V::CallSerialNumber(x) => x),
                 minimum_bps: need!(s, MINIMUM_BPS, V::MinimumBps(x) => x),
@@ -558,12 +558,12 @@ impl Message {
                 sub_address: take!(s, SUB_ADDRESS, V::SubAddress(x) => x),
                 other,
             }),
-            MessageType::OCRP => Message::Ocrp(Ocrp {
+            MessageType::OCRP => Self::Ocrp(Ocrp {
                 assigned_session_id: need!(s, ASSIGNED_SESSION_ID, V::AssignedSessionId(x) => x),
                 physical_channel_id: take!(s, PHYSICAL_CHANNEL_ID, V::PhysicalChannelId(x) => x),
                 other,
             }),
-            MessageType::OCCN => Message::Occn(Occn {
+            MessageType::OCCN => Self::Occn(Occn {
                 tx_connect_speed: need!(s, TX_CONNECT_SPEED, V::TxConnectSpeed(x) => x),
                 framing_type: need!(s, FRAMING_TYPE, V::FramingType(x) => x),
                 rx_connect_speed: take!(s, RX_CONNECT_SPEED, V::RxConnectSpeed(x) => x),
@@ -571,17 +571,17 @@ impl Message {
                     .is_some(),
                 other,
             }),
-            MessageType::CDN => Message::Cdn(Cdn {
+            MessageType::CDN => Self::Cdn(Cdn {
                 result_code: need!(s, RESULT_CODE, V::ResultCode(x) => x),
                 assigned_session_id: need!(s, ASSIGNED_SESSION_ID, V::AssignedSessionId(x) => x),
                 q931_cause_code: take!(s, Q931_CAUSE_CODE, V::Q931CauseCode { cause, msg, advisory } => Q931Cause { cause, msg, advisory }),
                 other,
             }),
-            MessageType::WEN => Message::Wen(Wen {
+            MessageType::WEN => Self::Wen(Wen {
                 call_errors: need!(s, CALL_ERRORS, V::CallErrors(x) => x),
                 other,
             }),
-            MessageType::SLI => Message::Sli(Sli {
+            MessageType::SLI => Self::Sli(Sli {
                 accm: need!(s, ACCM, V::Accm { send, receive } => (send, receive)),
                 other,
             }),
@@ -597,40 +597,40 @@ impl Message {
     /// The message type.
     pub fn message_type(&self) -> MessageType {
         match self {
-            Message::Sccrq(_) => MessageType::SCCRQ,
-            Message::Sccrp(_) => MessageType::SCCRP,
-            Message::Scccn(_) => MessageType::SCCCN,
-            Message::StopCcn(_) => MessageType::STOPCCN,
-            Message::Hello => MessageType::HELLO,
-            Message::Ocrq(_) => MessageType::OCRQ,
-            Message::Ocrp(_) => MessageType::OCRP,
-            Message::Occn(_) => MessageType::OCCN,
-            Message::Icrq(_) => MessageType::ICRQ,
-            Message::Icrp(_) => MessageType::ICRP,
-            Message::Iccn(_) => MessageType::ICCN,
-            Message::Cdn(_) => MessageType::CDN,
-            Message::Wen(_) => MessageType::WEN,
-            Message::Sli(_) => MessageType::SLI,
+            Self::Sccrq(_) => MessageType::SCCRQ,
+            Self::Sccrp(_) => MessageType::SCCRP,
+            Self::Scccn(_) => MessageType::SCCCN,
+            Self::StopCcn(_) => MessageType::STOPCCN,
+            Self::Hello => MessageType::HELLO,
+            Self::Ocrq(_) => MessageType::OCRQ,
+            Self::Ocrp(_) => MessageType::OCRP,
+            Self::Occn(_) => MessageType::OCCN,
+            Self::Icrq(_) => MessageType::ICRQ,
+            Self::Icrp(_) => MessageType::ICRP,
+            Self::Iccn(_) => MessageType::ICCN,
+            Self::Cdn(_) => MessageType::CDN,
+            Self::Wen(_) => MessageType::WEN,
+            Self::Sli(_) => MessageType::SLI,
         }
     }
 
     /// The tolerated extra AVPs (`other`) of this message; empty for HELLO.
     pub fn other(&self) -> &[Avp] {
         match self {
-            Message::Sccrq(m) => &m.other,
-            Message::Sccrp(m) => &m.other,
-            Message::Scccn(m) => &m.other,
-            Message::StopCcn(m) => &m.other,
-            Message::Hello => &[],
-            Message::Ocrq(m) => &m.other,
-            Message::Ocrp(m) => &m.other,
-            Message::Occn(m) => &m.other,
-            Message::Icrq(m) => &m.other,
-            Message::Icrp(m) => &m.other,
-            Message::Iccn(m) => &m.other,
-            Message::Cdn(m) => &m.other,
-            Message::Wen(m) => &m.other,
-            Message::Sli(m) => &m.other,
+            Self::Sccrq(m) => &m.other,
+            Self::Sccrp(m) => &m.other,
+            Self::Scccn(m) => &m.other,
+            Self::StopCcn(m) => &m.other,
+            Self::Hello => &[],
+            Self::Ocrq(m) => &m.other,
+            Self::Ocrp(m) => &m.other,
+            Self::Occn(m) => &m.other,
+            Self::Icrq(m) => &m.other,
+            Self::Icrp(m) => &m.other,
+            Self::Iccn(m) => &m.other,
+            Self::Cdn(m) => &m.other,
+            Self::Wen(m) => &m.other,
+            Self::Sli(m) => &m.other,
         }
     }
 
@@ -660,7 +660,7 @@ impl Message {
             }
         }
         match self {
-            Message::Sccrq(m) => {
+            Self::Sccrq(m) => {
                 v.push(V::ProtocolVersion {
                     version: m.protocol_version.0,
                     revision: m.protocol_version.1,
@@ -675,7 +675,7 @@ impl Message {
                 opt(&mut v, &m.firmware_revision, V::FirmwareRevision);
                 opt(&mut v, &m.vendor_name, V::VendorName);
             }
-            Message::Sccrp(m) => {
+            Self::Sccrp(m) => {
                 v.push(V::ProtocolVersion {
                     version: m.protocol_version.0,
                     revision: m.protocol_version.1,
@@ -690,13 +690,13 @@ impl Message {
                 opt(&mut v, &m.challenge, V::Challenge);
                 opt(&mut v, &m.challenge_response, V::ChallengeResponse);
             }
-            Message::Scccn(m) => opt(&mut v, &m.challenge_response, V::ChallengeResponse),
-            Message::StopCcn(m) => {
+            Self::Scccn(m) => opt(&mut v, &m.challenge_response, V::ChallengeResponse),
+            Self::StopCcn(m) => {
                 v.push(V::AssignedTunnelId(m.assigned_tunnel_id));
                 v.push(V::ResultCode(m.result_code.clone()));
             }
-            Message::Hello => {}
-            Message::Icrq(m) => {
+            Self::Hello => {}
+            Self::Icrq(m) => {
                 v.push(V::AssignedSessionId(m.assigned_session_id));
                 v.push(V::CallSerialNumber(m.call_serial_number));
                 opt(&mut v, &m.bearer_type, V::BearerType);
@@ -705,8 +705,8 @@ impl Message {
                 opt(&mut v, &m.called_number, V::CalledNumber);
                 opt(&mut v, &m.sub_address, V::SubAddress);
             }
-            Message::Icrp(m) => v.push(V::AssignedSessionId(m.assigned_session_id)),
-            Message::Iccn(m) => {
+            Self::Icrp(m) => v.push(V::AssignedSessionId(m.assigned_session_id)),
+            Self::Iccn(m) => {
                 v.push(V::TxConnectSpeed(m.tx_connect_speed));
                 v.push(V::FramingType(m.framing_type));
                 opt(
@@ -731,7 +731,7 @@ impl Message {
                     v.push(V::SequencingRequired);
                 }
             }
-            Message::Ocrq(m) => {
+            Self::Ocrq(m) => {
                 v.push(V::AssignedSessionId(m.assigned_session_id));
                 v.push(V::CallSerialNumber(m.call_serial_number));
                 v.push(V::MinimumBps(m.minimum_bps));
@@ -741,11 +741,11 @@ impl Message {
                 v.push(V::CalledNumber(m.called_number.clone()));
                 opt(&mut v, &m.sub_address, V::SubAddress);
             }
-            Message::Ocrp(m) => {
+            Self::Ocrp(m) => {
                 v.push(V::AssignedSessionId(m.assigned_session_id));
                 opt(&mut v, &m.physical_channel_id, V::PhysicalChannelId);
             }
-            Message::Occn(m) => {
+            Self::Occn(m) => {
                 v.push(V::TxConnectSpeed(m.tx_connect_speed));
                 v.push(V::FramingType(m.framing_type));
                 opt(&mut v, &m.rx_connect_speed, V::RxConnectSpeed);
@@ -753,7 +753,7 @@ impl Message {
                     v.push(V::SequencingRequired);
                 }
             }
-            Message::Cdn(m) => {
+            Self::Cdn(m) => {
                 v.push(V::ResultCode(m.result_code.clone()));
                 v.push(V::AssignedSessionId(m.assigned_session_id));
                 opt(&mut v, &m.q931_cause_code, |q| V::Q931CauseCode {
@@ -762,13 +762,13 @@ impl Message {
                     advisory: q.advisory,
                 });
             }
-            Message::Wen(m) => v.push(V::CallErrors(m.call_errors)),
-            Message::Sli(m) => v.push(V::Accm {
+            Self::Wen(m) => v.push(V::CallErrors(m.call_errors)),
+            Self::Sli(m) => v.push(V::Accm {
                 send: m.accm.0,
                 receive: m.accm.1,
             }),
         }
-        let may_hide = !matches!(self, Message::Sccrq(_));
+        let may_hide = !matches!(self, Self::Sccrq(_));
         let mut avps: Vec<Avp> = v
             .into_iter()
             .map(|value| {
@@ -793,66 +793,66 @@ impl Message {
 
 impl From<Sccrq> for Message {
     fn from(m: Sccrq) -> Self {
-        Message::Sccrq(m)
+        Self::Sccrq(m)
     }
 }
 impl From<Sccrp> for Message {
     fn from(m: Sccrp) -> Self {
-        Message::Sccrp(m)
+        Self::Sccrp(m)
     }
 }
 impl From<Scccn> for Message {
     fn from(m: Scccn) -> Self {
-        Message::Scccn(m)
+        Self::Scccn(m)
     }
 }
 impl From<StopCcn> for Message {
     fn from(m: StopCcn) -> Self {
-        Message::StopCcn(m)
+        Self::StopCcn(m)
     }
 }
 impl From<Ocrq> for Message {
     fn from(m: Ocrq) -> Self {
-        Message::Ocrq(m)
+        Self::Ocrq(m)
     }
 }
 impl From<Ocrp> for Message {
     fn from(m: Ocrp) -> Self {
-        Message::Ocrp(m)
+        Self::Ocrp(m)
     }
 }
 impl From<Occn> for Message {
     fn from(m: Occn) -> Self {
-        Message::Occn(m)
+        Self::Occn(m)
     }
 }
 impl From<Icrq> for Message {
     fn from(m: Icrq) -> Self {
-        Message::Icrq(m)
+        Self::Icrq(m)
     }
 }
 impl From<Icrp> for Message {
     fn from(m: Icrp) -> Self {
-        Message::Icrp(m)
+        Self::Icrp(m)
     }
 }
 impl From<Iccn> for Message {
     fn from(m: Iccn) -> Self {
-        Message::Iccn(m)
+        Self::Iccn(m)
     }
 }
 impl From<Cdn> for Message {
     fn from(m: Cdn) -> Self {
-        Message::Cdn(m)
+        Self::Cdn(m)
     }
 }
 impl From<Wen> for Message {
     fn from(m: Wen) -> Self {
-        Message::Wen(m)
+        Self::Wen(m)
     }
 }
 impl From<Sli> for Message {
     fn from(m: Sli) -> Self {
-        Message::Sli(m)
+        Self::Sli(m)
     }
 }

@@ -36,33 +36,33 @@ pub struct MessageType(pub u16);
 
 impl MessageType {
     /// Start-Control-Connection-Request (RFC 2661 §6.1).
-    pub const SCCRQ: MessageType = MessageType(1);
+    pub const SCCRQ: Self = Self(1);
     /// Start-Control-Connection-Reply (RFC 2661 §6.2).
-    pub const SCCRP: MessageType = MessageType(2);
+    pub const SCCRP: Self = Self(2);
     /// Start-Control-Connection-Connected (RFC 2661 §6.3).
-    pub const SCCCN: MessageType = MessageType(3);
+    pub const SCCCN: Self = Self(3);
     /// Stop-Control-Connection-Notification (RFC 2661 §6.4).
-    pub const STOPCCN: MessageType = MessageType(4);
+    pub const STOPCCN: Self = Self(4);
     /// Hello keepalive (RFC 2661 §6.5).
-    pub const HELLO: MessageType = MessageType(6);
+    pub const HELLO: Self = Self(6);
     /// Outgoing-Call-Request (RFC 2661 §6.9).
-    pub const OCRQ: MessageType = MessageType(7);
+    pub const OCRQ: Self = Self(7);
     /// Outgoing-Call-Reply (RFC 2661 §6.10).
-    pub const OCRP: MessageType = MessageType(8);
+    pub const OCRP: Self = Self(8);
     /// Outgoing-Call-Connected (RFC 2661 §6.11).
-    pub const OCCN: MessageType = MessageType(9);
+    pub const OCCN: Self = Self(9);
     /// Incoming-Call-Request (RFC 2661 §6.6).
-    pub const ICRQ: MessageType = MessageType(10);
+    pub const ICRQ: Self = Self(10);
     /// Incoming-Call-Reply (RFC 2661 §6.7).
-    pub const ICRP: MessageType = MessageType(11);
+    pub const ICRP: Self = Self(11);
     /// Incoming-Call-Connected (RFC 2661 §6.8).
-    pub const ICCN: MessageType = MessageType(12);
+    pub const ICCN: Self = Self(12);
     /// Call-Disconnect-Notify (RFC 2661 §6.12).
-    pub const CDN: MessageType = MessageType(14);
+    pub const CDN: Self = Self(14);
     /// WAN-Error-Notify (RFC 2661 §6.13).
-    pub const WEN: MessageType = MessageType(15);
+    pub const WEN: Self = Self(15);
     /// Set-Link-Info (RFC 2661 §6.14).
-    pub const SLI: MessageType = MessageType(16);
+    pub const SLI: Self = Self(16);
 
     /// The RFC 2661 §3.2 name of this message type, `None` if unknown
     /// (including the reserved values 0, 5 and 13).
@@ -116,83 +116,83 @@ pub struct AttributeType(pub u16);
 
 impl AttributeType {
     /// Message Type, RFC 2661 §4.4.1.
-    pub const MESSAGE_TYPE: AttributeType = AttributeType(0);
+    pub const MESSAGE_TYPE: Self = Self(0);
     /// Result Code, RFC 2661 §4.4.2.
-    pub const RESULT_CODE: AttributeType = AttributeType(1);
+    pub const RESULT_CODE: Self = Self(1);
     /// Protocol Version, RFC 2661 §4.4.3.
-    pub const PROTOCOL_VERSION: AttributeType = AttributeType(2);
+    pub const PROTOCOL_VERSION: Self = Self(2);
     /// Framing Capabilities, RFC 2661 §4.4.3.
-    pub const FRAMING_CAPABILITIES: AttributeType = AttributeType(3);
+    pub const FRAMING_CAPABILITIES: Self = Self(3);
     /// Bearer Capabilities, RFC 2661 §4.4.3.
-    pub const BEARER_CAPABILITIES: AttributeType = AttributeType(4);
+    pub const BEARER_CAPABILITIES: Self = Self(4);
     /// Tie Breaker, RFC 2661 §4.4.3.
-    pub const TIE_BREAKER: AttributeType = AttributeType(5);
+    pub const TIE_BREAKER: Self = Self(5);
     /// Firmware Revision, RFC 2661 §4.4.3.
-    pub const FIRMWARE_REVISION: AttributeType = AttributeType(6);
+    pub const FIRMWARE_REVISION: Self = Self(6);
     /// Host Name, RFC 2661 §4.4.3.
-    pub const HOST_NAME: AttributeType = AttributeType(7);
+    pub const HOST_NAME: Self = Self(7);
     /// Vendor Name, RFC 2661 §4.4.3.
-    pub const VENDOR_NAME: AttributeType = AttributeType(8);
+    pub const VENDOR_NAME: Self = Self(8);
     /// Assigned Tunnel ID, RFC 2661 §4.4.3.
-    pub const ASSIGNED_TUNNEL_ID: AttributeType = AttributeType(9);
+    pub const ASSIGNED_TUNNEL_ID: Self = Self(9);
     /// Receive Window Size, RFC 2661 §4.4.3.
-    pub const RECEIVE_WINDOW_SIZE: AttributeType = AttributeType(10);
+    pub const RECEIVE_WINDOW_SIZE: Self = Self(10);
     /// Challenge, RFC 2661 §4.4.3.
-    pub const CHALLENGE: AttributeType = AttributeType(11);
+    pub const CHALLENGE: Self = Self(11);
     /// Q.931 Cause Code, RFC 2661 §4.4.4.
-    pub const Q931_CAUSE_CODE: AttributeType = AttributeType(12);
+    pub const Q931_CAUSE_CODE: Self = Self(12);
     /// Challenge Response, RFC 2661 §4.4.3.
-    pub const CHALLENGE_RESPONSE: AttributeType = AttributeType(13);
+    pub const CHALLENGE_RESPONSE: Self = Self(13);
     /// Assigned Session ID, RFC 2661 §4.4.4.
-    pub const ASSIGNED_SESSION_ID: AttributeType = AttributeType(14);
+    pub const ASSIGNED_SESSION_ID: Self = Self(14);
     /// Call Serial Number, RFC 2661 §4.4.4.
-    pub const CALL_SERIAL_NUMBER: AttributeType = AttributeType(15);
+    pub const CALL_SERIAL_NUMBER: Self = Self(15);
     /// Minimum BPS, RFC 2661 §4.4.4.
-    pub const MINIMUM_BPS: AttributeType = AttributeType(16);
+    pub const MINIMUM_BPS: Self = Self(16);
     /// Maximum BPS, RFC 2661 §4.4.4.
-    pub const MAXIMUM_BPS: AttributeType = AttributeType(17);
+    pub const MAXIMUM_BPS: Self = Self(17);
     /// Bearer Type, RFC 2661 §4.4.4.
-    pub const BEARER_TYPE: AttributeType = AttributeType(18);
+    pub const BEARER_TYPE: Self = Self(18);
     /// Framing Type, RFC 2661 §4.4.4.
-    pub const FRAMING_TYPE: AttributeType = AttributeType(19);
+    pub const FRAMING_TYPE: Self = Self(19);
     /// Called Number, RFC 2661 §4.4.4.
-    pub const CALLED_NUMBER: AttributeType = AttributeType(21);
+    pub const CALLED_NUMBER: Self = Self(21);
     /// Calling Number, RFC 2661 §4.4.4.
-    pub const CALLING_NUMBER: AttributeType = AttributeType(22);
+    pub const CALLING_NUMBER: Self = Self(22);
     /// Sub-Address, RFC 2661 §4.4.4.
-    pub const SUB_ADDRESS: AttributeType = AttributeType(23);
+    pub const SUB_ADDRESS: Self = Self(23);
     /// (Tx) Connect Speed, RFC 2661 §4.4.4.
-    pub const TX_CONNECT_SPEED: AttributeType = AttributeType(24);
+    pub const TX_CONNECT_SPEED: Self = Self(24);
     /// Physical Channel ID, RFC 2661 §4.4.4.
-    pub const PHYSICAL_CHANNEL_ID: AttributeType = AttributeType(25);
+    pub const PHYSICAL_CHANNEL_ID: Self = Self(25);
     /// Initial Received LCP CONFREQ, RFC 2661 §4.4.5.
-    pub const INITIAL_RECEIVED_LCP_CONFREQ: AttributeType = AttributeType(26);
+    pub const INITIAL_RECEIVED_LCP_CONFREQ: Self = Self(26);
     /// Last Sent LCP CONFREQ, RFC 2661 §4.4.5.
-    pub const LAST_SENT_LCP_CONFREQ: AttributeType = AttributeType(27);
+    pub const LAST_SENT_LCP_CONFREQ: Self = Self(27);
     /// Last Received LCP CONFREQ, RFC 2661 §4.4.5.
-    pub const LAST_RECEIVED_LCP_CONFREQ: AttributeType = AttributeType(28);
+    pub const LAST_RECEIVED_LCP_CONFREQ: Self = Self(28);
     /// Proxy Authen Type, RFC 2661 §4.4.5.
-    pub const PROXY_AUTHEN_TYPE: AttributeType = AttributeType(29);
+    pub const PROXY_AUTHEN_TYPE: Self = Self(29);
     /// Proxy Authen Name, RFC 2661 §4.4.5.
-    pub const PROXY_AUTHEN_NAME: AttributeType = AttributeType(30);
+    pub const PROXY_AUTHEN_NAME: Self = Self(30);
     /// Proxy Authen Challenge, RFC 2661 §4.4.5.
-    pub const PROXY_AUTHEN_CHALLENGE: AttributeType = AttributeType(31);
+    pub const PROXY_AUTHEN_CHALLENGE: Self = Self(31);
     /// Proxy Authen ID, RFC 2661 §4.4.5.
-    pub const PROXY_AUTHEN_ID: AttributeType = AttributeType(32);
+    pub const PROXY_AUTHEN_ID: Self = Self(32);
     /// Proxy Authen Response, RFC 2661 §4.4.5.
-    pub const PROXY_AUTHEN_RESPONSE: AttributeType = AttributeType(33);
+    pub const PROXY_AUTHEN_RESPONSE: Self = Self(33);
     /// Call Errors, RFC 2661 §4.4.6.
-    pub const CALL_ERRORS: AttributeType = AttributeType(34);
+    pub const CALL_ERRORS: Self = Self(34);
     /// ACCM, RFC 2661 §4.4.6.
-    pub const ACCM: AttributeType = AttributeType(35);
+    pub const ACCM: Self = Self(35);
     /// Random Vector, RFC 2661 §4.4.1 (used for hiding, §4.3).
-    pub const RANDOM_VECTOR: AttributeType = AttributeType(36);
+    pub const RANDOM_VECTOR: Self = Self(36);
     /// Private Group ID, RFC 2661 §4.4.4.
-    pub const PRIVATE_GROUP_ID: AttributeType = AttributeType(37);
+    pub const PRIVATE_GROUP_ID: Self = Self(37);
     /// Rx Connect Speed, RFC 2661 §4.4.4.
-    pub const RX_CONNECT_SPEED: AttributeType = AttributeType(38);
+    pub const RX_CONNECT_SPEED: Self = Self(38);
     /// Sequencing Required, RFC 2661 §4.4.4.
-    pub const SEQUENCING_REQUIRED: AttributeType = AttributeType(39);
+    pub const SEQUENCING_REQUIRED: Self = Self(39);
 
     /// The RFC 2661 §4.4 name of this IETF attribute, `None` if RFC 2661 does
     /// not define it (20 and ≥ 40).
@@ -283,22 +283,22 @@ pub struct FramingCaps(pub u32);
 
 impl FramingCaps {
     /// Synchronous framing (S bit).
-    pub const SYNC: FramingCaps = FramingCaps(1);
+    pub const SYNC: Self = Self(1);
     /// Asynchronous framing (A bit).
-    pub const ASYNC: FramingCaps = FramingCaps(2);
+    pub const ASYNC: Self = Self(2);
     /// Both synchronous and asynchronous framing.
-    pub const BOTH: FramingCaps = FramingCaps(3);
+    pub const BOTH: Self = Self(3);
 
     /// Whether every bit of `other` is set in `self`.
-    pub fn contains(self, other: FramingCaps) -> bool {
+    pub fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 }
 
 impl std::ops::BitOr for FramingCaps {
-    type Output = FramingCaps;
-    fn bitor(self, rhs: FramingCaps) -> FramingCaps {
-        FramingCaps(self.0 | rhs.0)
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
     }
 }
 
@@ -310,22 +310,22 @@ pub struct BearerCaps(pub u32);
 
 impl BearerCaps {
     /// Digital access (D bit).
-    pub const DIGITAL: BearerCaps = BearerCaps(1);
+    pub const DIGITAL: Self = Self(1);
     /// Analog access (A bit).
-    pub const ANALOG: BearerCaps = BearerCaps(2);
+    pub const ANALOG: Self = Self(2);
     /// Both digital and analog access.
-    pub const BOTH: BearerCaps = BearerCaps(3);
+    pub const BOTH: Self = Self(3);
 
     /// Whether every bit of `other` is set in `self`.
-    pub fn contains(self, other: BearerCaps) -> bool {
+    pub fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 }
 
 impl std::ops::BitOr for BearerCaps {
-    type Output = BearerCaps;
-    fn bitor(self, rhs: BearerCaps) -> BearerCaps {
-        BearerCaps(self.0 | rhs.0)
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
     }
 }
 
@@ -337,20 +337,20 @@ pub struct StopCcnResult(pub u16);
 
 impl StopCcnResult {
     /// 1: General request to clear control connection.
-    pub const GENERAL_REQUEST_TO_CLEAR: StopCcnResult = StopCcnResult(1);
+    pub const GENERAL_REQUEST_TO_CLEAR: Self = Self(1);
     /// 2: General error, Error Code indicates the problem.
-    pub const GENERAL_ERROR: StopCcnResult = StopCcnResult(2);
+    pub const GENERAL_ERROR: Self = Self(2);
     /// 3: Control channel already exists.
-    pub const CHANNEL_EXISTS: StopCcnResult = StopCcnResult(3);
+    pub const CHANNEL_EXISTS: Self = Self(3);
     /// 4: Requester is not authorized to establish a control channel.
-    pub const NOT_AUTHORIZED: StopCcnResult = StopCcnResult(4);
+    pub const NOT_AUTHORIZED: Self = Self(4);
     /// 5: The protocol version of the requester is not supported; Error Code
     /// indicates the highest version supported.
-    pub const UNSUPPORTED_VERSION: StopCcnResult = StopCcnResult(5);
+    pub const UNSUPPORTED_VERSION: Self = Self(5);
     /// 6: Requester is being shut down.
-    pub const SHUTTING_DOWN: StopCcnResult = StopCcnResult(6);
+    pub const SHUTTING_DOWN: Self = Self(6);
     /// 7: Finite State Machine error.
-    pub const FSM_ERROR: StopCcnResult = StopCcnResult(7);
+    pub const FSM_ERROR: Self = Self(7);
 }
 
 /// Result code of a CDN (RFC 2661 §4.4.2, "Defined Result Code values for
@@ -361,29 +361,29 @@ pub struct CdnResult(pub u16);
 
 impl CdnResult {
     /// 1: Call disconnected due to loss of carrier.
-    pub const LOST_CARRIER: CdnResult = CdnResult(1);
+    pub const LOST_CARRIER: Self = Self(1);
     /// 2: Call disconnected for the reason indicated in Error Code.
-    pub const GENERAL_ERROR: CdnResult = CdnResult(2);
+    pub const GENERAL_ERROR: Self = Self(2);
     /// 3: Call disconnected for administrative reasons.
-    pub const ADMINISTRATIVE: CdnResult = CdnResult(3);
+    pub const ADMINISTRATIVE: Self = Self(3);
     /// 4: Call failed due to lack of appropriate facilities being available
     /// (temporary condition).
-    pub const NO_FACILITIES_TEMPORARY: CdnResult = CdnResult(4);
+    pub const NO_FACILITIES_TEMPORARY: Self = Self(4);
     /// 5: Call failed due to lack of appropriate facilities being available
     /// (permanent condition).
-    pub const NO_FACILITIES_PERMANENT: CdnResult = CdnResult(5);
+    pub const NO_FACILITIES_PERMANENT: Self = Self(5);
     /// 6: Invalid destination.
-    pub const INVALID_DESTINATION: CdnResult = CdnResult(6);
+    pub const INVALID_DESTINATION: Self = Self(6);
     /// 7: Call failed due to no carrier detected.
-    pub const NO_CARRIER: CdnResult = CdnResult(7);
+    pub const NO_CARRIER: Self = Self(7);
     /// 8: Call failed due to detection of a busy signal.
-    pub const BUSY: CdnResult = CdnResult(8);
+    pub const BUSY: Self = Self(8);
     /// 9: Call failed due to lack of a dial tone.
-    pub const NO_DIAL_TONE: CdnResult = CdnResult(9);
+    pub const NO_DIAL_TONE: Self = Self(9);
     /// 10: Call was not established within time allotted by LAC.
-    pub const TIMEOUT: CdnResult = CdnResult(10);
+    pub const TIMEOUT: Self = Self(10);
     /// 11: Call was connected but no appropriate framing was detected.
-    pub const NO_FRAMING: CdnResult = CdnResult(11);
+    pub const NO_FRAMING: Self = Self(11);
 }
 
 /// General error code (RFC 2661 §4.4.2, "General Error Codes"), the optional
@@ -393,26 +393,26 @@ pub struct ErrorCode(pub u16);
 
 impl ErrorCode {
     /// 0: No general error.
-    pub const NO_GENERAL_ERROR: ErrorCode = ErrorCode(0);
+    pub const NO_GENERAL_ERROR: Self = Self(0);
     /// 1: No control connection exists yet for this LAC-LNS pair.
-    pub const NO_CONTROL_CONNECTION: ErrorCode = ErrorCode(1);
+    pub const NO_CONTROL_CONNECTION: Self = Self(1);
     /// 2: Length is wrong.
-    pub const LENGTH_WRONG: ErrorCode = ErrorCode(2);
+    pub const LENGTH_WRONG: Self = Self(2);
     /// 3: One of the field values was out of range or a reserved field was
     /// non-zero.
-    pub const VALUE_OUT_OF_RANGE: ErrorCode = ErrorCode(3);
+    pub const VALUE_OUT_OF_RANGE: Self = Self(3);
     /// 4: Insufficient resources to handle this operation now.
-    pub const INSUFFICIENT_RESOURCES: ErrorCode = ErrorCode(4);
+    pub const INSUFFICIENT_RESOURCES: Self = Self(4);
     /// 5: The Session ID is invalid in this context.
-    pub const INVALID_SESSION_ID: ErrorCode = ErrorCode(5);
+    pub const INVALID_SESSION_ID: Self = Self(5);
     /// 6: A generic vendor-specific error occurred in the LAC.
-    pub const VENDOR_SPECIFIC: ErrorCode = ErrorCode(6);
+    pub const VENDOR_SPECIFIC: Self = Self(6);
     /// 7: Try another; the error message may carry the address of another
     /// LNS.
-    pub const TRY_ANOTHER: ErrorCode = ErrorCode(7);
+    pub const TRY_ANOTHER: Self = Self(7);
     /// 8: Session or tunnel was shut down due to receipt of an unknown AVP
     /// with the M bit set.
-    pub const UNKNOWN_MANDATORY_AVP: ErrorCode = ErrorCode(8);
+    pub const UNKNOWN_MANDATORY_AVP: Self = Self(8);
 }
 
 /// Proxy Authen Type values (RFC 2661 §4.4.5), the `u16` carried by
@@ -450,7 +450,7 @@ pub struct ResultCode {
 impl ResultCode {
     /// A StopCCN result code without error code.
     pub fn stop_ccn(result: StopCcnResult) -> Self {
-        ResultCode {
+        Self {
             result: result.0,
             error: None,
             message: None,
@@ -459,7 +459,7 @@ impl ResultCode {
 
     /// A CDN result code without error code.
     pub fn cdn(result: CdnResult) -> Self {
-        ResultCode {
+        Self {
             result: result.0,
             error: None,
             message: None,

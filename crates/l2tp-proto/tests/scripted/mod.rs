@@ -15,10 +15,10 @@ use l2tp_proto::wire::{
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-pub const PEER_TUNNEL: TunnelId = TunnelId(4242);
-pub const PEER_SESSION: SessionId = SessionId(777);
+pub(crate) const PEER_TUNNEL: TunnelId = TunnelId(4242);
+pub(crate) const PEER_SESSION: SessionId = SessionId(777);
 
-pub struct Peer {
+pub(crate) struct Peer {
     pub ep: Endpoint,
     pub rng: StdRng,
     pub now: Instant,
@@ -29,7 +29,7 @@ pub struct Peer {
     pub their_tunnel: TunnelId,
 }
 
-pub fn unknown_avp(mandatory: bool) -> Avp {
+pub(crate) fn unknown_avp(mandatory: bool) -> Avp {
     Avp {
         mandatory,
         hidden: false,
@@ -41,7 +41,7 @@ pub fn unknown_avp(mandatory: bool) -> Avp {
     }
 }
 
-pub fn sccrq() -> Message {
+pub(crate) fn sccrq() -> Message {
     Message::Sccrq(Sccrq {
         protocol_version: (1, 0),
         host_name: b"scripted".to_vec(),
@@ -57,12 +57,12 @@ pub fn sccrq() -> Message {
     })
 }
 
-pub fn icrq() -> Message {
+pub(crate) fn icrq() -> Message {
     icrq_for(PEER_SESSION.0)
 }
 
 /// ICRQ for a call whose Assigned Session ID (the peer's) is `peer_session`.
-pub fn icrq_for(peer_session: u16) -> Message {
+pub(crate) fn icrq_for(peer_session: u16) -> Message {
     Message::Icrq(Icrq {
         assigned_session_id: SessionId(peer_session),
         call_serial_number: u32::from(peer_session),
@@ -76,7 +76,7 @@ pub fn icrq_for(peer_session: u16) -> Message {
 }
 
 /// A plain ICCN (64 kb/s, synchronous framing, no proxy AVPs).
-pub fn iccn() -> Message {
+pub(crate) fn iccn() -> Message {
     Message::Iccn(l2tp_proto::wire::Iccn {
         tx_connect_speed: 64000,
         framing_type: FramingCaps(1),
@@ -96,8 +96,8 @@ pub fn iccn() -> Message {
 }
 
 impl Peer {
-    pub fn new() -> Peer {
-        Peer {
+    pub(crate) fn new() -> Self {
+        Self {
             ep: Endpoint::new(Some(Box::new(|_, _| Some(TunnelConfig::default())))),
             rng: StdRng::seed_from_u64(7),
             now: Instant::now(),
@@ -109,7 +109,7 @@ impl Peer {
     }
 
     /// Send `msg` (plus `extra` AVPs) in sequence; returns the control messages the endpoint sent back.
-    pub fn send(
+    pub(crate) fn send(
         &mut self,
         session: SessionId,
         msg: &Message,
@@ -130,7 +130,7 @@ impl Peer {
         self.raw(&cm.encode(None).unwrap())
     }
 
-    pub fn raw(&mut self, bytes: &[u8]) -> Vec<ControlMessage> {
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Vec<ControlMessage> {
         self.ep
             .handle_datagram(self.now, &mut self.rng, self.from, bytes);
         // Let the acknowledgement timer fire so that ZLBs show too.
@@ -150,7 +150,7 @@ impl Peer {
     }
 
     /// Bring the tunnel up: SCCRQ → SCCRP, SCCCN.
-    pub fn establish(&mut self) {
+    pub(crate) fn establish(&mut self) {
         let replies = self.send(SessionId(0), &sccrq(), vec![]);
         let sccrp = replies
             .iter()
@@ -163,12 +163,12 @@ impl Peer {
         self.send(SessionId(0), &Message::Scccn(Default::default()), vec![]);
     }
 
-    pub fn tunnel_state(&self) -> Option<&'static str> {
+    pub(crate) fn tunnel_state(&self) -> Option<&'static str> {
         self.ep.tunnels().next().map(|t| t.state_name())
     }
 }
 
-pub fn result_of(m: &ControlMessage) -> ResultCode {
+pub(crate) fn result_of(m: &ControlMessage) -> ResultCode {
     m.avps
         .iter()
         .find_map(|a| match &a.value {
@@ -178,7 +178,7 @@ pub fn result_of(m: &ControlMessage) -> ResultCode {
         .expect("Result Code AVP")
 }
 
-pub fn only(replies: &[ControlMessage], t: MessageType) -> &ControlMessage {
+pub(crate) fn only(replies: &[ControlMessage], t: MessageType) -> &ControlMessage {
     let found: Vec<_> = replies
         .iter()
         .filter(|m| m.message_type() == Some(t))

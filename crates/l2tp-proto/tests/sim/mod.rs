@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 /// Impairments applied to every datagram, each drawn from the network's seeded RNG.
 #[derive(Debug, Clone, Copy)]
-pub struct Impairments {
+pub(crate) struct Impairments {
     /// Probability that a datagram is lost.
     pub loss: f64,
     /// Probability that a datagram is delivered twice.
@@ -27,15 +27,15 @@ pub struct Impairments {
 }
 
 impl Impairments {
-    pub const NONE: Impairments = Impairments {
+    pub(crate) const NONE: Self = Self {
         loss: 0.0,
         duplicate: 0.0,
         delay: Duration::from_millis(10),
         jitter: Duration::ZERO,
     };
 
-    pub fn lossy(loss: f64) -> Self {
-        Impairments {
+    pub(crate) fn lossy(loss: f64) -> Self {
+        Self {
             loss,
             duplicate: loss / 2.0,
             delay: Duration::from_millis(10),
@@ -45,7 +45,7 @@ impl Impairments {
 }
 
 /// One side of the simulation.
-pub struct Node {
+pub(crate) struct Node {
     pub name: &'static str,
     pub addr: SocketAddr,
     /// The source address of what the node sends: `addr` unless a test
@@ -62,26 +62,26 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn events(&self) -> impl Iterator<Item = &Event> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
         self.log.iter().filter_map(|(_, o)| match o {
             Output::Event(e) => Some(e),
             _ => None,
         })
     }
 
-    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+    pub(crate) fn actions(&self) -> impl Iterator<Item = &Action> {
         self.log.iter().filter_map(|(_, o)| match o {
             Output::Action(a) => Some(a),
             _ => None,
         })
     }
 
-    pub fn count_events(&self, f: impl Fn(&Event) -> bool) -> usize {
+    pub(crate) fn count_events(&self, f: impl Fn(&Event) -> bool) -> usize {
         self.events().filter(|e| f(e)).count()
     }
 
     /// Times at which control datagrams were transmitted.
-    pub fn transmit_times(&self) -> Vec<Instant> {
+    pub(crate) fn transmit_times(&self) -> Vec<Instant> {
         self.log
             .iter()
             .filter_map(|(t, o)| matches!(o, Output::Transmit(_)).then_some(*t))
@@ -90,7 +90,7 @@ impl Node {
 }
 
 /// Two endpoints joined by an impaired virtual link.
-pub struct Sim {
+pub(crate) struct Sim {
     pub start: Instant,
     pub now: Instant,
     pub a: Node,
@@ -104,20 +104,20 @@ pub struct Sim {
     pub dropped: u64,
 }
 
-pub fn addr_a() -> SocketAddr {
+pub(crate) fn addr_a() -> SocketAddr {
     "192.0.2.1:1701".parse().unwrap()
 }
-pub fn addr_b() -> SocketAddr {
+pub(crate) fn addr_b() -> SocketAddr {
     "192.0.2.2:1701".parse().unwrap()
 }
 
 /// A policy accepting every incoming tunnel with `config`.
-pub fn accept_all(config: TunnelConfig) -> Option<IncomingPolicy> {
+pub(crate) fn accept_all(config: TunnelConfig) -> Option<IncomingPolicy> {
     Some(Box::new(move |_, _| Some(config.clone())))
 }
 
 impl Sim {
-    pub fn new(
+    pub(crate) fn new(
         seed: u64,
         net: Impairments,
         policy_a: Option<IncomingPolicy>,
@@ -134,7 +134,7 @@ impl Sim {
             alive: true,
             fail_sessions: false,
         };
-        Sim {
+        Self {
             start,
             now: start,
             a: node(
@@ -159,7 +159,7 @@ impl Sim {
     }
 
     /// Seconds of virtual time since the start.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.start
     }
 
@@ -168,7 +168,7 @@ impl Sim {
     }
 
     /// Drain outputs of one node: transmits go on the wire, actions are answered.
-    pub fn drain(&mut self, is_b: bool) {
+    pub(crate) fn drain(&mut self, is_b: bool) {
         loop {
             let now = self.now;
             let node = self.node(is_b);
@@ -250,7 +250,7 @@ impl Sim {
     }
 
     /// Advance to the next event (delivery or timer), process it. False when nothing is left.
-    pub fn step(&mut self) -> bool {
+    pub(crate) fn step(&mut self) -> bool {
         self.drain(false);
         self.drain(true);
         let next_wire = self.wire.keys().next().map(|k| k.0);
@@ -291,7 +291,11 @@ impl Sim {
     }
 
     /// Run until `cond` holds or `limit` of virtual time passes (bounded in steps too).
-    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> bool {
+    pub(crate) fn run_until(
+        &mut self,
+        limit: Duration,
+        mut cond: impl FnMut(&Self) -> bool,
+    ) -> bool {
         let deadline = self.now + limit;
         for _ in 0..2_000_000 {
             if cond(self) {
@@ -305,7 +309,7 @@ impl Sim {
     }
 
     /// Open a tunnel from A to B (or from B to A with `from_b`).
-    pub fn open_tunnel(
+    pub(crate) fn open_tunnel(
         &mut self,
         from_b: bool,
         config: TunnelConfig,
@@ -327,7 +331,7 @@ impl Sim {
     }
 
     /// Place a call of `call_type` from A in `tunnel`.
-    pub fn place_call(
+    pub(crate) fn place_call(
         &mut self,
         tunnel: l2tp_proto::wire::TunnelId,
         call_type: l2tp_proto::session::CallType,
@@ -345,7 +349,7 @@ impl Sim {
     }
 
     /// Run for `d` of virtual time.
-    pub fn run_for(&mut self, d: Duration) {
+    pub(crate) fn run_for(&mut self, d: Duration) {
         let deadline = self.now + d;
         self.run_until(d, |s| s.now >= deadline);
     }

@@ -27,28 +27,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The longest call read, in bytes (64 KiB): its JSON text plus the NUL byte.
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 /// The longest reply sent, in bytes (32 MiB): its JSON text plus the NUL byte.
-pub const MAX_REPLY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_REPLY: usize = 32 * 1024 * 1024;
 /// The most bytes of an over-long call read (and thrown away) while looking
 /// for its end (16 MiB); past that the connection is closed.
-pub const MAX_DISCARD: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_DISCARD: usize = 16 * 1024 * 1024;
 /// The most time from the first byte of a call to its NUL byte: 10 s.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most time to write one reply (or one `Monitor` event) to the socket: 10 s.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest string parameter (or settings key), in bytes (UTF-8).
-pub const MAX_STRING: usize = 4096;
+pub(crate) const MAX_STRING: usize = 4096;
 /// The longest name parameter (see [`NAME_PARAMS`]), in bytes (UTF-8).
-pub const MAX_NAME: usize = 255;
+pub(crate) const MAX_NAME: usize = 255;
 /// Top-level parameters that name a tunnel, session or profile.
-pub const NAME_PARAMS: &[&str] = &["name", "tunnel", "session"];
+pub(crate) const NAME_PARAMS: &[&str] = &["name", "tunnel", "session"];
 /// Bytes read from the socket at a time (16 KiB).
-pub const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
 /// What [`Framer::next`] found in the bytes read.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A whole message, without its NUL byte.
     Message(Vec<u8>),
     /// A message longer than the limit, thrown away; its length with the NUL.
@@ -58,7 +58,7 @@ pub enum Frame {
 /// The bytes read from a connection, cut into NUL-terminated messages,
 /// never holding more than `cap` bytes.
 #[derive(Debug)]
-pub struct Framer {
+pub(crate) struct Framer {
     buf: Vec<u8>,
     /// `buf[..scanned]` holds no NUL.
     scanned: usize,
@@ -71,12 +71,12 @@ pub struct Framer {
 
 /// More than [`MAX_DISCARD`] bytes of one over-long message.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Endless;
+pub(crate) struct Endless;
 
 impl Framer {
     /// A framer keeping at most `cap` bytes (the longest message plus its NUL).
-    pub fn new(cap: usize) -> Framer {
-        Framer {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
             buf: Vec::new(),
             scanned: 0,
             cap,
@@ -86,7 +86,7 @@ impl Framer {
     }
 
     /// The next whole message (or over-long one), if the bytes pushed hold one.
-    pub fn next(&mut self) -> Option<Frame> {
+    pub(crate) fn next(&mut self) -> Option<Frame> {
         if let Some(n) = self.dropped.take() {
             return Some(Frame::TooLarge(n));
         }
@@ -115,7 +115,7 @@ impl Framer {
 
     /// How many bytes the next read may bring (call [`Framer::next`] until
     /// it returns `None` first): never enough to hold more than the cap.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         if self.discarding.is_some() {
             READ_CHUNK
         } else {
@@ -124,7 +124,7 @@ impl Framer {
     }
 
     /// Add bytes read (at most [`Framer::room`]).
-    pub fn push(&mut self, data: &[u8]) -> Result<(), Endless> {
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<(), Endless> {
         let Some(n) = self.discarding else {
             self.buf.extend_from_slice(data);
             return Ok(());
@@ -145,19 +145,19 @@ impl Framer {
     }
 
     /// Whether part of a message was read and its end not yet.
-    pub fn is_partial(&self) -> bool {
+    pub(crate) fn is_partial(&self) -> bool {
         !self.buf.is_empty() || self.discarding.is_some()
     }
 
     /// Bytes held.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.buf.len()
     }
 }
 
 /// A Varlink method call.
 #[derive(Debug, Deserialize)]
-pub struct CallMsg {
+pub(crate) struct CallMsg {
     /// `interface.Method`.
     pub method: String,
     /// The parameters (an object), if any.
@@ -175,7 +175,7 @@ pub struct CallMsg {
 }
 
 /// Why a message is not a call, without quoting it (it may hold a secret).
-pub fn describe_json_error(e: &serde_json::Error) -> String {
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     let what = match e.classify() {
         serde_json::error::Category::Io => "unreadable",
         serde_json::error::Category::Syntax => "not valid JSON",
@@ -208,7 +208,7 @@ impl std::io::Write for Capped {
 /// `msg` as JSON plus the NUL byte, if that is at most `cap` bytes; the
 /// serialization stops as soon as it would be longer (nothing larger is
 /// ever allocated).
-pub fn encode_capped<T: Serialize>(msg: &T, cap: usize) -> Option<Vec<u8>> {
+pub(crate) fn encode_capped<T: Serialize>(msg: &T, cap: usize) -> Option<Vec<u8>> {
     let mut w = Capped {
         buf: Vec::new(),
         cap: cap.saturating_sub(1),
@@ -228,7 +228,7 @@ struct ReplyMsg<'a> {
 
 /// A reply (`continues` for each `Monitor` reply but the last) as bytes to
 /// send: `io.l2tpd.ReplyTooLarge` in its place when longer than `cap`.
-pub fn encode_reply(parameters: &Value, continues: bool, cap: usize) -> Vec<u8> {
+pub(crate) fn encode_reply(parameters: &Value, continues: bool, cap: usize) -> Vec<u8> {
     encode_capped(
         &ReplyMsg {
             parameters,
@@ -240,7 +240,7 @@ pub fn encode_reply(parameters: &Value, continues: bool, cap: usize) -> Vec<u8> 
 }
 
 /// An error reply as bytes to send.
-pub fn encode_error(e: &ApiError) -> Vec<u8> {
+pub(crate) fn encode_error(e: &ApiError) -> Vec<u8> {
     // Error replies are small: their strings are bounded by the parameter
     // checks, and a `ConfigInvalid` lists configuration errors.
     encode_capped(e, MAX_REPLY).unwrap_or_else(|| {
@@ -259,7 +259,7 @@ fn reply_too_large(cap: usize) -> ApiError {
 }
 
 /// The error for a call of `len` bytes (or more).
-pub fn request_too_large(len: usize) -> ApiError {
+pub(crate) fn request_too_large(len: usize) -> ApiError {
     ApiError::RequestTooLarge {
         limit: MAX_REQUEST as u64,
         description: format!(
@@ -271,7 +271,7 @@ pub fn request_too_large(len: usize) -> ApiError {
 /// Check the sizes of a call's parameters: every string (and object key) at
 /// most [`MAX_STRING`] bytes, the top-level names of [`NAME_PARAMS`] at most
 /// [`MAX_NAME`]. The error names the parameter as a dotted path.
-pub fn check_params(params: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_params(params: &Value) -> Result<(), ApiError> {
     if let Value::Object(o) = params {
         for name in NAME_PARAMS {
             if let Some(Value::String(s)) = o.get(*name)
@@ -324,7 +324,7 @@ fn check_strings(v: &Value, path: &mut String) -> Result<(), ApiError> {
 
 /// `s` with its control characters (newlines, escape sequences) escaped
 /// (`\n`, `\u{1b}`), for a log line: API errors quote names the client chose.
-pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return s.into();
     }
@@ -341,11 +341,11 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Keys whose values are secrets, wherever they appear in parameters.
-pub const SECRET_KEYS: &[&str] = &["secret", "user_password", "password"];
+pub(crate) const SECRET_KEYS: &[&str] = &["secret", "user_password", "password"];
 
 /// A copy of `v` with every value under a [`SECRET_KEYS`] key replaced by
 /// `"<redacted>"`, for logs.
-pub fn redacted(v: &Value) -> Value {
+pub(crate) fn redacted(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.iter()

@@ -23,9 +23,9 @@
 //! next accept. Parameters are logged (at trace level) only with their
 //! secrets redacted ([`conn::redacted`]).
 
-pub mod conn;
-pub mod overlay;
-pub mod trace;
+pub(crate) mod conn;
+pub(crate) mod overlay;
+pub(crate) mod trace;
 
 use std::cell::{Cell, RefCell};
 use std::os::unix::fs::FileTypeExt;
@@ -55,11 +55,11 @@ const REQUEST_BACKLOG: usize = 64;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a connection may stay without a call (between calls; not while
 /// a `Monitor` call runs) before it is closed: 60 s.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A call for the daemon loop. Its `Debug` shows the parameters with their
 /// secrets redacted.
-pub struct ApiRequest {
+pub(crate) struct ApiRequest {
     /// Method name without the interface prefix (`TunnelShow`).
     pub method: String,
     /// The call's parameters (an object; `{}` when absent).
@@ -82,7 +82,7 @@ impl std::fmt::Debug for ApiRequest {
 
 /// What the daemon loop keeps of the API: calls to answer and where to publish events.
 #[derive(Debug)]
-pub struct ApiChannels {
+pub(crate) struct ApiChannels {
     /// Calls from the server thread.
     pub requests: mpsc::Receiver<ApiRequest>,
     /// Events for `Monitor` callers.
@@ -96,7 +96,7 @@ pub struct ApiChannels {
 
 /// The socket file; removed on drop (daemon exit).
 #[derive(Debug)]
-pub struct SocketFile(PathBuf);
+pub(crate) struct SocketFile(PathBuf);
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
@@ -145,7 +145,7 @@ fn group_id(key: &str, group: &str) -> anyhow::Result<u32> {
 /// cannot be set up (logged as an error: the daemon runs on without its API),
 /// the channels are returned all the same and never carry a call. Unknown
 /// groups are errors.
-pub fn start(system: &SystemConfig) -> anyhow::Result<ApiChannels> {
+pub(crate) fn start(system: &SystemConfig) -> anyhow::Result<ApiChannels> {
     let (tx, requests) = mpsc::channel(REQUEST_BACKLOG);
     let (events, _) = broadcast::channel(MONITOR_BACKLOG);
     let max_connections = Arc::new(AtomicUsize::new(system.api_max_connections as usize));
@@ -388,11 +388,11 @@ struct Peer {
 }
 
 impl Peer {
-    fn of(stream: &tokio::net::UnixStream) -> Peer {
+    fn of(stream: &tokio::net::UnixStream) -> Self {
         let ids = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
             .ok()
             .map(|c| (c.uid(), c.pid()));
-        Peer { ids }
+        Self { ids }
     }
 }
 
@@ -433,28 +433,28 @@ enum Closed {
 impl std::fmt::Display for Closed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Closed::Eof => f.write_str("closed by the client"),
-            Closed::EofMidCall(n) => write!(f, "closed by the client after {n} bytes of a call"),
-            Closed::RequestStalled(n) => write!(
+            Self::Eof => f.write_str("closed by the client"),
+            Self::EofMidCall(n) => write!(f, "closed by the client after {n} bytes of a call"),
+            Self::RequestStalled(n) => write!(
                 f,
                 "a call did not arrive whole within {} s ({n} bytes of it held)",
                 conn::REQUEST_TIMEOUT.as_secs()
             ),
-            Closed::Idle => write!(f, "no call for {} s", IDLE_TIMEOUT.as_secs()),
-            Closed::ReplyStalled => write!(
+            Self::Idle => write!(f, "no call for {} s", IDLE_TIMEOUT.as_secs()),
+            Self::ReplyStalled => write!(
                 f,
                 "the client did not read its reply within {} s",
                 conn::REPLY_TIMEOUT.as_secs()
             ),
-            Closed::Endless => write!(
+            Self::Endless => write!(
                 f,
                 "a call went on past {} bytes without its end",
                 conn::MAX_DISCARD
             ),
-            Closed::NotACall(why) => write!(f, "a message is {why}"),
-            Closed::DataDuringMonitor => f.write_str("data sent while its Monitor call runs"),
-            Closed::Exiting => f.write_str("l2tpd is exiting"),
-            Closed::Io(e) => write!(f, "{e}"),
+            Self::NotACall(why) => write!(f, "a message is {why}"),
+            Self::DataDuringMonitor => f.write_str("data sent while its Monitor call runs"),
+            Self::Exiting => f.write_str("l2tpd is exiting"),
+            Self::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -478,8 +478,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: tokio::net::UnixStream, peer: Peer, shared: Rc<Shared>) -> Conn {
-        Conn {
+    fn new(stream: tokio::net::UnixStream, peer: Peer, shared: Rc<Shared>) -> Self {
+        Self {
             stream,
             peer,
             shared,
@@ -842,9 +842,9 @@ struct Notices {
 }
 
 impl Notices {
-    fn new() -> Notices {
+    fn new() -> Self {
         let second = Duration::from_secs(1);
-        Notices {
+        Self {
             refused: RateLimiter::new(second),
             too_large: RateLimiter::new(second),
             closed: RateLimiter::new(second),

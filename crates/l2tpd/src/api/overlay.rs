@@ -16,11 +16,11 @@ use l2tp_config::{Config, ConfigErrors, ConfigPaths};
 use serde_json::Value;
 
 /// The source name runtime changes appear under in configuration errors.
-pub const OVERLAY_SOURCE: &str = "<api>";
+pub(crate) const OVERLAY_SOURCE: &str = "<api>";
 
 /// Why the configuration could not be (re)loaded.
 #[derive(Debug)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     /// The files, or the files with the runtime changes, are invalid.
     Config(ConfigErrors),
     /// A file could not be read again after it was validated.
@@ -30,25 +30,25 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Config(e) => write!(f, "{e}"),
-            LoadError::Read(e) => f.write_str(e),
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Read(e) => f.write_str(e),
         }
     }
 }
 
 impl LoadError {
     /// Every problem, one line each.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         match self {
-            LoadError::Config(e) => e.iter().map(|e| e.to_string()).collect(),
-            LoadError::Read(e) => vec![e.clone()],
+            Self::Config(e) => e.iter().map(|e| e.to_string()).collect(),
+            Self::Read(e) => vec![e.clone()],
         }
     }
 }
 
 /// The configuration files as last loaded, plus the runtime changes.
 #[derive(Debug, Clone, Default)]
-pub struct Overlay {
+pub(crate) struct Overlay {
     /// Path and text of each file of the running configuration, in merge order.
     files: Vec<(PathBuf, String)>,
     /// Every `[table.name]` the files define, e.g. `("ppp_profile", "lns")`:
@@ -63,7 +63,7 @@ pub struct Overlay {
 }
 
 /// The table name of a profile kind (`tunnel` → `tunnel_profile`).
-pub fn profile_table(kind: &str) -> Result<&'static str, ApiError> {
+pub(crate) fn profile_table(kind: &str) -> Result<&'static str, ApiError> {
     match kind {
         "tunnel" => Ok("tunnel_profile"),
         "session" => Ok("session_profile"),
@@ -77,7 +77,7 @@ pub fn profile_table(kind: &str) -> Result<&'static str, ApiError> {
 }
 
 /// A JSON value as a TOML value; `path` names it in errors.
-pub fn json_to_toml(v: &Value, path: &str) -> Result<toml::Value, ApiError> {
+pub(crate) fn json_to_toml(v: &Value, path: &str) -> Result<toml::Value, ApiError> {
     Ok(match v {
         Value::Null => {
             return Err(ApiError::invalid(
@@ -106,7 +106,7 @@ pub fn json_to_toml(v: &Value, path: &str) -> Result<toml::Value, ApiError> {
 }
 
 /// A JSON object as a TOML table; `path` names it in errors.
-pub fn json_object_to_toml(
+pub(crate) fn json_object_to_toml(
     o: &serde_json::Map<String, Value>,
     path: &str,
 ) -> Result<toml::Table, ApiError> {
@@ -118,7 +118,7 @@ pub fn json_object_to_toml(
 }
 
 /// A TOML value as JSON.
-pub fn toml_to_json(v: &toml::Value) -> Value {
+pub(crate) fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
@@ -148,23 +148,23 @@ fn read_files(config: &Config) -> Result<Vec<(PathBuf, String)>, LoadError> {
 
 impl Overlay {
     /// The overlay of a configuration just loaded from its files (no runtime changes yet).
-    pub fn new(config: &Config) -> Result<Overlay, LoadError> {
+    pub(crate) fn new(config: &Config) -> Result<Self, LoadError> {
         let files = read_files(config)?;
-        Ok(Overlay {
+        Ok(Self {
             file_tables: tables_of(&files),
             files,
-            ..Overlay::default()
+            ..Self::default()
         })
     }
 
     /// True when runtime changes are layered over the files.
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         !self.doc.is_empty() || !self.deleted.is_empty()
     }
 
     /// Load the files again (SIGHUP, `SystemReload`) and lay the runtime
     /// changes over them. On success the new file texts are kept.
-    pub fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
+    pub(crate) fn reload(&mut self, paths: &ConfigPaths) -> Result<Config, LoadError> {
         let base = Config::load(paths).map_err(LoadError::Config)?;
         let files = read_files(&base)?;
         if !self.has_changes() {
@@ -189,7 +189,7 @@ impl Overlay {
     }
 
     /// The configuration: the files (minus deleted profiles) with the runtime document merged last.
-    pub fn build(&self) -> Result<Config, LoadError> {
+    pub(crate) fn build(&self) -> Result<Config, LoadError> {
         let mut texts: Vec<(PathBuf, String)> = Vec::with_capacity(self.files.len() + 1);
         for (path, text) in &self.files {
             let doomed: Vec<&(String, String)> = self
@@ -217,7 +217,7 @@ impl Overlay {
     }
 
     /// Whether one of the files defines `[table.name]`.
-    pub fn files_define(&self, table: &str, name: &str) -> bool {
+    pub(crate) fn files_define(&self, table: &str, name: &str) -> bool {
         self.file_tables
             .contains(&(table.to_owned(), name.to_owned()))
     }
@@ -225,7 +225,7 @@ impl Overlay {
     /// The names of the `[table.NAME]` tables the files (less the profiles
     /// deleted at run time) and the runtime changes define, sorted. Built
     /// from what was found at the last (re)load: no file is parsed.
-    pub fn names(&self, table: &str) -> BTreeSet<String> {
+    pub(crate) fn names(&self, table: &str) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = self
             .file_tables
             .iter()
@@ -239,18 +239,18 @@ impl Overlay {
     }
 
     /// Whether the runtime document defines `[table.name]`.
-    pub fn defines(&self, table: &str, name: &str) -> bool {
+    pub(crate) fn defines(&self, table: &str, name: &str) -> bool {
         matches!(self.doc.get(table), Some(toml::Value::Table(t)) if t.contains_key(name))
     }
 
     /// Whether a file-defined `[table.name]` was deleted at run time.
-    pub fn is_deleted(&self, table: &str, name: &str) -> bool {
+    pub(crate) fn is_deleted(&self, table: &str, name: &str) -> bool {
         self.deleted.contains(&(table.to_owned(), name.to_owned()))
     }
 
     /// The runtime table at `path` (`["tunnel_profile", "x"]`, `["system"]`),
     /// created empty (with its parents) if absent.
-    pub fn table_mut(&mut self, path: &[&str]) -> &mut toml::Table {
+    pub(crate) fn table_mut(&mut self, path: &[&str]) -> &mut toml::Table {
         let mut t = &mut self.doc;
         for seg in path {
             let v = t
@@ -268,7 +268,7 @@ impl Overlay {
     }
 
     /// The runtime table at `path`, if there is one.
-    pub fn table(&self, path: &[&str]) -> Option<&toml::Table> {
+    pub(crate) fn table(&self, path: &[&str]) -> Option<&toml::Table> {
         let mut t = &self.doc;
         for seg in path {
             match t.get(*seg) {
@@ -280,7 +280,7 @@ impl Overlay {
     }
 
     /// Remove the runtime `[table.name]`; true if it was there.
-    pub fn remove(&mut self, table: &str, name: &str) -> bool {
+    pub(crate) fn remove(&mut self, table: &str, name: &str) -> bool {
         let removed = match self.doc.get_mut(table) {
             Some(toml::Value::Table(t)) => t.remove(name).is_some(),
             _ => false,
@@ -292,7 +292,7 @@ impl Overlay {
     }
 
     /// Delete a profile: drop its runtime table and, if the files define it, cut it out of them.
-    pub fn delete_profile(&mut self, table: &str, name: &str) {
+    pub(crate) fn delete_profile(&mut self, table: &str, name: &str) {
         self.remove(table, name);
         if self.files_define(table, name) {
             self.deleted.insert((table.to_owned(), name.to_owned()));
@@ -300,7 +300,7 @@ impl Overlay {
     }
 
     /// Remove the runtime session table `[tunnel.T.session.S]`.
-    pub fn remove_session(&mut self, tunnel: &str, session: &str) {
+    pub(crate) fn remove_session(&mut self, tunnel: &str, session: &str) {
         let Some(toml::Value::Table(tunnels)) = self.doc.get_mut("tunnel") else {
             return;
         };
@@ -358,7 +358,7 @@ fn table_defines(text: &str, table: &str, name: &str) -> bool {
 /// problem with one of the keys of `[prefix]` (a dotted table path) becomes
 /// `InvalidParameter` naming `param_prefix.KEY`; anything else is
 /// `ConfigInvalid` with every problem.
-pub fn api_error(e: &LoadError, prefix: &str, param_prefix: &str) -> ApiError {
+pub(crate) fn api_error(e: &LoadError, prefix: &str, param_prefix: &str) -> ApiError {
     if let LoadError::Config(errs) = e
         && errs.len() == 1
         && let Some(err) = errs.iter().next()

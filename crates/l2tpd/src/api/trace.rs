@@ -35,7 +35,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// A set of OpenL2TP trace categories.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct TraceFlags(u16);
+pub(crate) struct TraceFlags(u16);
 
 const PROTOCOL: u16 = 1 << 0;
 const FSM: u16 = 1 << 1;
@@ -51,7 +51,7 @@ const PPP: u16 = 1 << 10;
 
 impl TraceFlags {
     /// Parse a list of category names (`all` for every one).
-    pub fn parse(names: &[String]) -> Result<TraceFlags, String> {
+    pub(crate) fn parse(names: &[String]) -> Result<Self, String> {
         let mut bits = 0;
         for n in names {
             if n == "all" {
@@ -68,11 +68,11 @@ impl TraceFlags {
                 }
             }
         }
-        Ok(TraceFlags(bits))
+        Ok(Self(bits))
     }
 
     /// The category names.
-    pub fn names(self) -> Vec<String> {
+    pub(crate) fn names(self) -> Vec<String> {
         l2tp_api::TRACE_FLAGS
             .iter()
             .enumerate()
@@ -82,13 +82,13 @@ impl TraceFlags {
     }
 
     /// No category set.
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// Both sets.
-    pub fn union(self, other: TraceFlags) -> TraceFlags {
-        TraceFlags(self.0 | other.0)
+    pub(crate) fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
     }
 
     fn intersects(self, other: u16) -> bool {
@@ -124,17 +124,17 @@ fn read<T>(f: impl FnOnce(&Registry) -> T) -> T {
 }
 
 /// Set the system-wide flags.
-pub fn set_system(flags: TraceFlags) {
+pub(crate) fn set_system(flags: TraceFlags) {
     update(|r| r.system = flags);
 }
 
 /// The system-wide flags.
-pub fn system() -> TraceFlags {
+pub(crate) fn system() -> TraceFlags {
     read(|r| r.system)
 }
 
 /// Set a tunnel's flags (empty: clear).
-pub fn set_tunnel(tunnel: u16, flags: TraceFlags) {
+pub(crate) fn set_tunnel(tunnel: u16, flags: TraceFlags) {
     update(|r| {
         if flags.is_empty() {
             r.tunnels.remove(&tunnel);
@@ -145,12 +145,12 @@ pub fn set_tunnel(tunnel: u16, flags: TraceFlags) {
 }
 
 /// A tunnel's own flags.
-pub fn tunnel(tunnel: u16) -> TraceFlags {
+pub(crate) fn tunnel(tunnel: u16) -> TraceFlags {
     read(|r| r.tunnels.get(&tunnel).copied().unwrap_or_default())
 }
 
 /// Set a session's flags (empty: clear).
-pub fn set_session(tunnel: u16, session: u16, flags: TraceFlags) {
+pub(crate) fn set_session(tunnel: u16, session: u16, flags: TraceFlags) {
     update(|r| {
         if flags.is_empty() {
             r.sessions.remove(&(tunnel, session));
@@ -161,7 +161,7 @@ pub fn set_session(tunnel: u16, session: u16, flags: TraceFlags) {
 }
 
 /// A session's own flags.
-pub fn session(tunnel: u16, session: u16) -> TraceFlags {
+pub(crate) fn session(tunnel: u16, session: u16) -> TraceFlags {
     read(|r| {
         r.sessions
             .get(&(tunnel, session))
@@ -171,7 +171,7 @@ pub fn session(tunnel: u16, session: u16) -> TraceFlags {
 }
 
 /// Forget a tunnel and its sessions (the tunnel is gone; its id may be reused).
-pub fn forget_tunnel(tunnel: u16) {
+pub(crate) fn forget_tunnel(tunnel: u16) {
     if !ACTIVE.load(Ordering::Relaxed) {
         return;
     }
@@ -182,7 +182,7 @@ pub fn forget_tunnel(tunnel: u16) {
 }
 
 /// Forget a session.
-pub fn forget_session(tunnel: u16, session: u16) {
+pub(crate) fn forget_session(tunnel: u16, session: u16) {
     if !ACTIVE.load(Ordering::Relaxed) {
         return;
     }
@@ -197,7 +197,7 @@ thread_local! {
 
 /// While alive, events without tunnel fields belong to this tunnel.
 #[derive(Debug)]
-pub struct ContextGuard(Option<u16>);
+pub(crate) struct ContextGuard(Option<u16>);
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
@@ -208,7 +208,7 @@ impl Drop for ContextGuard {
 /// Attribute the events logged while handling `datagram` to the tunnel its
 /// L2TP header names (RFC 2661 §3.1: the Tunnel ID follows the optional
 /// Length field).
-pub fn enter_datagram(datagram: &[u8]) -> ContextGuard {
+pub(crate) fn enter_datagram(datagram: &[u8]) -> ContextGuard {
     let tunnel = if ACTIVE.load(Ordering::Relaxed) {
         let off = if datagram.first().is_some_and(|b| b & 0x40 != 0) {
             4
@@ -309,14 +309,14 @@ fn traced(event: &Event<'_>) -> bool {
 
 /// The log filter: the configured level (an [`EnvFilter`]), plus the debug
 /// and trace events that trace flags ask for.
-pub struct Filter {
+pub(crate) struct Filter {
     env: EnvFilter,
 }
 
 impl Filter {
     /// Wrap the configured filter.
-    pub fn new(env: EnvFilter) -> Filter {
-        Filter { env }
+    pub(crate) fn new(env: EnvFilter) -> Self {
+        Self { env }
     }
 }
 

@@ -28,7 +28,7 @@ struct Indexed {
 
 impl RunningConfig {
     /// Index `config`: O(size of the configuration).
-    pub fn new(config: Arc<Config>) -> Self {
+    pub(super) fn new(config: Arc<Config>) -> Self {
         let local = config
             .local_tunnels()
             .iter()
@@ -46,7 +46,7 @@ impl RunningConfig {
                 (p.name.clone(), Arc::new(resolve(&config, &m)))
             })
             .collect();
-        RunningConfig(Arc::new(Indexed {
+        Self(Arc::new(Indexed {
             config,
             local,
             incoming,
@@ -54,18 +54,18 @@ impl RunningConfig {
     }
 
     /// The configuration itself, shared.
-    pub fn arc(&self) -> Arc<Config> {
+    pub(super) fn arc(&self) -> Arc<Config> {
         self.0.config.clone()
     }
 
     /// The `[tunnel.NAME]` table named `name`, O(1).
-    pub fn local_tunnel(&self, name: &str) -> Option<&LocalTunnel> {
+    pub(super) fn local_tunnel(&self, name: &str) -> Option<&LocalTunnel> {
         let i = *self.0.local.get(name)?;
         self.0.config.local_tunnels().get(i)
     }
 
     /// Session and PPP parameters of calls a peer matched by `m` places.
-    pub fn incoming_calls(&self, m: &PeerMatch<'_>) -> Arc<CallDefaults> {
+    pub(super) fn incoming_calls(&self, m: &PeerMatch<'_>) -> Arc<CallDefaults> {
         match self.0.incoming.get(&m.profile.name) {
             Some(c) => c.clone(),
             None => Arc::new(resolve(&self.0.config, m)),

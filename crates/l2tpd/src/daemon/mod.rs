@@ -61,7 +61,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 const PPPD_GRACE: Duration = Duration::from_secs(10);
 
 /// The daemon.
-pub struct Daemon {
+pub(crate) struct Daemon {
     /// The running configuration, indexed.
     config: RunningConfig,
     ep: Endpoint,
@@ -148,7 +148,7 @@ fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
 
 impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
-    pub async fn new(
+    pub(crate) async fn new(
         config: Config,
         config_paths: l2tp_config::ConfigPaths,
         dp: Box<dyn DataPlane>,
@@ -177,7 +177,7 @@ impl Daemon {
             .metrics_listen
             .map(crate::metrics::listen)
             .transpose()?;
-        let mut d = Daemon {
+        let mut d = Self {
             config,
             ep,
             rng: StdRng::from_os_rng(),

@@ -121,7 +121,7 @@ impl Daemon {
 
     /// A report from a pppd (or its plugin).
     pub(super) fn on_ppp_event(&mut self, ev: PppEvent) {
-        let live = |d: &Daemon, (t, s): (u16, u16)| {
+        let live = |d: &Self, (t, s): (u16, u16)| {
             d.reg
                 .session(TunnelId(t), SessionId(s))
                 .is_some_and(|c| !c.released)

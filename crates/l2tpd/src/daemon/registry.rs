@@ -72,14 +72,14 @@ pub(super) struct TunnelEntry {
 
 impl TunnelEntry {
     /// A new entry with no sessions.
-    pub fn new(
+    pub(super) fn new(
         name: &str,
         local: bool,
         persist: bool,
         local_addr: Option<IpAddr>,
         incoming: Option<Arc<CallDefaults>>,
     ) -> Self {
-        TunnelEntry {
+        Self {
             name: name.into(),
             local,
             persist,
@@ -95,22 +95,22 @@ impl TunnelEntry {
     }
 
     /// The core has freed the tunnel.
-    pub fn is_freed(&self) -> bool {
+    pub(super) fn is_freed(&self) -> bool {
         self.freed
     }
 
     /// How many of its sessions have a pppd that is stopping.
-    pub fn stopping(&self) -> usize {
+    pub(super) fn stopping(&self) -> usize {
         self.stopping
     }
 
     /// Its sessions, in no particular order.
-    pub fn sessions(&self) -> impl Iterator<Item = (SessionId, &SessionEntry)> {
+    pub(super) fn sessions(&self) -> impl Iterator<Item = (SessionId, &SessionEntry)> {
         self.sessions.iter().map(|(id, s)| (*id, s))
     }
 
     /// Its live calls placed for `[tunnel.T.session.NAME]` tables, by name.
-    pub fn configured_calls(&self) -> impl Iterator<Item = (&Arc<str>, SessionId)> {
+    pub(super) fn configured_calls(&self) -> impl Iterator<Item = (&Arc<str>, SessionId)> {
         self.session_names
             .iter()
             .filter(|(_, id)| self.sessions.get(id).is_some_and(|s| s.configured))
@@ -157,8 +157,8 @@ pub(super) struct SessionEntry {
 
 impl SessionEntry {
     /// A live call with no data plane yet.
-    pub fn new(name: &str, configured: bool, ppp: Option<Arc<PppParams>>) -> Self {
-        SessionEntry {
+    pub(super) fn new(name: &str, configured: bool, ppp: Option<Arc<PppParams>>) -> Self {
+        Self {
             name: name.into(),
             configured,
             ppp,
@@ -174,12 +174,12 @@ impl SessionEntry {
     }
 
     /// The SIGKILL deadline of its stopping pppd.
-    pub fn stop_deadline(&self) -> Option<Instant> {
+    pub(super) fn stop_deadline(&self) -> Option<Instant> {
         self.stop_deadline
     }
 
     /// A call the core still has (neither released nor down).
-    pub fn is_live(&self) -> bool {
+    pub(super) fn is_live(&self) -> bool {
         !self.released && !self.down
     }
 
@@ -201,23 +201,23 @@ pub(super) struct Registry {
 
 impl Registry {
     /// A tunnel's entry.
-    pub fn tunnel(&self, id: TunnelId) -> Option<&TunnelEntry> {
+    pub(super) fn tunnel(&self, id: TunnelId) -> Option<&TunnelEntry> {
         self.tunnels.get(&id)
     }
 
     /// A tunnel's entry, to change its plain fields.
-    pub fn tunnel_mut(&mut self, id: TunnelId) -> Option<&mut TunnelEntry> {
+    pub(super) fn tunnel_mut(&mut self, id: TunnelId) -> Option<&mut TunnelEntry> {
         self.tunnels.get_mut(&id)
     }
 
     /// All tunnels, in no particular order.
-    pub fn tunnels(&self) -> impl Iterator<Item = (TunnelId, &TunnelEntry)> {
+    pub(super) fn tunnels(&self) -> impl Iterator<Item = (TunnelId, &TunnelEntry)> {
         self.tunnels.iter().map(|(id, t)| (*id, t))
     }
 
     /// Add a tunnel. Its id should be free (see `drain_freed_tunnel`); an
     /// entry still under it is dropped.
-    pub fn insert_tunnel(&mut self, id: TunnelId, entry: TunnelEntry) {
+    pub(super) fn insert_tunnel(&mut self, id: TunnelId, entry: TunnelEntry) {
         if let Some(old) = self.remove_tunnel(id) {
             tracing::warn!(tunnel_id = id.0, tunnel = %old.name, "tunnel id reused: its old entry is dropped");
         }
@@ -229,7 +229,7 @@ impl Registry {
     }
 
     /// Take a tunnel out, sessions and all.
-    pub fn remove_tunnel(&mut self, id: TunnelId) -> Option<TunnelEntry> {
+    pub(super) fn remove_tunnel(&mut self, id: TunnelId) -> Option<TunnelEntry> {
         let entry = self.tunnels.remove(&id)?;
         self.unindex_tunnel(id, &entry.name);
         self.stopping -= entry.stopping;
@@ -248,7 +248,7 @@ impl Registry {
 
     /// The core freed tunnel `id`: its name is no longer in use; the entry
     /// stays while its data plane is torn down.
-    pub fn mark_freed(&mut self, id: TunnelId) {
+    pub(super) fn mark_freed(&mut self, id: TunnelId) {
         let Some(t) = self.tunnels.get_mut(&id) else {
             return;
         };
@@ -258,46 +258,51 @@ impl Registry {
     }
 
     /// Remove tunnel `id` if nothing is left of it.
-    pub fn remove_tunnel_if_done(&mut self, id: TunnelId) {
+    pub(super) fn remove_tunnel_if_done(&mut self, id: TunnelId) {
         if self.tunnels.get(&id).is_some_and(TunnelEntry::is_done) {
             self.remove_tunnel(id);
         }
     }
 
     /// The tunnels (not freed) named `name`, lowest id first.
-    pub fn tunnels_named(&self, name: &str) -> impl Iterator<Item = TunnelId> + '_ {
+    pub(super) fn tunnels_named(&self, name: &str) -> impl Iterator<Item = TunnelId> + '_ {
         self.names.get(name).into_iter().flatten().copied()
     }
 
     /// Whether a tunnel (not freed) is named `name`.
-    pub fn name_in_use(&self, name: &str) -> bool {
+    pub(super) fn name_in_use(&self, name: &str) -> bool {
         self.names.contains_key(name)
     }
 
     /// Sessions whose pppd is stopping, over all tunnels.
-    pub fn stopping(&self) -> usize {
+    pub(super) fn stopping(&self) -> usize {
         self.stopping
     }
 
     /// A session's entry.
-    pub fn session(&self, t: TunnelId, s: SessionId) -> Option<&SessionEntry> {
+    pub(super) fn session(&self, t: TunnelId, s: SessionId) -> Option<&SessionEntry> {
         self.tunnels.get(&t)?.sessions.get(&s)
     }
 
     /// A session's entry, to change its plain fields.
-    pub fn session_mut(&mut self, t: TunnelId, s: SessionId) -> Option<&mut SessionEntry> {
+    pub(super) fn session_mut(&mut self, t: TunnelId, s: SessionId) -> Option<&mut SessionEntry> {
         self.tunnels.get_mut(&t)?.sessions.get_mut(&s)
     }
 
     /// The live session of tunnel `t` named `name`.
-    pub fn session_named(&self, t: TunnelId, name: &str) -> Option<SessionId> {
+    pub(super) fn session_named(&self, t: TunnelId, name: &str) -> Option<SessionId> {
         self.tunnels.get(&t)?.session_names.get(name).copied()
     }
 
     /// Add a live session to tunnel `t`. Its id should be free (see
     /// `drain_session`); an entry still under it is dropped. Returns false
     /// when there is no such tunnel.
-    pub fn insert_session(&mut self, t: TunnelId, s: SessionId, entry: SessionEntry) -> bool {
+    pub(super) fn insert_session(
+        &mut self,
+        t: TunnelId,
+        s: SessionId,
+        entry: SessionEntry,
+    ) -> bool {
         if !self.tunnels.contains_key(&t) {
             return false;
         }
@@ -313,7 +318,7 @@ impl Registry {
     }
 
     /// The session is no longer live (released or down): drop its name from the index.
-    pub fn unindex_session(&mut self, t: TunnelId, s: SessionId) {
+    pub(super) fn unindex_session(&mut self, t: TunnelId, s: SessionId) {
         let Some(tun) = self.tunnels.get_mut(&t) else {
             return;
         };
@@ -325,7 +330,7 @@ impl Registry {
     }
 
     /// Take a session out.
-    pub fn remove_session(&mut self, t: TunnelId, s: SessionId) -> Option<SessionEntry> {
+    pub(super) fn remove_session(&mut self, t: TunnelId, s: SessionId) -> Option<SessionEntry> {
         self.unindex_session(t, s);
         let tun = self.tunnels.get_mut(&t)?;
         let entry = tun.sessions.remove(&s)?;
@@ -337,14 +342,14 @@ impl Registry {
     }
 
     /// Remove session `s` of `t` if nothing is left of it.
-    pub fn remove_session_if_done(&mut self, t: TunnelId, s: SessionId) {
+    pub(super) fn remove_session_if_done(&mut self, t: TunnelId, s: SessionId) {
         if self.session(t, s).is_some_and(SessionEntry::is_done) {
             self.remove_session(t, s);
         }
     }
 
     /// pppd of session `s` was sent SIGTERM; it gets SIGKILL at `deadline`.
-    pub fn begin_stopping(&mut self, t: TunnelId, s: SessionId, deadline: Instant) {
+    pub(super) fn begin_stopping(&mut self, t: TunnelId, s: SessionId, deadline: Instant) {
         let Some(tun) = self.tunnels.get_mut(&t) else {
             return;
         };
@@ -358,7 +363,7 @@ impl Registry {
     }
 
     /// pppd of session `s` is gone: returns the deadline it had.
-    pub fn end_stopping(&mut self, t: TunnelId, s: SessionId) -> Option<Instant> {
+    pub(super) fn end_stopping(&mut self, t: TunnelId, s: SessionId) -> Option<Instant> {
         let tun = self.tunnels.get_mut(&t)?;
         let deadline = tun.sessions.get_mut(&s)?.stop_deadline.take()?;
         tun.stopping -= 1;
@@ -368,7 +373,7 @@ impl Registry {
 
     /// Move tunnel `old` to id `new` with all its sessions (crossed SCCRQs:
     /// the peer's tunnel carries our calls now, under their session ids).
-    pub fn rekey_tunnel(&mut self, old: TunnelId, new: TunnelId) -> bool {
+    pub(super) fn rekey_tunnel(&mut self, old: TunnelId, new: TunnelId) -> bool {
         let Some(mut entry) = self.remove_tunnel(old) else {
             return false;
         };
@@ -378,7 +383,7 @@ impl Registry {
     }
 
     /// Every session, as (tunnel, session) ids.
-    pub fn session_ids(&self) -> Vec<(TunnelId, SessionId)> {
+    pub(super) fn session_ids(&self) -> Vec<(TunnelId, SessionId)> {
         self.tunnels
             .iter()
             .flat_map(|(t, tun)| tun.sessions.keys().map(move |s| (*t, *s)))

@@ -28,7 +28,7 @@ async fn next_scrape(
 
 impl Daemon {
     /// Run until SIGTERM / SIGINT, then tear everything down.
-    pub async fn run(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn run(mut self) -> anyhow::Result<()> {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;

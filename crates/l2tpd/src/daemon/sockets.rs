@@ -32,9 +32,9 @@ use tokio::task::JoinHandle;
 
 /// Datagrams queued from the listening socket (new tunnels, half-open
 /// tunnels, strays) before further ones are dropped.
-pub const LISTEN_QUEUE: usize = 4096;
+pub(super) const LISTEN_QUEUE: usize = 4096;
 /// Datagrams queued from all tunnel sockets together before further ones are dropped.
-pub const TUNNEL_QUEUE: usize = 65_536;
+pub(super) const TUNNEL_QUEUE: usize = 65_536;
 /// Largest datagram read (L2TP control messages are far smaller).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -43,7 +43,7 @@ thread_local! {
 }
 
 /// A received datagram and its source.
-pub struct Datagram {
+pub(super) struct Datagram {
     /// Source address and port.
     pub from: SocketAddr,
     /// The UDP payload.
@@ -52,7 +52,7 @@ pub struct Datagram {
 
 /// Datagrams dropped because a receive queue was full.
 #[derive(Debug, Default)]
-pub struct QueueDrops {
+pub(super) struct QueueDrops {
     /// From the listening socket.
     pub listen: AtomicU64,
     /// From tunnel sockets.
@@ -131,7 +131,7 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<Q
 }
 
 /// All UDP sockets of the daemon and their receive queues.
-pub struct Sockets {
+pub(super) struct Sockets {
     listener: Arc<UdpSocket>,
     by_tunnel: HashMap<TunnelId, Arc<TunnelSocket>>,
     /// Tunnels on each shared-port socket, by (local, peer).
@@ -145,13 +145,13 @@ pub struct Sockets {
 
 impl Sockets {
     /// Start reading the listening socket.
-    pub fn new(listener: UdpSocket) -> Self {
+    pub(super) fn new(listener: UdpSocket) -> Self {
         let listener = Arc::new(listener);
         let drops = Arc::new(QueueDrops::default());
         let (listen_tx, listen_rx) = mpsc::channel(LISTEN_QUEUE);
         let (tunnel_tx, tunnel_rx) = mpsc::channel(TUNNEL_QUEUE);
         let listen_reader = tokio::spawn(reader(listener.clone(), listen_tx, drops.clone()));
-        Sockets {
+        Self {
             listener,
             by_tunnel: HashMap::new(),
             by_tuple: HashMap::new(),
@@ -164,7 +164,7 @@ impl Sockets {
     }
 
     /// Datagrams dropped so far because a queue was full.
-    pub fn drops(&self) -> (u64, u64) {
+    pub(super) fn drops(&self) -> (u64, u64) {
         (
             self.drops.listen.load(Ordering::Relaxed),
             self.drops.tunnel.load(Ordering::Relaxed),
@@ -172,12 +172,12 @@ impl Sockets {
     }
 
     /// Number of tunnel sockets open.
-    pub fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.by_tunnel.len()
     }
 
     /// The next datagram: tunnel sockets first, then the listening socket.
-    pub async fn recv(&mut self) -> Option<Datagram> {
+    pub(super) async fn recv(&mut self) -> Option<Datagram> {
         tokio::select! {
             biased;
             Some(d) = self.tunnel_rx.recv() => Some(d),
@@ -187,19 +187,19 @@ impl Sockets {
     }
 
     /// The socket of `tunnel`, if it has one.
-    pub fn get(&self, tunnel: TunnelId) -> Option<Arc<UdpSocket>> {
+    pub(super) fn get(&self, tunnel: TunnelId) -> Option<Arc<UdpSocket>> {
         self.by_tunnel.get(&tunnel).map(|s| s.socket.clone())
     }
 
     /// `tunnel`'s socket, if it has one: the peer address it is connected
     /// to (`None`: not connected yet).
-    pub fn peer_of(&self, tunnel: TunnelId) -> Option<Option<SocketAddr>> {
+    pub(super) fn peer_of(&self, tunnel: TunnelId) -> Option<Option<SocketAddr>> {
         self.by_tunnel.get(&tunnel).map(|s| s.peer.get())
     }
 
     /// Connect `tunnel`'s socket, opened unconnected, to `peer` (the port its
     /// SCCRP came from). Nothing to do for one that is connected.
-    pub fn connect(&mut self, tunnel: TunnelId, peer: SocketAddr) -> std::io::Result<()> {
+    pub(super) fn connect(&mut self, tunnel: TunnelId, peer: SocketAddr) -> std::io::Result<()> {
         let Some(s) = self.by_tunnel.get(&tunnel) else {
             return Ok(());
         };
@@ -211,17 +211,21 @@ impl Sockets {
     }
 
     /// The tunnels that have a socket.
-    pub fn tunnels(&self) -> impl Iterator<Item = TunnelId> + '_ {
+    pub(super) fn tunnels(&self) -> impl Iterator<Item = TunnelId> + '_ {
         self.by_tunnel.keys().copied()
     }
 
     /// Send from the listening socket (half-open tunnels, refusals).
-    pub async fn send_from_listener(&self, peer: SocketAddr, data: &[u8]) -> std::io::Result<()> {
+    pub(super) async fn send_from_listener(
+        &self,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> std::io::Result<()> {
         self.listener.send_to(data, peer).await.map(|_| ())
     }
 
     /// Does a live tunnel (`is_live`) use the 5-tuple (`local`, `peer`)?
-    pub fn tuple_taken(
+    pub(super) fn tuple_taken(
         &self,
         local: SocketAddr,
         peer: SocketAddr,
@@ -244,7 +248,7 @@ impl Sockets {
     /// for the new port. One on an ephemeral port for a tunnel we dial is
     /// left unconnected, so that it hears the SCCRP from any port, and is
     /// connected with [`Self::connect`] before the kernel tunnel is made.
-    pub fn open(
+    pub(super) fn open(
         &mut self,
         tunnel: TunnelId,
         local: SocketAddr,
@@ -294,7 +298,7 @@ impl Sockets {
     }
 
     /// `tunnel` is gone: its socket closes when no other tunnel uses it.
-    pub fn release(&mut self, tunnel: TunnelId) {
+    pub(super) fn release(&mut self, tunnel: TunnelId) {
         let Some(entry) = self.by_tunnel.remove(&tunnel) else {
             return;
         };
@@ -309,7 +313,7 @@ impl Sockets {
     }
 
     /// Close every tunnel socket.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.by_tunnel.clear();
         self.by_tuple.clear();
     }

@@ -99,7 +99,7 @@ impl Owned {
     /// result and the number of lines that were not records (a torn last
     /// line after a crash, or damage).
     fn parse(text: &str) -> (Self, usize) {
-        let mut owned = Owned::default();
+        let mut owned = Self::default();
         let mut bad = 0;
         for line in text.lines().filter(|l| *l != HEADER && !l.is_empty()) {
             if !owned.apply(line) {
@@ -156,7 +156,7 @@ impl StateFile {
     /// afresh. Errors: the lock is held (another l2tpd runs with this state
     /// file), or the file or its directory cannot be created or read; each
     /// names the path.
-    pub fn open(path: &Path) -> anyhow::Result<(Self, Owned)> {
+    pub(super) fn open(path: &Path) -> anyhow::Result<(Self, Owned)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the directory of {}", path.display()))?;
@@ -189,7 +189,7 @@ impl StateFile {
         };
         let file = write_fresh(path, "")?;
         Ok((
-            StateFile {
+            Self {
                 path: path.to_path_buf(),
                 file,
                 _lock: lock,
@@ -203,26 +203,26 @@ impl StateFile {
     }
 
     /// Tunnel `t` is established with the peer's tunnel `peer_t` at `peer`.
-    pub fn tunnel_up(&mut self, t: u16, peer_t: u16, peer: SocketAddr) {
+    pub(super) fn tunnel_up(&mut self, t: u16, peer_t: u16, peer: SocketAddr) {
         self.owned.tunnels.insert(t, (peer_t, peer));
         self.pending.push_str(&tunnel_record(t, peer_t, peer));
     }
 
     /// Tunnel `t` is gone.
-    pub fn tunnel_gone(&mut self, t: u16) {
+    pub(super) fn tunnel_gone(&mut self, t: u16) {
         if self.owned.tunnels.remove(&t).is_some() {
             self.pending.push_str(&format!("-tunnel {t}\n"));
         }
     }
 
     /// pppd `pid` runs session `s` of tunnel `t`.
-    pub fn pppd_started(&mut self, pid: u32, t: u16, s: u16) {
+    pub(super) fn pppd_started(&mut self, pid: u32, t: u16, s: u16) {
         self.owned.pppds.insert(pid, (t, s));
         self.pending.push_str(&pppd_record(pid, t, s));
     }
 
     /// pppd `pid` has exited.
-    pub fn pppd_gone(&mut self, pid: u32) {
+    pub(super) fn pppd_gone(&mut self, pid: u32) {
         if self.owned.pppds.remove(&pid).is_some() {
             self.pending.push_str(&format!("-pppd {pid}\n"));
         }
@@ -232,7 +232,7 @@ impl StateFile {
     /// the live records when it has grown [`COMPACT_SLACK`] lines past them.
     /// A failure is logged (once until writing works again) and the daemon
     /// goes on: the file only matters after a crash.
-    pub fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
@@ -270,7 +270,7 @@ impl StateFile {
     }
 
     /// Clean exit: nothing is owned any more.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.owned = Owned::default();
         self.pending.clear();
         if let Err(e) = write_fresh(&self.path, "") {

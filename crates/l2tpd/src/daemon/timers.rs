@@ -46,22 +46,22 @@ pub(super) struct Timers {
 
 impl Timers {
     /// Arm `timer` for `at`.
-    pub fn add(&mut self, at: Instant, timer: Timer) {
+    pub(super) fn add(&mut self, at: Instant, timer: Timer) {
         self.set.insert((at, timer));
     }
 
     /// Disarm `timer` armed for `at`.
-    pub fn cancel(&mut self, at: Instant, timer: Timer) {
+    pub(super) fn cancel(&mut self, at: Instant, timer: Timer) {
         self.set.remove(&(at, timer));
     }
 
     /// The earliest deadline.
-    pub fn next(&self) -> Option<Instant> {
+    pub(super) fn next(&self) -> Option<Instant> {
         self.set.first().map(|(at, _)| *at)
     }
 
     /// The earliest timer due at `now`, taken out.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+    pub(super) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
         if self.next()? > now {
             return None;
         }
@@ -69,7 +69,7 @@ impl Timers {
     }
 
     /// Disarm every re-dial and re-placed call (shutdown).
-    pub fn cancel_persistence(&mut self) {
+    pub(super) fn cancel_persistence(&mut self) {
         self.set
             .retain(|(_, t)| matches!(t, Timer::KillPppd { .. }));
     }

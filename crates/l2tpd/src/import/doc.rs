@@ -4,7 +4,7 @@
 
 /// A TOML value as l2tpd's configuration uses them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum V {
+pub(crate) enum V {
     /// A string, rendered as a TOML basic string with escapes.
     Str(String),
     /// An integer.
@@ -12,21 +12,21 @@ pub enum V {
     /// A boolean.
     Bool(bool),
     /// An array of values.
-    Arr(Vec<V>),
+    Arr(Vec<Self>),
 }
 
 impl V {
     /// A string value.
-    pub fn s(s: impl Into<String>) -> V {
-        V::Str(s.into())
+    pub(crate) fn s(s: impl Into<String>) -> Self {
+        Self::Str(s.into())
     }
 
     fn render(&self, out: &mut String) {
         match self {
-            V::Str(s) => quote(s, out),
-            V::Int(i) => out.push_str(&i.to_string()),
-            V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            V::Arr(a) => {
+            Self::Str(s) => quote(s, out),
+            Self::Int(i) => out.push_str(&i.to_string()),
+            Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Self::Arr(a) => {
                 out.push('[');
                 for (i, v) in a.iter().enumerate() {
                     if i > 0 {
@@ -81,7 +81,7 @@ struct Table {
 
 /// An l2tpd configuration under construction.
 #[derive(Debug, Default, Clone)]
-pub struct Doc {
+pub(crate) struct Doc {
     /// Comment lines at the top of the file (without the `# `).
     pub header: Vec<String>,
     tables: Vec<Table>,
@@ -107,12 +107,12 @@ impl Doc {
     }
 
     /// Creates the table `path` (dotted name parts) if it does not exist yet.
-    pub fn ensure(&mut self, path: &[&str]) {
+    pub(crate) fn ensure(&mut self, path: &[&str]) {
         self.table(path);
     }
 
     /// True when the table `path` exists.
-    pub fn has_table(&self, path: &[&str]) -> bool {
+    pub(crate) fn has_table(&self, path: &[&str]) -> bool {
         self.tables
             .iter()
             .any(|t| t.path.iter().map(String::as_str).eq(path.iter().copied()))
@@ -120,7 +120,7 @@ impl Doc {
 
     /// Sets `key` in table `path`, replacing an earlier value (a later
     /// source line wins, as in the source daemons).
-    pub fn set(&mut self, path: &[&str], k: &str, v: V) {
+    pub(crate) fn set(&mut self, path: &[&str], k: &str, v: V) {
         let t = self.table(path);
         for it in &mut t.items {
             if let Item::Kv(name, old) = it {
@@ -134,7 +134,7 @@ impl Doc {
     }
 
     /// The value of `key` in table `path`, if set.
-    pub fn get(&self, path: &[&str], k: &str) -> Option<&V> {
+    pub(crate) fn get(&self, path: &[&str], k: &str) -> Option<&V> {
         let t = self
             .tables
             .iter()
@@ -146,7 +146,7 @@ impl Doc {
     }
 
     /// Appends words to the `pppd_options` array of table `path`.
-    pub fn push_pppd(&mut self, path: &[&str], words: &[&str]) {
+    pub(crate) fn push_pppd(&mut self, path: &[&str], words: &[&str]) {
         let mut arr = match self.get(path, "pppd_options") {
             Some(V::Arr(a)) => a.clone(),
             _ => Vec::new(),
@@ -156,13 +156,13 @@ impl Doc {
     }
 
     /// Adds a comment line (without `# `) to table `path`.
-    pub fn comment(&mut self, path: &[&str], text: &str) {
+    pub(crate) fn comment(&mut self, path: &[&str], text: &str) {
         self.table(path).items.push(Item::Comment(text.to_owned()));
     }
 
     /// The TOML text: header comments, then each table in creation order,
     /// its comments and keys in the order they were added.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for h in &self.header {
             out.push_str("# ");

@@ -13,7 +13,7 @@ use toml::Value;
 use super::{Import, ImportError, V, clean, pppopts, valid_host_name};
 
 /// Converts kl2tpd.toml `text` read from `path`.
-pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
+pub(super) fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
     let file = clean(&path.display().to_string());
     let doc: toml::Table = toml::from_str(text).map_err(|e| {
         let line = e

@@ -18,11 +18,11 @@ mod xl2tpd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub use doc::{Doc, V};
+pub(crate) use doc::{Doc, V};
 
 /// The source formats `l2tpd import` reads.
 #[derive(Debug, clap::Subcommand)]
-pub enum Format {
+pub(crate) enum Format {
     /// xl2tpd.conf(5) (INI-like: `[global]`, `[lns NAME]`, `[lac NAME]`), with
     /// the pppd options files its `pppoptfile` keys name.
     Xl2tpd {
@@ -47,7 +47,7 @@ pub enum Format {
 
 /// One source setting that did not carry over as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// `FILE:LINE` of the setting in the source (line numbers from 1).
     pub at: String,
     /// What happened to it, one line of text (already escaped for a terminal).
@@ -59,7 +59,7 @@ pub struct Finding {
 /// The result of one conversion: the l2tpd configuration and the findings
 /// (each is also a comment in the configuration).
 #[derive(Debug, Default)]
-pub struct Import {
+pub(crate) struct Import {
     /// The l2tpd configuration being built.
     pub doc: Doc,
     /// Settings without an exact equivalent, in source order.
@@ -68,12 +68,12 @@ pub struct Import {
 
 impl Import {
     /// A new, empty conversion whose output starts with `header` comments.
-    pub fn new(header: &[String]) -> Import {
+    pub(crate) fn new(header: &[String]) -> Self {
         let mut doc = Doc::default();
         for h in header {
             doc.header.push(h.clone());
         }
-        Import {
+        Self {
             doc,
             findings: Vec::new(),
         }
@@ -82,7 +82,7 @@ impl Import {
     /// Records a setting with no (exact) equivalent: a comment in `table`
     /// (`&[]`: at the top of the file) and a finding. `changes_behaviour`
     /// makes the command exit non-zero.
-    pub fn note(&mut self, table: &[&str], at: &str, text: String, changes_behaviour: bool) {
+    pub(crate) fn note(&mut self, table: &[&str], at: &str, text: String, changes_behaviour: bool) {
         let text = clean(&text);
         let comment = if changes_behaviour {
             format!("{text} [BEHAVIOUR CHANGES]")
@@ -102,14 +102,14 @@ impl Import {
     }
 
     /// The findings that change behaviour.
-    pub fn behaviour_changes(&self) -> impl Iterator<Item = &Finding> {
+    pub(crate) fn behaviour_changes(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.changes_behaviour)
     }
 }
 
 /// A source file that cannot be converted: it names the file and line.
 #[derive(Debug)]
-pub struct ImportError(pub String);
+pub(crate) struct ImportError(pub String);
 
 impl std::fmt::Display for ImportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,7 +120,7 @@ impl std::fmt::Display for ImportError {
 /// Replaces control characters (and other non-printing characters) by
 /// `\u{..}` escapes so that text from a source file is safe in a TOML
 /// comment, a log line or on a terminal.
-pub fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() || c == '\u{7f}' || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') {
@@ -134,7 +134,7 @@ pub fn clean(s: &str) -> String {
 
 /// Reads a source file: at most 16 MiB of UTF-8 text (a configuration file
 /// is far smaller; the bound keeps a wrong path such as a device bounded).
-pub fn read_source(path: &Path) -> Result<String, ImportError> {
+pub(crate) fn read_source(path: &Path) -> Result<String, ImportError> {
     use std::io::Read;
     const MAX: u64 = 16 << 20;
     let f = std::fs::File::open(path).map_err(|e| {
@@ -166,7 +166,7 @@ pub fn read_source(path: &Path) -> Result<String, ImportError> {
 }
 
 /// Converts a source configuration. Errors name the file and line.
-pub fn convert(format: &Format) -> Result<Import, ImportError> {
+pub(crate) fn convert(format: &Format) -> Result<Import, ImportError> {
     match format {
         Format::Xl2tpd { file, secrets } => {
             let text = read_source(file)?;
@@ -188,7 +188,7 @@ pub fn convert(format: &Format) -> Result<Import, ImportError> {
 /// `l2tpd import ...`: the configuration on stdout; on stderr a summary of
 /// the settings that change behaviour. Exit status 0, 2 when something
 /// changes behaviour, 1 when the source cannot be converted.
-pub fn run(format: &Format) -> ExitCode {
+pub(crate) fn run(format: &Format) -> ExitCode {
     let imp = match convert(format) {
         Ok(i) => i,
         Err(e) => {
@@ -221,7 +221,7 @@ pub fn run(format: &Format) -> ExitCode {
 /// Inclusive IPv4 range `a.b.c.d-e.f.g.h` (spaces around `-` allowed) or a
 /// single address, as host-order `u32` bounds; `None` when not addresses
 /// (xl2tpd also allows host names there).
-pub fn parse_v4_range(s: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_v4_range(s: &str) -> Option<(u32, u32)> {
     let s = s.trim();
     let (a, b) = match s.split_once('-') {
         Some((a, b)) => (a.trim(), b.trim()),
@@ -235,7 +235,7 @@ pub fn parse_v4_range(s: &str) -> Option<(u32, u32)> {
 
 /// The fewest prefixes (address, prefix length) that cover exactly the
 /// inclusive range `start..=end` (at most 62 for any IPv4 range).
-pub fn range_to_prefixes(start: u32, end: u32) -> Vec<(u32, u8)> {
+pub(crate) fn range_to_prefixes(start: u32, end: u32) -> Vec<(u32, u8)> {
     let mut out = Vec::new();
     let mut cur = u64::from(start);
     let end = u64::from(end);
@@ -257,11 +257,11 @@ pub fn range_to_prefixes(start: u32, end: u32) -> Vec<(u32, u8)> {
 
 /// A set of IPv4 addresses as sorted, disjoint, inclusive ranges.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct V4Set(pub Vec<(u32, u32)>);
+pub(crate) struct V4Set(pub Vec<(u32, u32)>);
 
 impl V4Set {
     /// Adds `a..=b`.
-    pub fn add(&mut self, a: u32, b: u32) {
+    pub(crate) fn add(&mut self, a: u32, b: u32) {
         self.remove(a, b);
         self.0.push((a, b));
         self.0.sort_unstable();
@@ -277,7 +277,7 @@ impl V4Set {
     }
 
     /// Removes `a..=b`.
-    pub fn remove(&mut self, a: u32, b: u32) {
+    pub(crate) fn remove(&mut self, a: u32, b: u32) {
         let mut out = Vec::with_capacity(self.0.len() + 1);
         for &(s, e) in &self.0 {
             if e < a || s > b {
@@ -295,7 +295,7 @@ impl V4Set {
     }
 
     /// The largest range (the first of equal ones).
-    pub fn largest(&self) -> Option<(u32, u32)> {
+    pub(crate) fn largest(&self) -> Option<(u32, u32)> {
         let mut best: Option<(u32, u32)> = None;
         for &(s, e) in &self.0 {
             if best.is_none_or(|(bs, be)| e - s > be - bs) {
@@ -307,7 +307,7 @@ impl V4Set {
 }
 
 /// `a.b.c.d-e.f.g.h` (or `a.b.c.d` when one address), l2tpd's pool syntax.
-pub fn fmt_range((a, b): (u32, u32)) -> String {
+pub(crate) fn fmt_range((a, b): (u32, u32)) -> String {
     let (a, b) = (std::net::Ipv4Addr::from(a), std::net::Ipv4Addr::from(b));
     if a == b {
         a.to_string()
@@ -318,7 +318,7 @@ pub fn fmt_range((a, b): (u32, u32)) -> String {
 
 /// A yes/no value as xl2tpd and OpenL2TP spell it (`yes|no|true|false|on|off|1|0`,
 /// any case).
-pub fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" | "1" => Some(true),
         "no" | "false" | "off" | "0" => Some(false),
@@ -328,7 +328,7 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// True when `s` is a valid l2tpd `host_name`: 1 to 255 octets of printable
 /// ASCII without spaces.
-pub fn valid_host_name(s: &str) -> bool {
+pub(crate) fn valid_host_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 

@@ -139,7 +139,7 @@ fn command(file: &str, toks: Vec<(usize, Tok)>) -> Result<Command, ImportError> 
 }
 
 /// Converts openl2tpd.conf `text` read from `path`.
-pub fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
+pub(super) fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
     let file = clean(&path.display().to_string());
     let cmds = parse(&file, text)?;
     let mut imp = Import::new(&[

@@ -6,7 +6,7 @@ use super::{Import, V};
 
 /// One word of an options file and the line it is on (from 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
+pub(super) struct Word {
     pub line: usize,
     pub text: String,
 }
@@ -14,7 +14,7 @@ pub struct Word {
 /// Splits pppd options text into words: `#` starts a comment to the end of
 /// the line; `"..."` groups a word with spaces (pppd's quoting; `\"` and
 /// `\\` escape). An unterminated quote ends at the end of the line.
-pub fn words(text: &str) -> Vec<Word> {
+pub(super) fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let mut chars = line.chars().peekable();
@@ -149,7 +149,7 @@ const MANAGED: &[&str] = &[
 /// Applies pppd options to the PPP table `table` of `imp`. `src` names the
 /// source (file) for comments and findings; `origin` prefixes them (the
 /// source daemon's name).
-pub fn apply(imp: &mut Import, table: &[&str], src: &str, origin: &str, words: &[Word]) {
+pub(super) fn apply(imp: &mut Import, table: &[&str], src: &str, origin: &str, words: &[Word]) {
     let mut dns = 0;
     let mut wins = 0;
     let mut i = 0;

@@ -145,7 +145,7 @@ fn p(v: &[String]) -> Vec<&str> {
 
 /// Converts xl2tpd.conf `text` read from `path`, with the l2tp-secrets file
 /// if given.
-pub fn convert(
+pub(super) fn convert(
     path: &Path,
     text: &str,
     secrets: Option<(&Path, &str)>,

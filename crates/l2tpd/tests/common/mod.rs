@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 /// An `l2tpd` started with `--config DIR/NAME.toml`, stderr in `DIR/NAME.log`;
 /// killed when dropped.
-pub struct Process {
+pub(crate) struct Process {
     pub child: Child,
     pub log: PathBuf,
 }
 
 impl Process {
     /// Write `config` to `DIR/NAME.toml` and start l2tpd on it with log filter `level`.
-    pub fn spawn(dir: &Path, name: &str, config: &str, level: &str) -> Process {
+    pub(crate) fn spawn(dir: &Path, name: &str, config: &str, level: &str) -> Self {
         // The default (/run/l2tpd/io.l2tpd.sock) would be shared by tests
         // running at once and left behind by a killed daemon.
         assert!(
@@ -37,16 +37,16 @@ impl Process {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start l2tpd");
-        Process { child, log }
+        Self { child, log }
     }
 
     /// [`spawn`](Self::spawn) with debug logging.
-    pub fn start(dir: &Path, name: &str, config: &str) -> Process {
-        Process::spawn(dir, name, config, "debug")
+    pub(crate) fn start(dir: &Path, name: &str, config: &str) -> Self {
+        Self::spawn(dir, name, config, "debug")
     }
 
     /// The whole log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         let mut s = String::new();
         std::fs::File::open(&self.log)
             .unwrap()
@@ -56,17 +56,17 @@ impl Process {
     }
 
     /// Wait (bounded) until the log contains `needle` `count` times.
-    pub fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+    pub(crate) fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
         wait(timeout, || self.log().matches(needle).count() >= count)
     }
 
     /// Send `sig` to the daemon.
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, sig: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
     }
 
     /// Wait (bounded) for the process to exit; its exit status.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut status = None;
         wait(timeout, || {
             status = self.child.try_wait().unwrap();
@@ -84,7 +84,7 @@ impl Drop for Process {
 }
 
 /// Poll `f` every 50 ms until it holds or `timeout` passes; its last answer.
-pub fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -97,7 +97,7 @@ pub fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// A fresh directory `$TMPDIR/PREFIX-NAME-PID`, readable by every uid (the
 /// permission tests run l2tpctl as an unprivileged user).
-pub fn tempdir(prefix: &str, name: &str) -> PathBuf {
+pub(crate) fn tempdir(prefix: &str, name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -108,7 +108,7 @@ pub fn tempdir(prefix: &str, name: &str) -> PathBuf {
 
 /// The l2tpctl binary, built once per test run (it is another package, so
 /// cargo does not build it for this one's tests).
-pub fn l2tpctl_bin() -> &'static Path {
+pub(crate) fn l2tpctl_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let l2tpd = Path::new(env!("CARGO_BIN_EXE_l2tpd"));
@@ -130,7 +130,7 @@ pub fn l2tpctl_bin() -> &'static Path {
 
 /// `l2tpctl --socket SOCKET ARGS` killed after `timeout`: its status (None
 /// if it had to be killed), stdout and stderr.
-pub fn ctl(
+pub(crate) fn ctl(
     dir: &Path,
     socket: &Path,
     args: &[&str],

@@ -69,9 +69,9 @@ pub(super) struct ApiState {
 
 impl ApiState {
     /// Start the API server as the configuration says.
-    pub(super) fn new(config: &Config) -> anyhow::Result<ApiState> {
+    pub(super) fn new(config: &Config) -> anyhow::Result<Self> {
         let overlay = Overlay::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(ApiState {
+        Ok(Self {
             channels: crate::api::start(&config.system)?,
             overlay,
             started: Instant::now(),

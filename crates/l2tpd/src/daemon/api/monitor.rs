@@ -15,7 +15,7 @@ impl Daemon {
     pub(in crate::daemon) fn api_event(&mut self, e: &Event) {
         // The registry keeps a tunnel's and a session's entry until the
         // daemon has acted on its last event (`TunnelFreed`, `SessionDown`).
-        let tname = |d: &Daemon, id: TunnelId, peer: Option<std::net::SocketAddr>| {
+        let tname = |d: &Self, id: TunnelId, peer: Option<std::net::SocketAddr>| {
             match (d.reg.tunnel(id), peer) {
                 (Some(c), _) => c.name.to_string(),
                 // Named by the daemon when it handles TunnelUp.
@@ -35,7 +35,7 @@ impl Daemon {
             reason: None,
             description: String::new(),
         };
-        let session_ev = |d: &Daemon, ev: &mut t::Event, tunnel: TunnelId, session: SessionId| {
+        let session_ev = |d: &Self, ev: &mut t::Event, tunnel: TunnelId, session: SessionId| {
             ev.tunnel_id = Some(tunnel.0);
             ev.tunnel = Some(tname(d, tunnel, None));
             ev.session_id = Some(session.0);

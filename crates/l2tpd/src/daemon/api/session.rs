@@ -155,7 +155,7 @@ impl Daemon {
         let Some(ls) = ls else {
             return Err(ApiError::failed("the new session did not resolve"));
         };
-        let undo = |d: &mut Daemon| {
+        let undo = |d: &mut Self| {
             if local {
                 d.api.overlay.remove_session(&tname, &name);
                 if let Ok(c) = d.api.overlay.build() {
