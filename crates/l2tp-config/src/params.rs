@@ -897,7 +897,10 @@ impl PppParams {
     ///   when set, `avpair A=V` per `radius_avpairs` entry, and `plugin
     ///   radattr.so` with `radattr` (after radius.so, whose symbols it
     ///   uses; pppd reads a plugin's options only once it is loaded);
-    /// - `pppd_options` verbatim;
+    /// - `pppd_options`, which win: a generated option that `pppd_options`
+    ///   also gives (`mtu 1400` over the generated `mtu 1500`, `noauth`
+    ///   over a generated `noauth` or `auth`) is left out, and a flag
+    ///   repeated in `pppd_options` is passed once (see [`dedup_pppd`]);
     /// - `file PATH` for `options_file`.
     pub fn pppd_args(&self, lns: bool, remote: Option<Ipv4Addr>) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
@@ -1006,13 +1009,97 @@ impl PppParams {
                 push(&mut a, &["plugin", "radattr.so"]);
             }
         }
-        a.extend(self.pppd_options.iter().cloned());
+        let mut a = dedup_pppd(&a, &self.pppd_options);
         if let Some(f) = &self.options_file {
             a.push("file".to_owned());
             a.push(f.to_string_lossy().into_owned());
         }
         a
     }
+}
+
+/// pppd options (pppd(8)) that l2tpd generates and that take one value.
+const PPPD_VALUE_OPTIONS: &[&str] = &[
+    "mtu",
+    "mru",
+    "lcp-echo-interval",
+    "lcp-echo-failure",
+    "idle",
+    "maxconnect",
+    "name",
+    "remotename",
+    "user",
+    "password",
+];
+
+/// pppd flags (no value) that may be given once only to matter; `auth` and
+/// `noauth` count as one.
+fn pppd_flag(opt: &str) -> Option<&str> {
+    const FLAGS: &[&str] = &[
+        "debug",
+        "noccp",
+        "nodefaultroute",
+        "defaultroute",
+        "proxyarp",
+        "noproxyarp",
+        "multilink",
+        "ipcp-accept-local",
+        "ipcp-accept-remote",
+        "lock",
+        "nolock",
+        "crtscts",
+        "noipdefault",
+        "usepeerdns",
+        "nodetach",
+    ];
+    match opt {
+        "auth" | "noauth" => Some("auth"),
+        o if o.starts_with("require-") || o.starts_with("refuse-") => Some(o),
+        o => FLAGS.contains(&o).then_some(o),
+    }
+}
+
+/// `generated` then `extra` (the operator's `pppd_options`), without the
+/// repeats that make pppd's command line confusing (`noauth noauth`, `mtu
+/// 1500 … mtu 1400`): a generated option also in `extra` is dropped (the
+/// operator's wins), and a known flag repeated in `extra` is kept once.
+/// Options this does not know are passed as they are.
+fn dedup_pppd(generated: &[String], extra: &[String]) -> Vec<String> {
+    use std::collections::HashSet;
+    let mut given: HashSet<&str> = HashSet::new();
+    let mut it = extra.iter();
+    while let Some(o) = it.next() {
+        if PPPD_VALUE_OPTIONS.contains(&o.as_str()) {
+            given.insert(o);
+            it.next();
+        } else if let Some(f) = pppd_flag(o) {
+            given.insert(f);
+        }
+    }
+    let mut out = Vec::with_capacity(generated.len() + extra.len());
+    let mut it = generated.iter();
+    while let Some(o) = it.next() {
+        if PPPD_VALUE_OPTIONS.contains(&o.as_str()) {
+            let value = it.next();
+            if !given.contains(o.as_str()) {
+                out.push(o.clone());
+                out.extend(value.cloned());
+            }
+        } else if !pppd_flag(o).is_some_and(|f| given.contains(f)) {
+            out.push(o.clone());
+        }
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut it = extra.iter();
+    while let Some(o) = it.next() {
+        if PPPD_VALUE_OPTIONS.contains(&o.as_str()) {
+            out.push(o.clone());
+            out.extend(it.next().cloned());
+        } else if pppd_flag(o).is_none() || seen.insert(o) {
+            out.push(o.clone());
+        }
+    }
+    out
 }
 
 impl PeerParams {
@@ -1022,5 +1109,44 @@ impl PeerParams {
             out.push(problem(&["host_name"], "host_name must not be empty"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod pppd_dedup_tests {
+    use super::dedup_pppd;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_operators_options_win_and_flags_are_given_once() {
+        let generated = v("mtu 1500 mru 1500 198.51.100.1:198.51.100.10 noauth refuse-eap");
+        let extra = v(
+            "noauth nodefaultroute noccp mtu 1400 mru 1400 debug debug lcp-restart 5 lcp-max-configure 5",
+        );
+        assert_eq!(
+            dedup_pppd(&generated, &extra),
+            v(
+                "198.51.100.1:198.51.100.10 refuse-eap noauth nodefaultroute noccp mtu 1400 mru 1400 debug lcp-restart 5 lcp-max-configure 5"
+            ),
+            "unknown options and their values pass as they are"
+        );
+        // `auth` from the profile and `noauth` from the operator: the operator's.
+        assert_eq!(
+            dedup_pppd(&v("auth require-chap"), &v("noauth")),
+            v("require-chap noauth")
+        );
+        // Nothing given twice: unchanged.
+        assert_eq!(
+            dedup_pppd(&v("mtu 1500 noauth"), &v("lock")),
+            v("mtu 1500 noauth lock")
+        );
+        // A value that looks like an option name is a value.
+        assert_eq!(
+            dedup_pppd(&v("name lns"), &v("user debug")),
+            v("name lns user debug")
+        );
     }
 }
