@@ -1,6 +1,6 @@
 //! `cargo xtask integration [--filter NAME] [--keep] [--vms N]`: build the
-//! workspace binaries, boot N VMs side by side (2 by default; many
-//! scenarios mostly wait on protocol timers), each running
+//! workspace binaries, boot N VMs side by side (1 by default; more on hosts
+//! with cores to spare), each running
 //! `integration/run-in-vm.sh` over its share of the scenarios in
 //! `integration/scenarios/` (shared out by their time limits, longest first),
 //! then summarise.
@@ -49,8 +49,11 @@ pub(crate) struct Args {
     #[arg(long)]
     pub list: bool,
     /// VMs that run the scenarios side by side (each boots its own kernel;
-    /// scenarios are shared out by their time limits).
-    #[arg(long, default_value_t = 2, value_name = "N",
+    /// scenarios are shared out by their time limits). One by default:
+    /// software emulation is CPU-bound, and on 2 cores two VMs ran each
+    /// scenario twice as slowly (no gain, and scenarios near their limits
+    /// timed out); more help on hosts with more cores.
+    #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=8))]
     pub vms: u32,
     #[command(flatten)]

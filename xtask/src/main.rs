@@ -3,7 +3,7 @@
 //! One module per subcommand (the rust-analyzer / aya layout):
 //!
 //! - `vm`: boot a stock Debian kernel under virtme-ng and run a command in it;
-//! - `integration`: build, boot VMs (2 by default) and run the namespace scenarios in
+//! - `integration`: build, boot a VM (or several: `--vms`) and run the namespace scenarios in
 //!   `integration/scenarios/`;
 //! - `test`: `cargo test --workspace`, then `integration`;
 //! - `demo`: LAC and LNS side by side in a VM, narrated for a person watching;
