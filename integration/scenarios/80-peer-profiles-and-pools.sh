@@ -61,6 +61,9 @@ lac_conf() { # FILE HOST_NAME LOCAL_IP PEER_IP SESSIONS...
 [system]
 listen_addr = "$local_ip"
 deny_remote_tunnel_creates = true
+# Two LACs on one host: each its own state file and API socket.
+state_file = "$WORK/$name.state"
+api_socket = "$WORK/$name.sock"
 
 [tunnel_profile.default]
 host_name = "$name"
