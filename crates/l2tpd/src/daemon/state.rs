@@ -387,7 +387,7 @@ impl Daemon {
                 return;
             }
         };
-        let ours: Vec<l2tp_kernel::TunnelId> = kernel_tunnels
+        let ours: std::collections::HashSet<l2tp_kernel::TunnelId> = kernel_tunnels
             .iter()
             .filter(|k| {
                 u16::try_from(k.tunnel_id.0)
