@@ -361,6 +361,50 @@ impl Config {
             .collect()
     }
 
+    /// The `[tunnel.NAME]`, `[tunnel.NAME.session.NAME]` and
+    /// `[tunnel.NAME.session.NAME.ppp]` tables of the effective
+    /// configuration, appended to `out` one tunnel or session at a time.
+    fn tunnel_tables(&self, out: &mut String) {
+        // `{tunnel: {name: {session: {sname: table}}}}` for one table: the
+        // serialiser writes only the innermost header(s).
+        fn nest(path: &[&str], leaf: toml::Table) -> toml::Table {
+            path.iter().rev().fold(leaf, |inner, key| {
+                let mut t = toml::Table::new();
+                t.insert((*key).to_owned(), toml::Value::Table(inner));
+                t
+            })
+        }
+        for t in &self.tunnels {
+            let raw = self.doc.tunnels.get(&t.name);
+            let mut tt = table_of(&t.params.to_settings());
+            tt.insert("peer_addr".into(), t.peer.ip().to_string().into());
+            if let Some(l) = t.local {
+                tt.insert("our_addr".into(), l.to_string().into());
+            }
+            tt.insert("persist".into(), t.persist.into());
+            if let Some(n) = raw.and_then(|r| r.own.settings.tunnel_profile_name.clone()) {
+                tt.insert("tunnel_profile_name".into(), n.into());
+            }
+            tt.insert("peer_profile_name".into(), t.peer_profile.clone().into());
+            out.push('\n');
+            out.push_str(&toml::to_string(&nest(&["tunnel", &t.name], tt)).unwrap_or_default());
+            for s in &t.sessions {
+                let mut st = table_of(&s.params.to_settings());
+                st.insert("session_type".into(), to_value(&s.session_type));
+                let named = raw
+                    .and_then(|r| r.sessions.get(&s.name))
+                    .and_then(|r| r.own.settings.session_profile_name.clone());
+                if let Some(n) = named {
+                    st.insert("session_profile_name".into(), n.into());
+                }
+                st.insert("ppp".into(), to_value(&s.ppp.to_settings()));
+                let path = ["tunnel", t.name.as_str(), "session", s.name.as_str()];
+                out.push('\n');
+                out.push_str(&toml::to_string(&nest(&path, st)).unwrap_or_default());
+            }
+        }
+    }
+
     /// The effective configuration as TOML, for `l2tpd check`.
     ///
     /// - A header comment lists the files read, in merge order.
@@ -439,41 +483,9 @@ impl Config {
         }
         root.insert("peer_profile".into(), toml::Value::Table(peers));
 
-        let mut tunnels = toml::Table::new();
-        for t in &self.tunnels {
-            let raw = self.doc.tunnels.get(&t.name);
-            let mut tt = table_of(&t.params.to_settings());
-            tt.insert("peer_addr".into(), t.peer.ip().to_string().into());
-            if let Some(l) = t.local {
-                tt.insert("our_addr".into(), l.to_string().into());
-            }
-            tt.insert("persist".into(), t.persist.into());
-            if let Some(n) = raw.and_then(|r| r.own.settings.tunnel_profile_name.clone()) {
-                tt.insert("tunnel_profile_name".into(), n.into());
-            }
-            tt.insert("peer_profile_name".into(), t.peer_profile.clone().into());
-            let mut sessions = toml::Table::new();
-            for s in &t.sessions {
-                let mut st = table_of(&s.params.to_settings());
-                st.insert("session_type".into(), to_value(&s.session_type));
-                let named = raw
-                    .and_then(|r| r.sessions.get(&s.name))
-                    .and_then(|r| r.own.settings.session_profile_name.clone());
-                if let Some(n) = named {
-                    st.insert("session_profile_name".into(), n.into());
-                }
-                st.insert("ppp".into(), to_value(&s.ppp.to_settings()));
-                sessions.insert(s.name.clone(), toml::Value::Table(st));
-            }
-            if !sessions.is_empty() {
-                tt.insert("session".into(), toml::Value::Table(sessions));
-            }
-            tunnels.insert(t.name.clone(), toml::Value::Table(tt));
-        }
-        if !tunnels.is_empty() {
-            root.insert("tunnel".into(), toml::Value::Table(tunnels));
-        }
-
+        // Tunnels and their sessions are written one table at a time
+        // (`tunnel_tables`): the toml serialiser is quadratic in the size of
+        // one nested document (65,535 sessions took minutes).
         let mut out = String::from(
             "# l2tpd effective configuration: drop-ins merged, defaults and inheritance\n\
              # applied, secrets redacted.\n",
@@ -506,7 +518,6 @@ impl Config {
             "session_profile",
             "ppp_profile",
             "peer_profile",
-            "tunnel",
         ] {
             if let Some(v) = root.remove(kind) {
                 let mut one = toml::Table::new();
@@ -515,6 +526,7 @@ impl Config {
                 out.push_str(&toml::to_string(&one).unwrap_or_default());
             }
         }
+        self.tunnel_tables(&mut out);
 
         // What tunnels set up by peers resolve to, for reading only.
         if self.system.deny_remote_tunnel_creates {
