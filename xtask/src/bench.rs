@@ -110,6 +110,10 @@ pub(crate) struct Args {
     /// none, the daemon's defaults.
     #[arg(long, value_name = "KEY=VALUE")]
     pub lns_system: Vec<String>,
+    /// `our_udp_port` of both daemons' tunnels (0: an ephemeral port per
+    /// tunnel). Default: unset, the listening port.
+    #[arg(long, value_name = "PORT")]
+    pub our_udp_port: Option<u16>,
     /// The loopback /24 whose .2 (LNS), .3 (LAC) and .4 (SCCRQ flood) the
     /// bench uses, e.g. 127.0.1 while something else holds 127.0.0.2:1701.
     #[arg(long, value_name = "A.B.C", default_value = DEFAULT_NET)]
@@ -958,6 +962,8 @@ struct Env {
     clk_tck: f64,
     /// Extra `[system]` lines of the LNS (`--lns-system`).
     lns_system: String,
+    /// Extra `[tunnel_profile.default]` lines of both daemons (`--our-udp-port`).
+    tunnel_profile: String,
     /// xl2tpd, when its workloads run.
     xl2tpd: Option<PathBuf>,
     /// An API monitor on each l2tpd (`--monitor`).
@@ -1025,23 +1031,27 @@ impl L2tpd {
     }
 }
 
-/// The LNS's configuration, with `system` (TOML lines) added to `[system]`.
-fn lns_config(addrs: &Addrs, socket: &Path, system: &str) -> String {
+/// The LNS's configuration, with `--lns-system` and `--our-udp-port`.
+fn lns_config(env: &Env, socket: &Path) -> String {
     format!(
         "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
-         api_socket = {}\n{system}\n[tunnel_profile.default]\nhost_name = \"bench-lns\"\n",
-        addrs.lns,
-        toml_str(&socket.display().to_string())
+         api_socket = {}\n{}\n[tunnel_profile.default]\nhost_name = \"bench-lns\"\n{}",
+        env.addrs.lns,
+        toml_str(&socket.display().to_string()),
+        env.lns_system,
+        env.tunnel_profile,
     )
 }
 
-fn lac_config(addrs: &Addrs, socket: &Path) -> String {
+/// The LAC's configuration, with `--our-udp-port`.
+fn lac_config(env: &Env, socket: &Path) -> String {
     format!(
         "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
          deny_remote_tunnel_creates = true\napi_socket = {}\n\n\
-         [tunnel_profile.default]\nhost_name = \"bench-lac\"\n",
-        addrs.lac,
-        toml_str(&socket.display().to_string())
+         [tunnel_profile.default]\nhost_name = \"bench-lac\"\n{}",
+        env.addrs.lac,
+        toml_str(&socket.display().to_string()),
+        env.tunnel_profile,
     )
 }
 
@@ -1106,14 +1116,14 @@ impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
     fn start(env: &Env, dir: &Path) -> Result<Self> {
         let d = L2tpd::start(env, dir, "lns", |sock| {
-            lns_config(&env.addrs, sock, &env.lns_system)
+            lns_config(env, sock)
         })?;
         let watch = Box::new(Watch::start(&d, env.monitor)?);
         Self::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
 
     fn with_lns(env: &Env, dir: &Path, lns: Lns) -> Result<Self> {
-        let lac = L2tpd::start(env, dir, "lac", |sock| lac_config(&env.addrs, sock))?;
+        let lac = L2tpd::start(env, dir, "lac", |sock| lac_config(env, sock))?;
         let lac_watch = Watch::start(&lac, env.monitor)?;
         Ok(Self {
             lac,
@@ -1279,7 +1289,7 @@ fn reload_lac(
     rep: &mut Rep,
 ) -> Result<u64> {
     let text =
-        lac_config(&env.addrs, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
+        lac_config(env, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
     rep.raw("config_bytes", text.len());
     write_atomic(&pair.lac.config, &text)?;
     let dir = pair.lac.config.parent().unwrap_or(Path::new("."));
@@ -2121,6 +2131,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         timeout: args.timeout.map(Duration::from_secs),
         clk_tck: clock_ticks_per_sec(),
         lns_system: system_lines(&args.lns_system)?,
+        tunnel_profile: args
+            .our_udp_port
+            .map(|p| format!("our_udp_port = {p}\n"))
+            .unwrap_or_default(),
         xl2tpd,
         monitor: args.monitor,
         addrs,
@@ -2152,7 +2166,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
             "idle_secs": env.idle.as_secs(), "timeout_secs": args.timeout, "xl2tpd": args.xl2tpd,
-            "no_build": args.no_build, "lns_system": args.lns_system, "monitor": args.monitor,
+            "no_build": args.no_build, "lns_system": args.lns_system, "our_udp_port": args.our_udp_port, "monitor": args.monitor,
         },
         "timing": timing,
         "poll_ms": POLL.as_millis() as u64,

@@ -322,6 +322,12 @@ params! {
         /// Peer's UDP port for tunnels we create. Default 1701. Ignored for
         /// incoming tunnels (the reply goes to the source port).
         peer_udp_port: val u16 = 1701;
+        /// Our UDP port for this tunnel (RFC 2661 §8.1: either side may use
+        /// any port). `None` (default): the listening port, `[system]
+        /// udp_port`, shared by the tunnels' sockets; `0`: an ephemeral port
+        /// of the tunnel's own, chosen by the kernel (a tunnel set up by a
+        /// peer answers its SCCRQ from it); another value: that port.
+        our_udp_port: opt u16 = None;
         /// Session profile for sessions in this tunnel. `None`: the peer
         /// profile's session profile.
         session_profile_name: opt String = None;

@@ -85,17 +85,19 @@ pub fn tunnel_socket(local: SocketAddr, peer: SocketAddr) -> Result<UdpSocket, E
     Ok(UdpSocket::from(fd))
 }
 
-/// Creates a tunnel socket on an ephemeral port of `local`'s address (port 0,
-/// no `SO_REUSEADDR`), not yet connected: for a tunnel we dial while another
-/// tunnel holds our listening port's 5-tuple to that peer. It sends with
-/// `send_to` and receives from any port of the peer, because the peer may
-/// answer our SCCRQ from another UDP port (RFC 2661 §8.1); connect it with
-/// [`connect_socket`] once the SCCRP has fixed the peer's port, before the
-/// kernel tunnel is created on it.
+/// Creates a tunnel socket bound to `local`, not yet connected: on port 0 an
+/// ephemeral port (no `SO_REUSEADDR`), otherwise that port shared with
+/// `SO_REUSEADDR`. For a tunnel we dial from a port other than the listening
+/// port: it sends with `send_to` and receives from any port of the peer,
+/// because the peer may answer our SCCRQ from another UDP port (RFC 2661
+/// §8.1); connect it with [`connect_socket`] once the SCCRP has fixed the
+/// peer's port, before the kernel tunnel is created on it.
 pub fn unconnected_tunnel_socket(local: SocketAddr) -> Result<UdpSocket, Error> {
-    let mut any = local;
-    any.set_port(0);
-    Ok(UdpSocket::from(new_udp(&any, "tunnel socket", false)?))
+    Ok(UdpSocket::from(new_udp(
+        &local,
+        "tunnel socket",
+        local.port() != 0,
+    )?))
 }
 
 /// Connect `socket` (a UDP socket) to `peer`; again to move it to another
@@ -255,9 +257,9 @@ mod tests {
     /// connected afterwards, only from that one.
     #[test]
     fn unconnected_tunnel_socket_hears_any_peer_port_until_connected() {
-        let t = unconnected_tunnel_socket("127.0.0.1:1701".parse().unwrap()).unwrap();
+        let t = unconnected_tunnel_socket("127.0.0.1:0".parse().unwrap()).unwrap();
         let local = t.local_addr().unwrap();
-        assert_ne!(local.port(), 1701, "an ephemeral port");
+        assert_ne!(local.port(), 0, "an ephemeral port");
         let peer_a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let peer_b = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer_b.send_to(b"sccrp", local).unwrap();
@@ -276,6 +278,18 @@ mod tests {
             t.recv(&mut buf).is_err(),
             "the stray from port a is not received"
         );
+    }
+
+    /// On a given port, unconnected tunnel sockets share it with the
+    /// listening socket and with each other (`SO_REUSEADDR`).
+    #[test]
+    fn unconnected_tunnel_sockets_share_a_given_port() {
+        let l = listen_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = l.local_addr().unwrap();
+        let a = unconnected_tunnel_socket(port).unwrap();
+        let b = unconnected_tunnel_socket(port).unwrap();
+        assert_eq!(a.local_addr().unwrap(), port);
+        assert_eq!(b.local_addr().unwrap(), port);
     }
 
     #[test]

@@ -330,6 +330,11 @@ pub struct TunnelConfig {
     pub max_sessions: u32,
     /// Send a Tie Breaker AVP in our SCCRQ (RFC 2661 §4.4.3).
     pub use_tiebreaker: bool,
+    /// Our UDP port for the tunnel, for the driver (RFC 2661 §8.1 lets
+    /// either side choose its port; the core does not use it): `None` the
+    /// listening port, `Some(0)` an ephemeral port of the tunnel's own,
+    /// `Some(p)` port `p`.
+    pub local_port: Option<u16>,
 }
 
 impl std::fmt::Debug for TunnelConfig {
@@ -345,6 +350,7 @@ impl std::fmt::Debug for TunnelConfig {
             .field("accept_lac_calls", &self.accept_lac_calls)
             .field("max_sessions", &self.max_sessions)
             .field("use_tiebreaker", &self.use_tiebreaker)
+            .field("local_port", &self.local_port)
             .finish_non_exhaustive()
     }
 }
@@ -368,6 +374,7 @@ impl Default for TunnelConfig {
             accept_lac_calls: true,
             max_sessions: 0,
             use_tiebreaker: false,
+            local_port: None,
         }
     }
 }

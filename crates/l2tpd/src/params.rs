@@ -57,6 +57,7 @@ pub(crate) fn tunnel_config(p: &TunnelParams, config: &Config) -> TunnelConfig {
         accept_lac_calls: true,
         max_sessions: p.max_sessions,
         use_tiebreaker: p.use_tiebreaker,
+        local_port: p.our_udp_port,
     }
 }
 

@@ -167,7 +167,9 @@ impl Daemon {
         let local = SocketAddr::new(config.system.listen_addr, config.system.udp_port);
         let std_sock = l2tp_kernel::listen_socket(local)
             .with_context(|| format!("binding the L2TP listening socket {local}"))?;
-        let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?);
+        // With `udp_port = 0` the kernel chose the port: tunnels share that one.
+        let local = SocketAddr::new(local.ip(), std_sock.local_addr()?.port());
+        let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?)?;
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
         let mut ep = Endpoint::new(incoming_policy(config.arc()));
         ep.set_limits(limits(&config));

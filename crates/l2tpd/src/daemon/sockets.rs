@@ -12,6 +12,10 @@
 //!   binds an ephemeral port instead (RFC 2661 §8.1 lets either side use any
 //!   port), without `SO_REUSEADDR`, so two tunnels never share a 5-tuple.
 //!   The 5-tuples are indexed: opening a socket never looks at the others.
+//!   A tunnel whose `our_udp_port` is not the listening port gets its socket
+//!   on that port (0: an ephemeral one) before its first message, SCCRP
+//!   included: many tunnels on one port cost the kernel a scan of them all
+//!   per bind and per datagram for the listening socket.
 //! - Datagrams from established tunnels' sockets and from the listening
 //!   socket travel in two bounded queues; the protocol loop drains the
 //!   tunnels' first, so a backlog of SCCRQs never delays an established
@@ -133,6 +137,8 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<Q
 /// All UDP sockets of the daemon and their receive queues.
 pub(super) struct Sockets {
     listener: Arc<UdpSocket>,
+    /// The listening socket's port.
+    listen_port: u16,
     by_tunnel: HashMap<TunnelId, Arc<TunnelSocket>>,
     /// Tunnels on each shared-port socket, by (local, peer).
     by_tuple: HashMap<(SocketAddr, SocketAddr), Vec<TunnelId>>,
@@ -145,14 +151,16 @@ pub(super) struct Sockets {
 
 impl Sockets {
     /// Start reading the listening socket.
-    pub(super) fn new(listener: UdpSocket) -> Self {
+    pub(super) fn new(listener: UdpSocket) -> std::io::Result<Self> {
+        let listen_port = listener.local_addr()?.port();
         let listener = Arc::new(listener);
         let drops = Arc::new(QueueDrops::default());
         let (listen_tx, listen_rx) = mpsc::channel(LISTEN_QUEUE);
         let (tunnel_tx, tunnel_rx) = mpsc::channel(TUNNEL_QUEUE);
         let listen_reader = tokio::spawn(reader(listener.clone(), listen_tx, drops.clone()));
-        Self {
+        Ok(Self {
             listener,
+            listen_port,
             by_tunnel: HashMap::new(),
             by_tuple: HashMap::new(),
             tunnel_tx,
@@ -160,7 +168,7 @@ impl Sockets {
             listen_rx,
             drops,
             _listen_reader: listen_reader,
-        }
+        })
     }
 
     /// Datagrams dropped so far because a queue was full.
@@ -260,13 +268,22 @@ impl Sockets {
             return Ok(s.socket.clone());
         }
         let key = (local, peer);
-        let users = self.by_tuple.get(&key).cloned().unwrap_or_default();
+        // Port 0 (`our_udp_port = 0`): a port of its own, never shared.
+        let shared = local.port() != 0;
+        let users = match shared {
+            true => self.by_tuple.get(&key).cloned().unwrap_or_default(),
+            false => Vec::new(),
+        };
         let live_clash = users.iter().any(|id| is_live(*id));
         let mut bind = local;
         if live_clash {
             bind.set_port(0);
         }
-        let unconnected = live_clash && dial;
+        // Only the listening socket hears an SCCRP from another port of
+        // the peer for a socket connected on the listening port; on any
+        // other port the socket of a tunnel we dial must hear it itself.
+        let unconnected = dial && bind.port() != self.listen_port;
+        let on_tuple = shared && !live_clash;
         let std_sock = if unconnected {
             l2tp_kernel::unconnected_tunnel_socket(bind)
         } else {
@@ -285,9 +302,9 @@ impl Sockets {
             socket: socket.clone(),
             reader,
             peer: std::cell::Cell::new((!unconnected).then_some(peer)),
-            tuple: (!live_clash).then_some(key),
+            tuple: on_tuple.then_some(key),
         });
-        if !live_clash {
+        if on_tuple {
             for id in &users {
                 self.by_tunnel.insert(*id, entry.clone());
             }
@@ -325,12 +342,15 @@ use super::Daemon;
 
 impl Daemon {
     /// The local address of `tunnel`'s socket: its `our_addr` or the
-    /// listening address, on the listening port.
+    /// listening address, on its `our_udp_port` or the listening port (0:
+    /// an ephemeral port of its own).
     fn tunnel_local_addr(&self, tunnel: TunnelId) -> SocketAddr {
-        self.reg
-            .tunnel(tunnel)
-            .and_then(|c| c.local_addr)
-            .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()))
+        let ip = self.reg.tunnel(tunnel).and_then(|c| c.local_addr);
+        let port = self.ep.tunnel(tunnel).and_then(|t| t.config.local_port);
+        SocketAddr::new(
+            ip.unwrap_or(self.local.ip()),
+            port.unwrap_or(self.local.port()),
+        )
     }
 
     /// The socket of `tunnel` to `peer`, opened from the tunnel's local
@@ -377,7 +397,8 @@ impl Daemon {
     /// tunnel from the same port, as xl2tpd does), the half-open tunnel
     /// gets its socket, on an ephemeral port, before its SCCRP: RFC 2661
     /// §8.1 lets the responder choose its port in the SCCRP, not later.
-    /// Such sockets are bounded by the half-open limits.
+    /// The same for a tunnel whose `our_udp_port` is not the listening
+    /// port. Such sockets are bounded by the half-open limits.
     pub(super) async fn transmit(&mut self, t: Transmit) {
         let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
         let own_port = || {
@@ -387,9 +408,12 @@ impl Daemon {
                     id != t.tunnel && ep.tunnel(id).is_some_and(|x| x.is_open())
                 })
         };
+        // A tunnel on a port other than the listening port sends its SCCRP
+        // from there.
+        let own_port_configured = || self.tunnel_local_addr(t.tunnel).port() != self.local.port();
         let own_socket = dialed
             || self.sockets.get(t.tunnel).is_some()
-            || (self.ep.tunnel(t.tunnel).is_some() && own_port());
+            || (self.ep.tunnel(t.tunnel).is_some() && (own_port_configured() || own_port()));
         let socket = if own_socket {
             // A dialled tunnel's goes through `tunnel_socket`, which follows
             // the peer to the port its SCCRP came from.

@@ -111,7 +111,7 @@ pub(super) fn convert(path: &Path, text: &str) -> Result<Import, ImportError> {
                     Some((a, port)) => {
                         imp.doc.set(&tp, "our_addr", V::s(a.to_string()));
                         if port != 0 {
-                            imp.note(&tp, &kat, format!("{setting}: l2tpd's tunnel sockets use listen_addr's port ([system] udp_port), not a port per tunnel"), true);
+                            imp.doc.set(&tp, "our_udp_port", V::Int(port.into()));
                         }
                     }
                     None => imp.note(&tp, &kat, format!("{setting}: not an address: dropped"), true),

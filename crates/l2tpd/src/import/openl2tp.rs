@@ -412,7 +412,7 @@ fn tunnel_key(imp: &mut Import, t: &[&str], at: &str, k: &str, v: &str, is_tunne
         "dest_ipaddr" | "peer_addr" | "src_ipaddr" | "our_addr" | "peer_profile_name" => {
             imp.note(t, at, format!("{setting} in a tunnel profile has no equivalent: l2tpd sets it per [tunnel.NAME]"), true)
         }
-        "our_udp_port" => imp.note(t, at, format!("{setting} has no equivalent: l2tpd's tunnels use [system] udp_port"), true),
+        "our_udp_port" => int(imp, k, 0, 65535),
         "tunnel_id" | "config_id" | "interface_name" | "trace_flags" => {
             imp.note(t, at, format!("{setting} has no equivalent: l2tpd picks tunnel ids itself; trace with `l2tpctl ... trace`"), false)
         }
