@@ -505,13 +505,14 @@ l2tp_tunnel_ids() { l2tp_tunnels "$1" | awk '{ print $1 }'; }
 # l2tp_session_count NS
 l2tp_session_count() { l2tp_sessions "$1" | wc -l; }
 
-# assert_l2tp_mirror NTUNNELS NSESSIONS: the kernels of both namespaces hold
-# NTUNNELS tunnels and NSESSIONS sessions, and each side's ids are the
-# other's peer ids (LAC tunnel T peer P <=> LNS tunnel P peer T, likewise for
-# sessions), between 192.0.2.1:1701 and 192.0.2.2:1701. Sets LAC_TID and
-# LNS_TID (of the first tunnel).
+# assert_l2tp_mirror NTUNNELS NSESSIONS [any]: the kernels of both namespaces
+# hold NTUNNELS tunnels and NSESSIONS sessions, and each side's ids and UDP
+# ports are the other's peer ids and ports (LAC tunnel T peer P <=> LNS tunnel
+# P peer T, likewise for sessions), between 192.0.2.1:1701 and
+# 192.0.2.2:1701 (with "any", on any ports). Sets LAC_TID and LNS_TID (of the
+# first tunnel).
 assert_l2tp_mirror() {
-    local want_t=$1 want_s=$2 lac_t lns_t lac_s lns_s
+    local want_t=$1 want_s=$2 ports=${3:-1701} lac_t lns_t lac_s lns_s
     lac_t=$(l2tp_tunnels "$LAC_NS")
     lns_t=$(l2tp_tunnels "$LNS_NS")
     lac_s=$(l2tp_sessions "$LAC_NS")
@@ -531,11 +532,11 @@ assert_l2tp_mirror() {
     done
     while read -r t p la pa sp dp; do
         [[ -n $t ]] || continue
-        grep -q "^$p $t $LNS_IP $LAC_IP 1701 1701\$" <<<"$lns_t" || {
+        grep -q "^$p $t $LNS_IP $LAC_IP $dp $sp\$" <<<"$lns_t" || {
             _show_l2tp
-            fail "LAC tunnel $t (peer $p) has no mirror 'tunnel $p peer $t $LNS_IP->$LAC_IP 1701/1701' in $LNS_NS"
+            fail "LAC tunnel $t (peer $p) has no mirror 'tunnel $p peer $t $LNS_IP->$LAC_IP $dp/$sp' in $LNS_NS"
         }
-        [[ "$la $pa $sp $dp" == "$LAC_IP $LNS_IP 1701 1701" ]] || {
+        [[ $ports == any || "$la $pa $sp $dp" == "$LAC_IP $LNS_IP 1701 1701" ]] || {
             _show_l2tp
             fail "LAC tunnel $t is $la:$sp -> $pa:$dp, expected $LAC_IP:1701 -> $LNS_IP:1701"
         }

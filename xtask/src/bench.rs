@@ -110,6 +110,9 @@ pub(crate) struct Args {
     /// none, the daemon's defaults.
     #[arg(long, value_name = "KEY=VALUE")]
     pub lns_system: Vec<String>,
+    /// The same for the LAC (e.g. max_dialing_tunnels=1024).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub lac_system: Vec<String>,
     /// `our_udp_port` of both daemons' tunnels (0: an ephemeral port per
     /// tunnel). Default: unset, the listening port.
     #[arg(long, value_name = "PORT")]
@@ -962,6 +965,8 @@ struct Env {
     clk_tck: f64,
     /// Extra `[system]` lines of the LNS (`--lns-system`).
     lns_system: String,
+    /// Extra `[system]` lines of the LAC (`--lac-system`).
+    lac_system: String,
     /// Extra `[tunnel_profile.default]` lines of both daemons (`--our-udp-port`).
     tunnel_profile: String,
     /// xl2tpd, when its workloads run.
@@ -1043,14 +1048,15 @@ fn lns_config(env: &Env, socket: &Path) -> String {
     )
 }
 
-/// The LAC's configuration, with `--our-udp-port`.
+/// The LAC's configuration, with `--lac-system` and `--our-udp-port`.
 fn lac_config(env: &Env, socket: &Path) -> String {
     format!(
         "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
-         deny_remote_tunnel_creates = true\napi_socket = {}\n\n\
+         deny_remote_tunnel_creates = true\napi_socket = {}\n{}\n\
          [tunnel_profile.default]\nhost_name = \"bench-lac\"\n{}",
         env.addrs.lac,
         toml_str(&socket.display().to_string()),
+        env.lac_system,
         env.tunnel_profile,
     )
 }
@@ -1061,7 +1067,7 @@ fn system_lines(pairs: &[String]) -> Result<String> {
         .iter()
         .map(|p| match p.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok(format!("{} = {}\n", k.trim(), v.trim())),
-            _ => bail!("--lns-system {p}: expected KEY=VALUE"),
+            _ => bail!("--lns-system/--lac-system {p}: expected KEY=VALUE"),
         })
         .collect()
 }
@@ -1115,9 +1121,7 @@ impl Lns {
 impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
     fn start(env: &Env, dir: &Path) -> Result<Self> {
-        let d = L2tpd::start(env, dir, "lns", |sock| {
-            lns_config(env, sock)
-        })?;
+        let d = L2tpd::start(env, dir, "lns", |sock| lns_config(env, sock))?;
         let watch = Box::new(Watch::start(&d, env.monitor)?);
         Self::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
@@ -1288,8 +1292,7 @@ fn reload_lac(
     limit: Duration,
     rep: &mut Rep,
 ) -> Result<u64> {
-    let text =
-        lac_config(env, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
+    let text = lac_config(env, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
     rep.raw("config_bytes", text.len());
     write_atomic(&pair.lac.config, &text)?;
     let dir = pair.lac.config.parent().unwrap_or(Path::new("."));
@@ -2131,6 +2134,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         timeout: args.timeout.map(Duration::from_secs),
         clk_tck: clock_ticks_per_sec(),
         lns_system: system_lines(&args.lns_system)?,
+        lac_system: system_lines(&args.lac_system)?,
         tunnel_profile: args
             .our_udp_port
             .map(|p| format!("our_udp_port = {p}\n"))
@@ -2166,7 +2170,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
             "idle_secs": env.idle.as_secs(), "timeout_secs": args.timeout, "xl2tpd": args.xl2tpd,
-            "no_build": args.no_build, "lns_system": args.lns_system, "our_udp_port": args.our_udp_port, "monitor": args.monitor,
+            "no_build": args.no_build, "lns_system": args.lns_system, "lac_system": args.lac_system, "our_udp_port": args.our_udp_port, "monitor": args.monitor,
         },
         "timing": timing,
         "poll_ms": POLL.as_millis() as u64,
