@@ -11,7 +11,7 @@
 # manual: under TCG on two emulated CPUs, 200 pppd processes starve both
 #   daemons: calls come up at about one a second and many time out (PPP and
 #   call establishment), with xl2tpd too. Run it where KVM works, or with
-#   `cargo xtask integration --filter 85`.
+#   `cargo xtask integration --filter 85 --release`.
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 

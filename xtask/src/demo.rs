@@ -43,7 +43,7 @@ impl Peer {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    build()?;
+    build(false)?;
     let vm = Vm::prepare(&args.vm)?;
     let results = new_results_dir("demo")?;
     let script = util::project_root().join("integration").join("demo.sh");

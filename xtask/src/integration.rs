@@ -45,6 +45,11 @@ pub(crate) struct Args {
     /// Do not run `cargo build --workspace --bins` first.
     #[arg(long)]
     pub no_build: bool,
+    /// Build and run the release binaries (target/release) instead of the
+    /// debug ones: for the load scenario (85), where a debug daemon under
+    /// software emulation measures itself rather than the design.
+    #[arg(long)]
+    pub release: bool,
     /// List the scenarios that would run and exit.
     #[arg(long)]
     pub list: bool,
@@ -68,8 +73,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let profile = if args.release { "release" } else { "debug" };
     if !args.no_build {
-        build()?;
+        build(args.release)?;
     }
     // The debug binaries, already built: packaging them takes seconds, a
     // release build would take minutes.
@@ -84,7 +90,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     };
     let vm = Vm::prepare(&args.vm)?;
     let results_dir = new_results_dir("integration")?;
-    let l2tpd = util::target_dir().join("debug").join("l2tpd");
+    let l2tpd = util::target_dir().join(profile).join("l2tpd");
     if !l2tpd.exists() {
         eprintln!(
             "xtask: warning: {} does not exist; l2tpd scenarios will fail",
@@ -244,10 +250,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-/// `cargo build --workspace --bins` (debug: the guest runs target/debug/l2tpd).
-pub(crate) fn build() -> Result<()> {
+/// `cargo build --workspace --bins` (`--release` when `release`): the guest
+/// runs target/debug/l2tpd or target/release/l2tpd.
+pub(crate) fn build(release: bool) -> Result<()> {
     util::banner("building workspace binaries");
-    util::run(util::cargo().args(["build", "--workspace", "--bins"]))
+    let mut cmd = util::cargo();
+    cmd.args(["build", "--workspace", "--bins"]);
+    if release {
+        cmd.arg("--release");
+    }
+    util::run(&mut cmd)
 }
 
 /// A fresh `target/<kind>/<timestamp>/` with `latest` pointing at it; old
