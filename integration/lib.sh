@@ -587,7 +587,7 @@ CAPTURE_PROBE_PORT=9
 
 # capture_start NS IFACE [NAME [PROBE_DST]]: dumpcap on IFACE in NS, written
 # to $WORK (guest tmpfs) until capture_stop copies it to $RESULT_DIR. Filter:
-# L2TP (udp port 1701) and ICMP (port unreachable while a daemon is not yet
+# L2TP (udp port 1701, or $CAPTURE_FILTER when set) and ICMP (port unreachable while a daemon is not yet
 # listening). dumpcap prints "Capturing on" before it has opened the
 # interface, and under TCG opening it takes long enough to miss a whole tunnel
 # setup, so this sends probe datagrams from NS to PROBE_DST (default: LNS_IP
@@ -603,7 +603,7 @@ capture_start() {
         if [[ $ns == "$LAC_NS" ]]; then dst=$LNS_IP; else dst=$LAC_IP; fi
     fi
     ip netns exec "$ns" dumpcap -i "$iface" \
-        -f "udp port 1701 or udp port $CAPTURE_PROBE_PORT or icmp" -w "$CAPTURE_RAW" \
+        -f "${CAPTURE_FILTER:-udp port 1701} or udp port $CAPTURE_PROBE_PORT or icmp" -w "$CAPTURE_RAW" \
         >"$CAPTURE_LOG" 2>&1 </dev/null &
     CAPTURE_PID=$!
     BG_PIDS+=("$CAPTURE_PID")
@@ -681,6 +681,10 @@ TSHARK_FIELDS=(
     _ws.col.Protocol                                             # 22
 )
 
+# Extra tshark arguments, e.g. (-d udp.port==PORT,l2tp) for tunnels on ports
+# other than 1701, which tshark would not decode as L2TP.
+TSHARK_DECODE_AS=()
+
 # tshark_decode PCAP: decode the capture once (tshark is slow to start in the
 # VM) into PCAP.fields.tsv (see TSHARK_FIELDS) and print that file's path.
 tshark_decode() {
@@ -688,7 +692,7 @@ tshark_decode() {
     local -a args=()
     if [[ ! -s $tsv || $tsv -ot $pcap ]]; then
         for f in "${TSHARK_FIELDS[@]}"; do args+=(-e "$f"); done
-        _tshark -n -r "$pcap" -T fields -E occurrence=a -E 'aggregator=|' "${args[@]}" \
+        _tshark -n -r "$pcap" "${TSHARK_DECODE_AS[@]}" -T fields -E occurrence=a -E 'aggregator=|' "${args[@]}" \
             >"$tsv.tmp" 2>"$WORK/tshark.err" ||
             fail "tshark could not read $pcap: $(cat "$WORK/tshark.err")"
         mv "$tsv.tmp" "$tsv"

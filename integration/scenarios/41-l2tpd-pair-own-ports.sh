@@ -16,6 +16,9 @@ our_udp_port = 0'
 setup_netns
 write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --pool --timers "$TIMERS"
 write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "s1 s2" --timers "$TIMERS"
+# All UDP: the tunnel's ports are not known in advance.
+CAPTURE_FILTER=udp
+capture_start "$LAC_NS" "$LAC_IF"
 
 start_l2tpd "$LNS_NS" "$WORK/l2tpd-lns.toml" "$RESULT_DIR/l2tpd-lns.log"
 start_l2tpd "$LAC_NS" "$WORK/l2tpd-lac.toml" "$RESULT_DIR/l2tpd-lac.log"
@@ -40,3 +43,10 @@ for ifc in $(ppp_ifaces "$LAC_NS"); do
     }
     log "ok: ping $LNS_PPP_IP over $LAC_NS $ifc"
 done
+
+# Every control message after the SCCRQ travels between the two ephemeral
+# ports: the SCCRP comes from the LNS's, and the LAC answers there.
+TSHARK_DECODE_AS=(-d "udp.port==$lns_sport,l2tp" -d "udp.port==$lac_sport,l2tp")
+capture_stop
+assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN ICRQ ICCN" "$LAC_IP"
+assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRP ICRP ICRP" "$LNS_IP"
