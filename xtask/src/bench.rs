@@ -1115,9 +1115,7 @@ impl Lns {
 impl Pair {
     /// Start an l2tpd LNS and an l2tpd LAC without tunnels in `dir`.
     fn start(env: &Env, dir: &Path) -> Result<Self> {
-        let d = L2tpd::start(env, dir, "lns", |sock| {
-            lns_config(env, sock)
-        })?;
+        let d = L2tpd::start(env, dir, "lns", |sock| lns_config(env, sock))?;
         let watch = Box::new(Watch::start(&d, env.monitor)?);
         Self::with_lns(env, dir, Lns::L2tpd { d, watch })
     }
@@ -1288,8 +1286,7 @@ fn reload_lac(
     limit: Duration,
     rep: &mut Rep,
 ) -> Result<u64> {
-    let text =
-        lac_config(env, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
+    let text = lac_config(env, &pair.lac.socket) + &tunnels_config(&env.addrs, shape, tunnel_keys);
     rep.raw("config_bytes", text.len());
     write_atomic(&pair.lac.config, &text)?;
     let dir = pair.lac.config.parent().unwrap_or(Path::new("."));

@@ -97,7 +97,13 @@ fn with_our_udp_port_0_each_tunnel_has_a_port_of_its_own_on_both_sides() {
     ] {
         let ports: BTreeSet<u16> = peers.iter().map(SocketAddr::port).collect();
         assert_eq!(ports.len(), TUNNELS, "the {side}'s ports: {peers:?}");
-        assert!(!ports.contains(&port), "the {side} used its listening port: {peers:?}");
-        assert!(peers.iter().all(|p| p.ip().to_string() == addr), "{peers:?}");
+        assert!(
+            !ports.contains(&port),
+            "the {side} used its listening port: {peers:?}"
+        );
+        assert!(
+            peers.iter().all(|p| p.ip().to_string() == addr),
+            "{peers:?}"
+        );
     }
 }
