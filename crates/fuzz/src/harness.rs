@@ -217,7 +217,7 @@ pub mod format {
     pub const CFG_ONE_SESSION: u8 = 0x10;
     /// Configuration: no HELLOs.
     pub const CFG_NO_HELLO: u8 = 0x20;
-    /// Configuration: the incoming policy refuses every SCCRQ.
+    /// Configuration: the admission decision refuses every SCCRQ.
     pub const CFG_REFUSE: u8 = 0x40;
 
     /// Step kind: datagram from peer A.
@@ -350,6 +350,9 @@ fn config_from(byte: u8) -> TunnelConfig {
 
 struct Driver {
     ep: Endpoint,
+    /// The admission decision on every incoming tunnel: accept with this
+    /// configuration, or (`None`) refuse with StopCCN result 4.
+    accept_with: Option<TunnelConfig>,
     rng: StdRng,
     base: Instant,
     offset: Duration,
@@ -374,6 +377,21 @@ impl Driver {
                 match out {
                     Output::Transmit(t) => self.check_transmit(&t),
                     Output::Event(e) => self.run.events.push(e),
+                    Output::Incoming(i) => {
+                        let now = self.now();
+                        // Refusals and repeated decisions are answered by the endpoint.
+                        let _ = match &self.accept_with {
+                            Some(c) => self.ep.accept(now, &mut self.rng, i, c.clone()),
+                            None => self.ep.refuse(
+                                now,
+                                &mut self.rng,
+                                i,
+                                l2tp_proto::tunnel::Refusal::not_authorized(
+                                    "tunnel not accepted from this peer",
+                                ),
+                            ),
+                        };
+                    }
                     Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                         results.push(ActionResult::Tunnel {
                             tunnel,
@@ -601,12 +619,9 @@ pub fn endpoint(data: &[u8]) -> EndpointRun {
     };
     let config = config_from(cfg);
     let refuse = cfg & CFG_REFUSE != 0;
-    let policy_config = config.clone();
-    let ep = Endpoint::new(Some(Box::new(move |_, _| {
-        (!refuse).then(|| policy_config.clone())
-    })));
     let mut d = Driver {
-        ep,
+        ep: Endpoint::new(),
+        accept_with: (!refuse).then(|| config.clone()),
         rng: StdRng::seed_from_u64(0),
         base: Instant::now(),
         offset: Duration::ZERO,

@@ -5,6 +5,11 @@
 //! commands ([`Endpoint::handle_command`]) and results of data-plane actions
 //! ([`Endpoint::handle_action_result`]). After each input it drains
 //! [`Endpoint::poll_output`] and sleeps until [`Endpoint::poll_timeout`].
+//!
+//! Admission is the driver's decision: a peer's new tunnel (SCCRQ, RFC 2661
+//! §6.1) that passes the endpoint's stateless checks comes out as
+//! [`Output::Incoming`], and the driver answers it with [`Endpoint::accept`]
+//! or [`Endpoint::refuse`] (see [`Incoming`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -24,18 +29,101 @@ use crate::wire::{
     decode_header,
 };
 
-/// Decides whether to accept an incoming tunnel (an SCCRQ from `peer` whose Host
-/// Name AVP is `host_name`) and with which parameters; `None` refuses it with
-/// StopCCN result 4 (not authorized).
-pub type IncomingPolicy = Box<dyn FnMut(SocketAddr, &[u8]) -> Option<TunnelConfig> + Send>;
+/// A peer's new control connection (a valid SCCRQ to tunnel 0, RFC 2661
+/// §6.1) that passed the endpoint's stateless checks, waiting for the
+/// driver's decision: reported as [`Output::Incoming`], answered with
+/// [`Endpoint::accept`] (SCCRP) or [`Endpoint::refuse`] (StopCCN).
+///
+/// Until then the endpoint holds no state for it: no tunnel id, no half-open
+/// slot, no socket. Dropping an `Incoming` without a decision ignores the
+/// SCCRQ: nothing is sent, and the peer retransmits it (RFC 2661 §5.8),
+/// which is reported again as a new `Incoming`. Deciding twice (on a clone,
+/// or on the reports of an SCCRQ and its retransmission) is harmless: the
+/// second decision finds the tunnel the first one made
+/// ([`IncomingError::Duplicate`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Where the SCCRQ came from (address and UDP port).
+    peer: SocketAddr,
+    /// The SCCRQ, parsed.
+    sccrq: crate::wire::Sccrq,
+    /// The SCCRQ as received, fed to the tunnel on acceptance so that its
+    /// reliable channel numbers it.
+    msg: ControlMessage,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("peer", &self.peer)
+            .field("peer_tunnel", &self.sccrq.assigned_tunnel_id)
+            .field("host_name", &self.host_name_text())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Incoming {
+    /// The peer's address and UDP port: the tunnel's peer if accepted.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The peer's Assigned Tunnel ID (RFC 2661 §4.4.3), never 0.
+    pub fn peer_tunnel(&self) -> TunnelId {
+        self.sccrq.assigned_tunnel_id
+    }
+
+    /// The peer's Host Name AVP (RFC 2661 §4.4.3), as sent: octets, not
+    /// necessarily UTF-8. Print it through [`Self::host_name_text`].
+    pub fn host_name(&self) -> &[u8] {
+        &self.sccrq.host_name
+    }
+
+    /// The peer's Host Name for logs: escaped and bounded.
+    pub fn host_name_text(&self) -> crate::text::PeerText {
+        crate::text::PeerText::from(&self.sccrq.host_name[..])
+    }
+
+    /// The whole SCCRQ (RFC 2661 §6.1): protocol version, capabilities,
+    /// Vendor Name, Challenge, Tie Breaker..., for decisions that need more.
+    pub fn sccrq(&self) -> &crate::wire::Sccrq {
+        &self.sccrq
+    }
+}
+
+/// Why [`Endpoint::accept`] or [`Endpoint::refuse`] did not act as asked.
+/// The SCCRQ is then answered as the variant says, or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IncomingError {
+    /// A tunnel for this SCCRQ (same peer address and Assigned Tunnel ID)
+    /// exists already: the SCCRQ was decided before. Nothing is sent.
+    #[error("the SCCRQ was already decided: tunnel {0}")]
+    Duplicate(TunnelId),
+    /// Shutdown began after the SCCRQ was reported: it was refused with
+    /// StopCCN Result Code 6 (RFC 2661 §4.4.2) instead of accepted.
+    #[error("shutting down: refused with StopCCN result 6")]
+    ShuttingDown,
+    /// The half-open bounds ([`Limits::max_half_open`],
+    /// [`Limits::max_half_open_per_source`]) filled up after the SCCRQ was
+    /// reported: it was dropped unanswered and counted in
+    /// [`EndpointCounters::half_open_drops`].
+    #[error("half-open tunnel bound reached: SCCRQ dropped")]
+    HalfOpenFull,
+    /// Every tunnel id is in use: the SCCRQ was dropped unanswered.
+    #[error("no free tunnel id: SCCRQ dropped")]
+    IdsExhausted,
+}
 
 /// Resource limits the endpoint enforces on what peers and commands can make
 /// it hold. `0` means no limit for `max_tunnels` and `max_sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Tunnels of all kinds (`[system] max_tunnels`); further SCCRQs get
-    /// StopCCN result 2, error 4 (insufficient resources), and
-    /// [`Command::OpenTunnel`] fails.
+    /// Tunnels of all kinds (`[system] max_tunnels`): the endpoint fails
+    /// [`Command::OpenTunnel`] beyond it ([`CommandError::TunnelLimit`]).
+    /// Incoming tunnels are the driver's decision (see [`Incoming`]): it
+    /// compares [`Endpoint::tunnel_count`] with its limit and refuses with
+    /// [`Refusal::tunnel_limit`] (StopCCN result 2, error 4, RFC 2661 §4.4.2).
     pub max_tunnels: usize,
     /// Sessions over all tunnels (`[system] max_sessions`); further ICRQs /
     /// OCRQs get CDN result 4 (temporary lack of facilities).
@@ -99,7 +187,8 @@ pub struct EndpointCounters {
     pub no_matching_tunnel_id_discards: u64,
     /// Control messages whose source address does not match the tunnel's peer.
     pub mismatched_peer_discards: u64,
-    /// Incoming tunnels refused by policy.
+    /// Incoming tunnels refused ([`Endpoint::refuse`], and SCCRQs refused
+    /// with StopCCN result 6 while shutting down).
     pub tunnels_refused: u64,
     /// Tunnels torn down because the peer stopped answering.
     pub tunnels_lost: u64,
@@ -119,7 +208,9 @@ pub struct EndpointCounters {
     /// SCCRQs dropped because their Ns was not 0 (RFC 2661 §5.8: the first
     /// message of a control connection has Ns = 0); they get no state.
     pub sccrq_bad_ns_drops: u64,
-    /// SCCRQs refused because `max_tunnels` was reached.
+    /// SCCRQs refused with StopCCN result 2, error 4 (insufficient
+    /// resources: [`Refusal::tunnel_limit`], the driver's `max_tunnels`),
+    /// or dropped because every tunnel id was in use.
     pub tunnel_limit_refusals: u64,
     /// SCCRPs accepted from another UDP port of the address we sent our
     /// SCCRQ to (RFC 2661 §8.1); the tunnel moved to that port.
@@ -235,7 +326,6 @@ pub struct Endpoint {
     /// Responder tunnels by (peer address, peer's tunnel id), to recognise
     /// retransmitted SCCRQs.
     by_peer: HashMap<(SocketAddr, TunnelId), TunnelId>,
-    policy: Option<IncomingPolicy>,
     out: VecDeque<Output>,
     shutting_down: bool,
     /// Totals, kept up to date as tunnels change (see `reap`).
@@ -262,10 +352,17 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Endpoint {
-    /// A new endpoint. `policy`: how to treat incoming SCCRQs (`None`: refuse all,
-    /// LAC-only operation).
-    pub fn new(policy: Option<IncomingPolicy>) -> Self {
+    /// A new endpoint without tunnels, with the default [`Limits`]. Peers'
+    /// new tunnels are reported as [`Output::Incoming`] for the driver to
+    /// [accept](Self::accept) or [refuse](Self::refuse).
+    pub fn new() -> Self {
         Self {
             tunnels: BTreeMap::new(),
             tunnel_ids: IdSpace::default(),
@@ -278,7 +375,6 @@ impl Endpoint {
             session_total: 0,
             limits: Limits::default(),
             by_peer: HashMap::new(),
-            policy,
             out: VecDeque::new(),
             shutting_down: false,
             counters: EndpointCounters::default(),
@@ -451,11 +547,6 @@ impl Endpoint {
             }
             Err(e) => tracing::error!("cannot encode the answer to an unknown tunnel: {e}"),
         }
-    }
-
-    /// Replace the incoming-tunnel policy (configuration reload). Existing tunnels keep theirs.
-    pub fn set_policy(&mut self, policy: Option<IncomingPolicy>) {
-        self.policy = policy;
     }
 
     /// Replace the resource limits; they apply to what comes next (nothing is
@@ -879,51 +970,141 @@ impl Endpoint {
             tracing::info!(%from, tunnel = %ours, "crossed SCCRQ: the peer won the tie breaker; accepting its tunnel");
             adopted = Some((ours, config, calls));
         }
-        let at_limit =
-            self.limits.max_tunnels != 0 && self.tunnels.len() >= self.limits.max_tunnels;
-        let (accepted, refusal) = if let Some((_, config, _)) = &adopted {
-            (Some(config.clone()), None)
-        } else if self.shutting_down {
-            let r = Refusal {
-                result: StopCcnResult::SHUTTING_DOWN.0,
-                error: None,
-                text: "shutting down".into(),
-            };
-            (None, Some(r))
-        } else if at_limit {
-            self.counters.tunnel_limit_refusals += 1;
-            let r = Refusal {
-                result: StopCcnResult::GENERAL_ERROR.0,
-                error: Some(ErrorCode::INSUFFICIENT_RESOURCES.0),
-                text: "tunnel limit reached".into(),
-            };
-            (None, Some(r))
-        } else {
-            match self.policy.as_mut().and_then(|p| p(from, &sccrq.host_name)) {
-                Some(c) => (Some(c), None),
-                None => {
-                    let r = Refusal {
-                        result: StopCcnResult::NOT_AUTHORIZED.0,
-                        error: None,
-                        text: "tunnel not accepted from this peer".into(),
-                    };
-                    (None, Some(r))
-                }
-            }
-        };
-        let Some(id) = self.alloc_tunnel_id(rng) else {
+        if let Some((old, config, calls)) = adopted {
+            // The peer's tunnel takes over ours: the core decides, with our
+            // tunnel's configuration (the driver accepted that peer when it
+            // opened the tunnel).
+            self.open_responder(now, rng, from, msg, &sccrq, Ok(config), Some((old, calls)));
+            return;
+        }
+        if self.shutting_down {
+            let r = Refusal::shutting_down();
+            self.open_responder(now, rng, from, msg, &sccrq, Err(r), None);
+            return;
+        }
+        if self.tunnel_ids.len() >= usize::from(u16::MAX) {
             // Every id is in use: the SCCRQ cannot even be refused with state.
             self.counters.tunnel_limit_refusals += 1;
             tracing::warn!(%from, "no free tunnel id for incoming SCCRQ");
             return;
-        };
-        if refusal.is_some() {
-            self.counters.tunnels_refused += 1;
         }
-        let mut t = Tunnel::accept(id, from, accepted.unwrap_or_default(), now, refusal);
+        tracing::debug!(%from, peer_tunnel = %sccrq.assigned_tunnel_id,
+            host_name = %crate::text::PeerText::from(&sccrq.host_name[..]), "incoming SCCRQ: asking the driver");
+        self.out.push_back(Output::Incoming(Incoming {
+            peer: from,
+            sccrq,
+            msg,
+        }));
+    }
+
+    /// Accept a peer's new tunnel with `config`: the tunnel is created, the
+    /// SCCRQ fed to it, and its SCCRP queued (RFC 2661 §5.1; or a StopCCN if
+    /// the SCCRQ breaks the rules a tunnel checks, e.g. a Challenge without a
+    /// secret under `auth_mode` challenge). Returns our tunnel id.
+    ///
+    /// The endpoint checks again what may have changed since the report:
+    /// errors say what happened instead ([`IncomingError`]). O(log n).
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        incoming: Incoming,
+        config: TunnelConfig,
+    ) -> Result<TunnelId, IncomingError> {
+        self.decide(now, rng, incoming, Ok(config))
+    }
+
+    /// Refuse a peer's new tunnel: a short-lived tunnel answers the SCCRQ
+    /// with a StopCCN carrying `refusal`'s Result Code, Error Code and text
+    /// (RFC 2661 §4.4.2, §6.4) and is freed once the StopCCN is acknowledged
+    /// or lingers out. Until then it counts as half-open, so that a flood of
+    /// refused SCCRQs holds no more than the half-open bounds allow.
+    /// Counted in [`EndpointCounters::tunnels_refused`] (and
+    /// [`EndpointCounters::tunnel_limit_refusals`] for result 2, error 4).
+    /// Returns the short-lived tunnel's id. O(log n).
+    pub fn refuse(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        incoming: Incoming,
+        refusal: Refusal,
+    ) -> Result<TunnelId, IncomingError> {
+        self.decide(now, rng, incoming, Err(refusal))
+    }
+
+    /// The driver's decision on `incoming`, after checking again what the
+    /// report checked (an input may have come between them).
+    fn decide(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        incoming: Incoming,
+        decision: Result<TunnelConfig, Refusal>,
+    ) -> Result<TunnelId, IncomingError> {
+        let Incoming { peer, sccrq, msg } = incoming;
+        if let Some(&id) = self.by_peer.get(&(peer, sccrq.assigned_tunnel_id)) {
+            return Err(IncomingError::Duplicate(id));
+        }
+        if self.half_open_full(peer.ip()) {
+            self.counters.half_open_drops += 1;
+            if let Some(suppressed) = self.junk_logs.allow(Junk::HalfOpenFull, now) {
+                tracing::debug!(from = %peer, half_open = self.half_open_total, suppressed, "half-open tunnel bound reached: SCCRQ dropped");
+            }
+            return Err(IncomingError::HalfOpenFull);
+        }
+        if self.shutting_down {
+            // Whatever the decision, the answer is now result 6.
+            let r = Refusal::shutting_down();
+            let id = self
+                .open_responder(now, rng, peer, msg, &sccrq, Err(r), None)
+                .ok_or(IncomingError::IdsExhausted)?;
+            return match decision {
+                Ok(_) => Err(IncomingError::ShuttingDown),
+                Err(_) => Ok(id),
+            };
+        }
+        self.open_responder(now, rng, peer, msg, &sccrq, decision, None)
+            .ok_or(IncomingError::IdsExhausted)
+    }
+
+    /// Create the responder tunnel for a new SCCRQ from `from` and feed it
+    /// the SCCRQ: accepted with a configuration, or refused; `adopted`: the
+    /// tunnel of ours it replaces after a lost tie breaker, with its calls.
+    /// `None` when no tunnel id is free (the SCCRQ is dropped).
+    #[allow(clippy::too_many_arguments)]
+    fn open_responder(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        from: SocketAddr,
+        msg: ControlMessage,
+        sccrq: &crate::wire::Sccrq,
+        decision: Result<TunnelConfig, Refusal>,
+        adopted: Option<(TunnelId, Vec<crate::session::Session>)>,
+    ) -> Option<TunnelId> {
+        let Some(id) = self.alloc_tunnel_id(rng) else {
+            // Every id is in use: the SCCRQ cannot even be refused with state.
+            self.counters.tunnel_limit_refusals += 1;
+            tracing::warn!(%from, "no free tunnel id for incoming SCCRQ");
+            return None;
+        };
+        let (config, refusal) = match decision {
+            Ok(c) => (c, None),
+            Err(r) => {
+                self.counters.tunnels_refused += 1;
+                if r.result == StopCcnResult::GENERAL_ERROR.0
+                    && r.error == Some(ErrorCode::INSUFFICIENT_RESOURCES.0)
+                {
+                    self.counters.tunnel_limit_refusals += 1;
+                }
+                (TunnelConfig::default(), Some(r))
+            }
+        };
+        let refused = refusal.is_some();
+        let mut t = Tunnel::accept(id, from, config, now, refusal);
         tracing::info!(%from, tunnel = %id, peer_tunnel = %sccrq.assigned_tunnel_id,
-            host_name = %crate::text::PeerText::from(&sccrq.host_name[..]), "incoming SCCRQ");
-        if let Some((old, _, calls)) = adopted {
+            host_name = %crate::text::PeerText::from(&sccrq.host_name[..]), refused, "incoming SCCRQ");
+        if let Some((old, calls)) = adopted {
             let sessions = t.adopt_calls(calls);
             self.out
                 .push_back(Output::Event(crate::event::Event::TunnelReplaced {
@@ -940,6 +1121,7 @@ impl Endpoint {
         self.by_peer.insert((from, sccrq.assigned_tunnel_id), id);
         self.insert_tunnel(t);
         self.reap(id);
+        Some(id)
     }
 
     /// Fire every timer that expired at `now`.

@@ -18,6 +18,13 @@ pub enum Output {
     Event(Event),
     /// Program the data plane; report the result with an [`ActionResult`] when it can fail.
     Action(Action),
+    /// A peer asks for a new tunnel (a valid SCCRQ, RFC 2661 §6.1): decide
+    /// with [`Endpoint::accept`](crate::endpoint::Endpoint::accept) (SCCRP)
+    /// or [`Endpoint::refuse`](crate::endpoint::Endpoint::refuse) (StopCCN,
+    /// RFC 2661 §4.4.2: result 2 error 4 at the tunnel limit, 4 for a peer
+    /// the policy refuses). Nothing is held until then; dropping it ignores
+    /// the SCCRQ (the peer retransmits it and it is reported again).
+    Incoming(crate::endpoint::Incoming),
 }
 
 /// A datagram to send.
@@ -288,14 +295,14 @@ pub enum AuthMode {
     /// No tunnel authentication; a peer's Challenge is still answered when we have a secret.
     #[default]
     None,
-    /// The peer must match a configured peer (checked by the driver's policy); no Challenge sent.
+    /// The peer must match a configured peer (checked by the driver's admission decision); no Challenge sent.
     Simple,
     /// We send a Challenge and require a correct Challenge Response.
     Challenge,
 }
 
-/// Parameters of one tunnel (a locally created one, or one accepted by the
-/// incoming-tunnel policy). `Debug` never prints the secret.
+/// Parameters of one tunnel (a locally created one, or one the driver
+/// [accepted](crate::endpoint::Endpoint::accept)). `Debug` never prints the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TunnelConfig {
     /// Host Name AVP we send (RFC 2661 §4.4.3).

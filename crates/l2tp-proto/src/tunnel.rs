@@ -130,16 +130,54 @@ pub struct Tunnel {
     freed: bool,
 }
 
-/// Why an incoming SCCRQ is refused: the StopCCN Result Code (RFC 2661
-/// §4.4.2), optional Error Code and the text sent with them.
+/// Why an incoming SCCRQ is refused ([`Endpoint::refuse`](crate::endpoint::Endpoint::refuse)):
+/// the StopCCN Result Code (RFC 2661 §4.4.2), optional Error Code and the
+/// text sent with them in the Result Code AVP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// StopCCN Result Code: 2 (general error, with an Error Code) or 4 (not authorized).
+    /// StopCCN Result Code (RFC 2661 §4.4.2): 2 (general error, see the
+    /// Error Code), 4 (requester is not authorized to establish a control
+    /// channel), 6 (requester is being shut down)...
     pub result: u16,
-    /// Error Code (RFC 2661 §4.4.2), e.g. 4 "insufficient resources".
+    /// Error Code (RFC 2661 §4.4.2) with result 2, e.g. 4 "insufficient resources".
     pub error: Option<u16>,
-    /// Text for the Result Code AVP and the log.
+    /// Text for the Result Code AVP's error message and the log.
     pub text: String,
+}
+
+impl Refusal {
+    /// StopCCN result 2, error 4 ("insufficient resources to handle this
+    /// operation", RFC 2661 §4.4.2), text "tunnel limit reached": the
+    /// driver's `max_tunnels` is reached. Counted in
+    /// [`EndpointCounters::tunnel_limit_refusals`](crate::endpoint::EndpointCounters::tunnel_limit_refusals).
+    pub fn tunnel_limit() -> Self {
+        Self {
+            result: StopCcnResult::GENERAL_ERROR.0,
+            error: Some(ErrorCode::INSUFFICIENT_RESOURCES.0),
+            text: "tunnel limit reached".into(),
+        }
+    }
+
+    /// StopCCN result 4 ("requester is not authorized to establish a
+    /// control channel", RFC 2661 §4.4.2) with `text`: the driver's policy
+    /// does not take tunnels from this peer.
+    pub fn not_authorized(text: impl Into<String>) -> Self {
+        Self {
+            result: StopCcnResult::NOT_AUTHORIZED.0,
+            error: None,
+            text: text.into(),
+        }
+    }
+
+    /// StopCCN result 6 ("requester is being shut down", RFC 2661 §4.4.2):
+    /// what the endpoint answers after [`Command::Shutdown`](crate::event::Command::Shutdown).
+    pub fn shutting_down() -> Self {
+        Self {
+            result: StopCcnResult::SHUTTING_DOWN.0,
+            error: None,
+            text: "shutting down".into(),
+        }
+    }
 }
 
 /// Up to this many calls get a CDN each before the StopCCN that closes their
@@ -337,8 +375,8 @@ impl Tunnel {
 
     /// A tunnel created by a received SCCRQ (responder). The SCCRQ itself is fed
     /// through [`Tunnel::receive`] so that the channel numbers it. With
-    /// `refusal`, the SCCRQ is answered with StopCCN result 4 (not authorized)
-    /// carrying that text instead of SCCRP.
+    /// `refusal`, the SCCRQ is answered with a StopCCN carrying its Result
+    /// Code, Error Code and text instead of SCCRP.
     pub(crate) fn accept(
         id: TunnelId,
         peer: SocketAddr,

@@ -1,4 +1,5 @@
 //! Admission and scale rules of the endpoint, driven by a scripted peer:
+//! SCCRQs reported to the driver and nothing held until it decides,
 //! `max_tunnels` and `max_sessions` answered with the RFC 2661 §4.4.2
 //! Result Codes, half-open bounds that drop SCCRQs without state, SCCRQs with
 //! Ns ≠ 0, 65,535 calls in one tunnel, duplicate peer session ids, shutdown
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use l2tp_proto::endpoint::Limits;
 use l2tp_proto::event::{Command, Output, TunnelConfig};
+use l2tp_proto::tunnel::Refusal;
 use l2tp_proto::wire::{
     ControlHeader, ControlMessage, Message, MessageType, Sccrq, SessionId, TunnelId,
 };
@@ -56,6 +58,10 @@ fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     l
 }
 
+/// The driver's side of `max_tunnels` (as `l2tpd`'s admission does it):
+/// the core reports the SCCRQ, the driver compares the tunnel count with
+/// the limit and refuses with StopCCN 2/4. A tunnel opened locally is
+/// refused by the core itself.
 #[test]
 fn max_tunnels_refuses_further_sccrqs_with_stopccn_2_4() {
     let mut p = Peer::new();
@@ -66,7 +72,22 @@ fn max_tunnels_refuses_further_sccrqs_with_stopccn_2_4() {
             MessageType::SCCRP,
         );
     }
-    let replies = new_tunnel(&mut p, "192.0.2.1:1701", 12);
+    p.ns = 0;
+    p.their_tunnel = TunnelId(0);
+    let cm = sccrq_for(12).to_control(ControlHeader::default());
+    p.ep.handle_datagram(p.now, &mut p.rng, p.from, &cm.encode(None).unwrap());
+    let Some(Output::Incoming(incoming)) = p.ep.poll_output() else {
+        panic!("the SCCRQ is reported")
+    };
+    assert_eq!(p.ep.tunnel_count(), p.ep.limits().max_tunnels);
+    p.ep.refuse(p.now, &mut p.rng, incoming, Refusal::tunnel_limit())
+        .unwrap();
+    let replies: Vec<ControlMessage> = std::iter::from_fn(|| p.ep.poll_output())
+        .filter_map(|o| match o {
+            Output::Transmit(t) => Some(ControlMessage::decode(&t.data, None).unwrap()),
+            _ => None,
+        })
+        .collect();
     let rc = result_of(only(&replies, MessageType::STOPCCN));
     assert_eq!(
         (rc.result, rc.error),
@@ -136,7 +157,7 @@ fn half_open_tunnels_are_bounded_per_source_and_in_all_without_replies() {
 #[test]
 fn refused_tunnels_count_as_half_open_until_freed() {
     let mut p = Peer::new();
-    p.ep.set_policy(None);
+    p.accept_with = None;
     p.ep.set_limits(limits(|l| l.max_half_open_per_source = 2));
     for id in 1..=2 {
         let replies = new_tunnel(&mut p, "192.0.2.1:1701", id);

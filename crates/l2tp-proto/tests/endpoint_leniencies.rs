@@ -6,7 +6,6 @@
 
 mod scripted;
 
-use l2tp_proto::endpoint::Endpoint;
 use l2tp_proto::event::{CloseReason, Event, Output, TunnelConfig};
 use l2tp_proto::wire::{
     Avp, AvpValue, BearerCaps, ControlHeader, ControlMessage, DecodeError, FramingCaps, Message,
@@ -121,12 +120,10 @@ fn a_challenge_of_zero_octets_is_answered_with_stopccn_2_2() {
     assert_eq!(p.ep.counters().illegal_messages, 1);
     // A one-octet Challenge is fine (answered: the endpoint has a secret).
     let mut q = Peer::new();
-    q.ep = Endpoint::new(Some(Box::new(|_, _| {
-        Some(TunnelConfig {
-            secret: Some(b"s3cret".to_vec()),
-            ..TunnelConfig::default()
-        })
-    })));
+    q.accept_with = Some(TunnelConfig {
+        secret: Some(b"s3cret".to_vec()),
+        ..TunnelConfig::default()
+    });
     let replies = q.send(SessionId(0), &sccrq_with_challenge(vec![7]), vec![]);
     only(&replies, MessageType::SCCRP);
 }
@@ -134,12 +131,10 @@ fn a_challenge_of_zero_octets_is_answered_with_stopccn_2_2() {
 /// An established tunnel whose endpoint has a secret (so hidden AVPs decode).
 fn established_with_secret() -> Peer {
     let mut p = Peer::new();
-    p.ep = Endpoint::new(Some(Box::new(|_, _| {
-        Some(TunnelConfig {
-            secret: Some(b"s3cret".to_vec()),
-            ..TunnelConfig::default()
-        })
-    })));
+    p.accept_with = Some(TunnelConfig {
+        secret: Some(b"s3cret".to_vec()),
+        ..TunnelConfig::default()
+    });
     p.establish();
     assert_eq!(p.tunnel_state(), Some("established"));
     p

@@ -35,7 +35,7 @@ struct Lac {
 impl Lac {
     fn new() -> Self {
         Self {
-            ep: Endpoint::new(None),
+            ep: Endpoint::new(),
             rng: StdRng::seed_from_u64(3),
             now: Instant::now(),
         }

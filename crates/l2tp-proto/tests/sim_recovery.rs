@@ -76,7 +76,8 @@ fn restart_lns(stale: bool) -> (Sim, l2tp_proto::wire::TunnelId) {
     let (b_id, a_id) = (ta.peer_id, t);
     let b_peer = s.b.ep.tunnel(b_id).unwrap().peer;
     // B restarts: all its state is gone.
-    s.b.ep = Endpoint::new(accept_all(config("lns")));
+    s.b.ep = Endpoint::new();
+    s.b.decide = accept_all(config("lns"));
     if stale {
         let until = s.now + Duration::from_secs(300);
         assert!(s.b.ep.add_stale_tunnel(b_id, b_peer, a_id, until));

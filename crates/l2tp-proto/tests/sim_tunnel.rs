@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use l2tp_proto::event::{AuthMode, CloseReason, Command, Event, Output, TunnelConfig};
 use l2tp_proto::session::{CallParams, CallType};
+use l2tp_proto::tunnel::Refusal;
 use l2tp_proto::wire::{SessionId, TunnelId};
 use sim::{Impairments, Sim, accept_all, addr_b};
 
@@ -332,7 +333,8 @@ fn challenge_authentication_fails_with_wrong_secret() {
 
 #[test]
 fn refused_tunnel_gets_stopccn_not_sccrp() {
-    let mut s = Sim::new(9, Impairments::NONE, None, Some(Box::new(|_, _| None)));
+    let refuse = |_: &_| Err(Refusal::not_authorized("not you"));
+    let mut s = Sim::new(9, Impairments::NONE, None, Some(Box::new(refuse)));
     let t = open_tunnel(&mut s, lac_config());
     s.run_for(Duration::from_secs(3));
     let reason = s.a.events().find_map(|e| match e {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use l2tp_proto::endpoint::Endpoint;
 use l2tp_proto::event::{Output, TunnelConfig};
+use l2tp_proto::tunnel::Refusal;
 use l2tp_proto::wire::{
     AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, FramingCaps, Icrq, Message,
     MessageType, ResultCode, Sccrq, SessionId, TunnelId,
@@ -20,6 +21,9 @@ pub(crate) const PEER_SESSION: SessionId = SessionId(777);
 
 pub(crate) struct Peer {
     pub ep: Endpoint,
+    /// The fake driver's admission decision on every new tunnel: accept
+    /// with this configuration, or (`None`) refuse with StopCCN result 4.
+    pub accept_with: Option<TunnelConfig>,
     pub rng: StdRng,
     pub now: Instant,
     pub from: SocketAddr,
@@ -98,7 +102,8 @@ pub(crate) fn iccn() -> Message {
 impl Peer {
     pub(crate) fn new() -> Self {
         Self {
-            ep: Endpoint::new(Some(Box::new(|_, _| Some(TunnelConfig::default())))),
+            ep: Endpoint::new(),
+            accept_with: Some(TunnelConfig::default()),
             rng: StdRng::seed_from_u64(7),
             now: Instant::now(),
             from: "192.0.2.1:1701".parse().unwrap(),
@@ -133,11 +138,13 @@ impl Peer {
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Vec<ControlMessage> {
         self.ep
             .handle_datagram(self.now, &mut self.rng, self.from, bytes);
+        let mut held = self.decide();
         // Let the acknowledgement timer fire so that ZLBs show too.
         self.now += std::time::Duration::from_millis(500);
         self.ep.handle_timeout(self.now, &mut self.rng);
+        held.extend(std::iter::from_fn(|| self.ep.poll_output()));
         let mut got = Vec::new();
-        while let Some(o) = self.ep.poll_output() {
+        for o in held {
             if let Output::Transmit(t) = o {
                 let m = ControlMessage::decode(&t.data, None).expect("endpoint output decodes");
                 if !m.is_zlb() {
@@ -147,6 +154,29 @@ impl Peer {
             }
         }
         got
+    }
+
+    /// Drain the outputs, deciding each [`Output::Incoming`] at once with
+    /// [`Self::accept_with`] (its answer is drained too); returns the rest.
+    pub(crate) fn decide(&mut self) -> Vec<Output> {
+        let mut rest = Vec::new();
+        while let Some(o) = self.ep.poll_output() {
+            match o {
+                Output::Incoming(i) => {
+                    let _ = match &self.accept_with {
+                        Some(c) => self.ep.accept(self.now, &mut self.rng, i, c.clone()),
+                        None => self.ep.refuse(
+                            self.now,
+                            &mut self.rng,
+                            i,
+                            Refusal::not_authorized("tunnel not accepted from this peer"),
+                        ),
+                    };
+                }
+                o => rest.push(o),
+            }
+        }
+        rest
     }
 
     /// Bring the tunnel up: SCCRQ → SCCRP, SCCCN.

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use l2tp_proto::endpoint::{Endpoint, IncomingPolicy};
+use l2tp_proto::endpoint::{Endpoint, Incoming};
 use l2tp_proto::event::{Action, ActionResult, Event, Output, TunnelConfig};
+use l2tp_proto::tunnel::Refusal;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -52,6 +53,8 @@ pub(crate) struct Node {
     /// makes it answer from another port (RFC 2661 §8.1).
     pub src: SocketAddr,
     pub ep: Endpoint,
+    /// How the fake driver decides on incoming tunnels (`None`: refuse all).
+    pub decide: Option<Decider>,
     pub rng: StdRng,
     /// Every output the endpoint produced, with the virtual time.
     pub log: Vec<(Instant, Output)>,
@@ -111,24 +114,30 @@ pub(crate) fn addr_b() -> SocketAddr {
     "192.0.2.2:1701".parse().unwrap()
 }
 
-/// A policy accepting every incoming tunnel with `config`.
-pub(crate) fn accept_all(config: TunnelConfig) -> Option<IncomingPolicy> {
-    Some(Box::new(move |_, _| Some(config.clone())))
+/// The fake driver's admission decision on a peer's new tunnel (see
+/// [`Sim::drain`]); a node without one refuses every tunnel with StopCCN
+/// result 4.
+pub(crate) type Decider = Box<dyn FnMut(&Incoming) -> Result<TunnelConfig, Refusal>>;
+
+/// A decider accepting every incoming tunnel with `config`.
+pub(crate) fn accept_all(config: TunnelConfig) -> Option<Decider> {
+    Some(Box::new(move |_| Ok(config.clone())))
 }
 
 impl Sim {
     pub(crate) fn new(
         seed: u64,
         net: Impairments,
-        policy_a: Option<IncomingPolicy>,
-        policy_b: Option<IncomingPolicy>,
+        policy_a: Option<Decider>,
+        policy_b: Option<Decider>,
     ) -> Self {
         let start = Instant::now();
         let node = |name, addr, policy, s| Node {
             name,
             addr,
             src: addr,
-            ep: Endpoint::new(policy),
+            ep: Endpoint::new(),
+            decide: policy,
             rng: StdRng::seed_from_u64(s),
             log: Vec::new(),
             alive: true,
@@ -186,6 +195,21 @@ impl Sim {
                         t.peer
                     );
                     self.send(!is_b, from, t.data);
+                }
+                Output::Incoming(i) => {
+                    // Decided at once, as the daemon does: the answer is
+                    // the next output.
+                    let node = self.node(is_b);
+                    let decision = match node.decide.as_mut() {
+                        Some(d) => d(&i),
+                        None => Err(Refusal::not_authorized(
+                            "tunnel not accepted from this peer",
+                        )),
+                    };
+                    let _ = match decision {
+                        Ok(c) => node.ep.accept(now, &mut node.rng, i, c),
+                        Err(r) => node.ep.refuse(now, &mut node.rng, i, r),
+                    };
                 }
                 Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                     let node = self.node(is_b);

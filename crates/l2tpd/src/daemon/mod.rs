@@ -2,6 +2,7 @@
 //! the data plane, pppd supervision, signals and the management API.
 //!
 //! Files, one job each:
+//! - `admission`: the decision on a peer's new tunnel (SCCRQ);
 //! - `registry`: the table of tunnels and their sessions, and the name indexes;
 //! - `timers`: the driver's deadlines (pppd kills, re-dials, re-placed calls);
 //! - `config`: the running configuration, indexed;
@@ -16,6 +17,7 @@
 //! - `state`: the state file (what we own, for the next start) and start-up reconciliation;
 //! - `api`: the management API's calls, one file per resource.
 
+mod admission;
 mod api;
 mod config;
 mod dataplane;
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use l2tp_config::Config;
 use l2tp_kernel::DataPlane;
-use l2tp_proto::endpoint::{Endpoint, IncomingPolicy, Limits};
+use l2tp_proto::endpoint::{Endpoint, Limits};
 use l2tp_proto::wire::TunnelId;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -48,7 +50,6 @@ use self::config::RunningConfig;
 use self::persist::Persist;
 use self::registry::Registry;
 use self::timers::Timers;
-use crate::params;
 use crate::pool::Pools;
 use crate::ppp::PppEvent;
 
@@ -121,31 +122,6 @@ fn limits(config: &Config) -> Limits {
     }
 }
 
-/// Which SCCRQs the core accepts, and with what tunnel configuration
-/// (`None`: `deny_remote_tunnel_creates`, refuse all).
-fn incoming_policy(config: Arc<Config>) -> Option<IncomingPolicy> {
-    if config.system.deny_remote_tunnel_creates {
-        return None;
-    }
-    Some(Box::new(move |peer: SocketAddr, host_name: &[u8]| {
-        let m = config.match_peer(peer.ip(), Some(host_name));
-        let (tunnel, _, _) = config.resolve_incoming(&m);
-        // auth_mode simple (and challenge, which adds the Challenge on top):
-        // only peers that match a configured peer profile may open tunnels.
-        if tunnel.auth_mode != l2tp_config::AuthMode::None
-            && m.matched_by == l2tp_config::MatchedBy::Default
-        {
-            tracing::warn!(%peer, host_name = %l2tp_proto::text::PeerText::from(host_name), auth_mode = %tunnel.auth_mode,
-                "refusing tunnel: the peer matches no configured peer profile");
-            return None;
-        }
-        let mut tc = params::tunnel_config(&tunnel, &config);
-        tc.accept_lns_calls = m.we_can_be_lns();
-        tc.accept_lac_calls = m.we_can_be_lac();
-        Some(tc)
-    }))
-}
-
 impl Daemon {
     /// Bind the listening socket, open the data plane, start locally configured tunnels.
     pub(crate) async fn new(
@@ -171,7 +147,7 @@ impl Daemon {
         let local = SocketAddr::new(local.ip(), std_sock.local_addr()?.port());
         let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?)?;
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
-        let mut ep = Endpoint::new(incoming_policy(config.arc()));
+        let mut ep = Endpoint::new();
         ep.set_limits(limits(&config));
         let api = api::ApiState::new(&config)?;
         let metrics = config
@@ -216,10 +192,9 @@ impl Daemon {
     }
 
     /// Run under `config` from now on (SIGHUP, API changes): tunnels and
-    /// calls set up from now on and incoming tunnels follow it.
+    /// calls set up from now on and incoming tunnels ([`Self::admit`]) follow it.
     fn set_config(&mut self, config: Arc<Config>) {
         self.config = RunningConfig::new(config);
-        self.ep.set_policy(incoming_policy(self.config.arc()));
     }
 
     /// (tunnels, sessions) the core holds, for `STATUS=`; O(1).

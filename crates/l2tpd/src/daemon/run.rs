@@ -250,6 +250,8 @@ impl Daemon {
             while let Some(o) = self.ep.poll_output() {
                 match o {
                     Output::Transmit(t) => self.transmit(t).await,
+                    // Decided at once: its SCCRP or StopCCN is next in the queue.
+                    Output::Incoming(i) => self.admit(i),
                     other => rest.push(other),
                 }
             }
@@ -264,7 +266,9 @@ impl Daemon {
                 match o {
                     Output::Action(a) => self.action(a),
                     Output::Event(e) => self.event(e),
-                    Output::Transmit(_) => unreachable!("transmits are sent above"),
+                    Output::Transmit(_) | Output::Incoming(_) => {
+                        unreachable!("transmits and incoming tunnels are handled above")
+                    }
                 }
             }
         }
