@@ -48,5 +48,8 @@ done
 # ports: the SCCRP comes from the LNS's, and the LAC answers there.
 TSHARK_DECODE_AS=(-d "udp.port==$lns_sport,l2tp" -d "udp.port==$lac_sport,l2tp")
 capture_stop
-assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN ICRQ ICCN" "$LAC_IP"
-assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRP ICRP ICRP" "$LNS_IP"
+assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN" "$LAC_IP"
+assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRP ICRP" "$LNS_IP"
+assert_msg_count "$CAPTURE_FILE" ICRQ 2 "$LAC_IP"
+assert_msg_count "$CAPTURE_FILE" ICCN 2 "$LAC_IP"
+assert_msg_count "$CAPTURE_FILE" ICRP 2 "$LNS_IP"
