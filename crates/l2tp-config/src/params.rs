@@ -212,8 +212,8 @@ params! {
         max_half_open_tunnels_per_peer: val u32 = 1024;
         /// Most tunnels we initiate that wait for their SCCRP at once;
         /// further ones queue and are dialled in turn (0: no limit).
-        /// Default 256.
-        max_dialing_tunnels: val u32 = 256;
+        /// Default 1024, a peer's default `max_half_open_tunnels_per_peer`.
+        max_dialing_tunnels: val u32 = 1024;
         /// Time a tunnel may take to become established (std Duration;
         /// config accepts "120s" / seconds). Default 120 s.
         tunnel_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
