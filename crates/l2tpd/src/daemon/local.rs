@@ -84,6 +84,10 @@ impl Daemon {
             id,
             TunnelEntry::new(&lt.name, true, lt.persist, lt.local, Some(incoming)),
         );
+        if !lt.sessions.is_empty() {
+            // One line for them all; each call's own is at debug level.
+            tracing::info!(tunnel = %lt.name, tunnel_id = id.0, calls = lt.sessions.len(), "placing configured calls");
+        }
         for ls in &lt.sessions {
             self.place_configured_call(id, ls);
         }
@@ -134,7 +138,7 @@ impl Daemon {
         let tname = self.tunnel_name(tunnel);
         match origin {
             CallOrigin::Config => {
-                tracing::info!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call")
+                tracing::debug!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call")
             }
             CallOrigin::Api => {
                 tracing::info!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call (API)")
