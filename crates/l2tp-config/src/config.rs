@@ -13,7 +13,7 @@ use crate::params::{
     PeerParams, PppParams, PppSettings, Problem, SessionParams, SessionSettings, SettingsTable,
     SystemConfig, TunnelParams, TunnelSettings,
 };
-use crate::parse::{Located, Parser, RawDoc, RawTunnel, suggest};
+use crate::parse::{Located, Parser, RawDoc, RawTunnel, SessionTable, suggest};
 use crate::secrets;
 use crate::values::SessionType;
 
@@ -82,6 +82,8 @@ pub struct LocalSession {
     pub params: Arc<SessionParams>,
     /// Effective PPP parameters, shared likewise.
     pub ppp: Arc<PppParams>,
+    /// The session profile the table names (`session_profile_name`), if any.
+    pub session_profile: Option<String>,
 }
 
 /// A tunnel we set up ourselves (`[tunnel.NAME]`), with everything resolved.
@@ -391,10 +393,7 @@ impl Config {
             for s in &t.sessions {
                 let mut st = table_of(&s.params.to_settings());
                 st.insert("session_type".into(), to_value(&s.session_type));
-                let named = raw
-                    .and_then(|r| r.sessions.get(&s.name))
-                    .and_then(|r| r.own.settings.session_profile_name.clone());
-                if let Some(n) = named {
+                if let Some(n) = s.session_profile.clone() {
                     st.insert("session_profile_name".into(), n.into());
                 }
                 st.insert("ppp".into(), to_value(&s.ppp.to_settings()));
@@ -620,7 +619,9 @@ fn exposed_secrets(doc: &RawDoc, file: &Path, mode: u32) -> Vec<ConfigError> {
     for t in doc.tunnels.values() {
         check(&mut found, &t.params, "secret");
         for s in t.sessions.values() {
-            check(&mut found, &s.ppp, "user_password");
+            if let SessionTable::Set(s) = s {
+                check(&mut found, &s.ppp, "user_password");
+            }
         }
     }
     found
@@ -1108,6 +1109,10 @@ impl Checker {
             );
             self.check_tunnel_settings_refs(doc, &t.params);
             for s in t.sessions.values() {
+                // An empty table names no profile.
+                let SessionTable::Set(s) = s else {
+                    continue;
+                };
                 let n = s.own.settings.session_profile_name.as_deref();
                 self.check_ref(
                     &s.own,
@@ -1268,6 +1273,12 @@ impl Checker {
             );
         }
         self.flush_inconsistent();
+        // The session tables as written are resolved into `tunnels` now;
+        // nothing reads them again (a tunnel of 65,535 calls kept them all).
+        let mut doc = doc;
+        for t in doc.tunnels.values_mut() {
+            t.sessions = BTreeMap::new();
+        }
 
         Config {
             system,
@@ -1332,14 +1343,30 @@ impl Checker {
             &tunnel_user,
         );
 
-        let mut sessions: Vec<LocalSession> = Vec::new();
+        let mut sessions: Vec<LocalSession> = Vec::with_capacity(t.sessions.len());
+        // What an empty session table of this tunnel resolves to, once one
+        // did without a problem: every other empty one resolves the same.
+        let mut empty: Option<(Arc<SessionParams>, Arc<PppParams>)> = None;
         for (sname, s) in &t.sessions {
+            if let (SessionTable::Empty(_), Some((params, ppp))) = (s, &empty) {
+                sessions.push(LocalSession {
+                    name: sname.clone(),
+                    session_type: SessionType::default(),
+                    params: params.clone(),
+                    ppp: ppp.clone(),
+                    session_profile: None,
+                });
+                continue;
+            }
+            let raw = s.raw(&t.own.path, sname);
+            let session_profile = raw.own.settings.session_profile_name.clone();
             let session = scope.session(
-                Some(&s.params),
-                Some(&s.ppp),
-                s.own.settings.session_profile_name.as_deref(),
+                Some(&raw.params),
+                Some(&raw.ppp),
+                session_profile.as_deref(),
             );
-            self.check_session(&session, &s.params.name());
+            let clean = session.session.problems().is_empty() && session.ppp.problems().is_empty();
+            self.check_session(&session, &raw.params.name());
             // Share the previous session's parameters when they are equal.
             let params = match sessions.last() {
                 Some(prev) if *prev.params == session.session => prev.params.clone(),
@@ -1349,11 +1376,15 @@ impl Checker {
                 Some(prev) if *prev.ppp == session.ppp => prev.ppp.clone(),
                 _ => Arc::new(session.ppp),
             };
+            if clean && matches!(s, SessionTable::Empty(_)) {
+                empty = Some((params.clone(), ppp.clone()));
+            }
             sessions.push(LocalSession {
                 name: sname.clone(),
-                session_type: s.own.settings.session_type.unwrap_or_default(),
+                session_type: raw.own.settings.session_type.unwrap_or_default(),
                 params,
                 ppp,
+                session_profile,
             });
         }
         let params = scope.params;

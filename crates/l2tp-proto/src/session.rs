@@ -1,6 +1,7 @@
 //! Call (session) state machines of RFC 2661 §7.4 (incoming calls) and
 //! §7.3 / §7.5 (outgoing calls), from the point of view of either peer.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use crate::wire::SessionId;
@@ -97,8 +98,9 @@ pub struct Session {
     pub sequencing: bool,
     /// When the call must be established by (session establish timeout).
     pub setup_deadline: Option<Instant>,
-    /// Call parameters requested locally (for calls we initiate).
-    pub params: CallParams,
+    /// Call parameters requested locally (for calls we initiate; the
+    /// defaults for calls we answer), shared by the calls placed alike.
+    pub params: Arc<CallParams>,
     /// What the peer said about the call (ICRQ/ICCN/OCRQ/OCCN AVPs), kept for reporting.
     pub peer_info: PeerCallInfo,
 }
@@ -144,6 +146,13 @@ impl Default for CallParams {
             sequencing_required: false,
         }
     }
+}
+
+/// The default [`CallParams`], one copy shared by every call that uses them
+/// (the calls we answer).
+pub(crate) fn default_call_params() -> Arc<CallParams> {
+    static DEFAULT: LazyLock<Arc<CallParams>> = LazyLock::new(|| Arc::new(CallParams::default()));
+    DEFAULT.clone()
 }
 
 /// What the peer told us about a call; opaque strings are kept as octets.

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -12,7 +13,9 @@ use rand_core::RngCore;
 use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
 use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
-use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::session::{
+    CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState, default_call_params,
+};
 use crate::text::PeerText;
 use crate::violation::Violation;
 use crate::wire::{
@@ -1277,7 +1280,7 @@ impl Tunnel {
         now: Instant,
         rng: &mut dyn RngCore,
         call_type: CallType,
-        params: CallParams,
+        params: Arc<CallParams>,
         out: &mut VecDeque<Output>,
     ) -> Option<SessionId> {
         let id = self.alloc_session_id(rng)?;
@@ -1323,9 +1326,9 @@ impl Tunnel {
                 call_serial_number: s.serial,
                 bearer_type: p.bearer_type.map(BearerCaps),
                 physical_channel_id: None,
-                calling_number: p.calling_number,
-                called_number: p.called_number,
-                sub_address: p.sub_address,
+                calling_number: p.calling_number.clone(),
+                called_number: p.called_number.clone(),
+                sub_address: p.sub_address.clone(),
                 other: Vec::new(),
             }),
             CallType::LnsOutgoing => Message::Ocrq(Ocrq {
@@ -1335,8 +1338,8 @@ impl Tunnel {
                 maximum_bps: p.maximum_bps,
                 bearer_type: BearerCaps(p.bearer_type.unwrap_or(3)),
                 framing_type: FramingCaps(p.framing_type),
-                called_number: p.called_number.unwrap_or_default(),
-                sub_address: p.sub_address,
+                called_number: p.called_number.clone().unwrap_or_default(),
+                sub_address: p.sub_address.clone(),
                 other: Vec::new(),
             }),
             CallType::LnsIncoming | CallType::LacOutgoing => return,
@@ -1653,7 +1656,7 @@ impl Tunnel {
             serial,
             sequencing: false,
             setup_deadline: Some(now + self.config.session_establish_timeout),
-            params: CallParams::default(),
+            params: default_call_params(),
             peer_info: info,
         };
         self.insert_session(session);
