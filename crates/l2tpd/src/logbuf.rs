@@ -46,14 +46,7 @@ impl Write for LineWriter {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let full = BUFFER.with_borrow_mut(|b| match b {
-            Some(b) => {
-                b.extend_from_slice(buf);
-                Some(b.len() >= FLUSH_AT)
-            }
-            None => None,
-        });
-        match full {
+        match append(buf) {
             Some(true) => flush_buffer(),
             Some(false) => Ok(()),
             None => io::stderr().lock().write_all(buf),
@@ -63,6 +56,17 @@ impl Write for LineWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Append `buf` to this thread's open batch: whether the batch has reached
+/// [`FLUSH_AT`] bytes; `None` when no batch is open.
+fn append(buf: &[u8]) -> Option<bool> {
+    BUFFER.with_borrow_mut(|b| {
+        b.as_mut().map(|b| {
+            b.extend_from_slice(buf);
+            b.len() >= FLUSH_AT
+        })
+    })
 }
 
 /// Write out this thread's batch buffer (kept open).
@@ -125,18 +129,25 @@ mod tests {
         LineWriter.write_all(b"one\n").unwrap();
         LineWriter.write_all(b"two\n").unwrap();
         assert_eq!(buffered().as_deref(), Some(&b"one\ntwo\n"[..]));
+        // Not on the test's stderr.
+        BUFFER.with_borrow_mut(|b| *b = Some(Vec::new()));
         drop(batch);
         assert_eq!(buffered(), None);
     }
 
     #[test]
-    fn a_full_buffer_is_written_out() {
-        let _batch = Batch::begin();
-        let line = vec![b'x'; 1000];
-        for _ in 0..(FLUSH_AT / line.len()) {
-            LineWriter.write_all(&line).unwrap();
+    fn a_batch_is_full_at_flush_at_bytes() {
+        assert_eq!(append(b"no batch\n"), None);
+        let batch = Batch::begin();
+        let line = [b'x'; 1024];
+        for _ in 1..FLUSH_AT / line.len() {
+            assert_eq!(append(&line), Some(false));
         }
-        // The line that reached FLUSH_AT went out with the others.
-        assert_eq!(buffered().map(|b| b.len()), Some(0));
+        // The line that reaches FLUSH_AT asks for the batch to be written out.
+        assert_eq!(append(&line), Some(true));
+        // Dropped without writing anything: what a failed test would print.
+        BUFFER.with_borrow_mut(|b| *b = Some(Vec::new()));
+        drop(batch);
+        assert_eq!(buffered(), None);
     }
 }
