@@ -91,8 +91,10 @@ pub struct Tunnel {
     pub channel: ReliableChannel,
     /// Calls, by our session id. Read-only outside this module: the tunnel
     /// keeps indexes (ids in use, setup deadlines, peer session ids) in step
-    /// with it.
-    pub sessions: BTreeMap<SessionId, Session>,
+    /// with it. Boxed: the map's nodes stay small (an id and a pointer per
+    /// slot) however full they are, instead of holding a whole `Session` in
+    /// every slot, used or not.
+    pub sessions: BTreeMap<SessionId, Box<Session>>,
     /// Session ids in use (allocation without scanning).
     session_ids: IdSpace,
     /// Setup deadlines of calls not yet established, earliest first.
@@ -1159,7 +1161,7 @@ impl Tunnel {
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         let calls: Vec<Session> = ids
             .into_iter()
-            .filter_map(|id| self.remove_session(id))
+            .filter_map(|id| self.remove_session(id).map(|s| *s))
             .collect();
         out.push_back(Output::Event(Event::TunnelDown {
             tunnel: self.id,
@@ -1242,11 +1244,11 @@ impl Tunnel {
         if s.peer_id.0 != 0 {
             self.by_peer_session.insert(s.peer_id, s.id);
         }
-        self.sessions.insert(s.id, s);
+        self.sessions.insert(s.id, Box::new(s));
     }
 
     /// Remove a call and its index entries.
-    fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+    fn remove_session(&mut self, id: SessionId) -> Option<Box<Session>> {
         let s = self.sessions.remove(&id)?;
         if s.state == SessionState::WaitReply {
             self.calls_starting = self.calls_starting.saturating_sub(1);
