@@ -101,8 +101,10 @@ pub struct Session {
     /// Call parameters requested locally (for calls we initiate; the
     /// defaults for calls we answer), shared by the calls placed alike.
     pub params: Arc<CallParams>,
-    /// What the peer said about the call (ICRQ/ICCN/OCRQ/OCCN AVPs), kept for reporting.
-    pub peer_info: PeerCallInfo,
+    /// What the peer said about the call (ICRQ/ICCN/OCRQ/OCCN AVPs), kept
+    /// for reporting; `None` while it said nothing (boxed: 136 bytes that
+    /// most calls we place never fill). Read it with [`Session::peer_info`].
+    pub peer_info: Option<Box<PeerCallInfo>>,
 }
 
 /// Parameters of a call we initiate or answer: bearer and framing, speeds and numbers
@@ -179,6 +181,27 @@ pub struct PeerCallInfo {
 }
 
 impl Session {
+    /// What the peer said about the call (all `None` / empty while nothing).
+    pub fn peer_info(&self) -> &PeerCallInfo {
+        static NOTHING: PeerCallInfo = PeerCallInfo {
+            tx_connect_speed: None,
+            rx_connect_speed: None,
+            framing_type: None,
+            bearer_type: None,
+            calling_number: None,
+            called_number: None,
+            physical_channel_id: None,
+            private_group_id: None,
+            proxy: Vec::new(),
+        };
+        self.peer_info.as_deref().unwrap_or(&NOTHING)
+    }
+
+    /// What the peer said about the call, to record more of it.
+    pub(crate) fn peer_info_mut(&mut self) -> &mut PeerCallInfo {
+        self.peer_info.get_or_insert_with(Box::default)
+    }
+
     /// True when the call is established (the data plane may or may not exist yet).
     pub fn is_established(&self) -> bool {
         matches!(self.state, SessionState::Established { .. })

@@ -1297,7 +1297,7 @@ impl Tunnel {
             sequencing: params.sequencing_required,
             setup_deadline: Some(now + self.config.session_establish_timeout),
             params,
-            peer_info: PeerCallInfo::default(),
+            peer_info: None,
         };
         self.insert_session(session);
         if self.state == TunnelState::Established {
@@ -1531,11 +1531,11 @@ impl Tunnel {
                     }
                     (CallType::LnsIncoming, SessionState::WaitConnect, Message::Iccn(m)) => {
                         s.sequencing |= m.sequencing_required;
-                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
-                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
-                        s.peer_info.framing_type = Some(m.framing_type.0);
-                        s.peer_info.private_group_id = m.private_group_id.clone();
-                        s.peer_info.proxy = proxy_info(&m);
+                        s.peer_info_mut().tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info_mut().rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info_mut().framing_type = Some(m.framing_type.0);
+                        s.peer_info_mut().private_group_id = m.private_group_id.clone();
+                        s.peer_info_mut().proxy = proxy_info(&m);
                         self.session_up(id, out);
                     }
                     (
@@ -1547,16 +1547,16 @@ impl Tunnel {
                             ..
                         }),
                     ) => {
-                        s.peer_info.physical_channel_id = physical_channel_id;
+                        s.peer_info_mut().physical_channel_id = physical_channel_id;
                         s.state = SessionState::WaitConnect;
                         self.calls_starting = self.calls_starting.saturating_sub(1);
                         self.set_peer_session(id, assigned_session_id);
                     }
                     (CallType::LnsOutgoing, SessionState::WaitConnect, Message::Occn(m)) => {
                         s.sequencing |= m.sequencing_required;
-                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
-                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
-                        s.peer_info.framing_type = Some(m.framing_type.0);
+                        s.peer_info_mut().tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info_mut().rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info_mut().framing_type = Some(m.framing_type.0);
                         self.session_up(id, out);
                     }
                     (_, _, _) => {
@@ -1659,7 +1659,7 @@ impl Tunnel {
             sequencing: false,
             setup_deadline: Some(now + self.config.session_establish_timeout),
             params: default_call_params(),
-            peer_info: info,
+            peer_info: Some(Box::new(info)),
         };
         self.insert_session(session);
         match call_type {

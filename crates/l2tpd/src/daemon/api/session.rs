@@ -58,7 +58,7 @@ impl Daemon {
             unreachable!("find_session found it")
         };
         let sum = self.session_summary(tun, s);
-        let pi = &s.peer_info;
+        let pi = s.peer_info();
         t::SessionInfo {
             tunnel_id: sum.tunnel_id,
             tunnel: sum.tunnel,
