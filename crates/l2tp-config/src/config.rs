@@ -144,6 +144,7 @@ pub struct Config {
     sources: Vec<PathBuf>,
     secrets_file: Option<PathBuf>,
     warnings: Vec<ConfigError>,
+    defined_tables: BTreeSet<(String, String)>,
 }
 
 /// What differs between a running configuration and a new one
@@ -246,6 +247,15 @@ impl Config {
     /// [`Config::sources`]), if any.
     pub fn secrets_file(&self) -> Option<&Path> {
         self.secrets_file.as_deref()
+    }
+
+    /// Every `[KIND.NAME]` table the configuration files define, as
+    /// `(KIND, NAME)` (KIND one of `tunnel_profile`, `session_profile`,
+    /// `ppp_profile`, `peer_profile`, `tunnel`), over all files: a built-in
+    /// `default` profile only when a file defines it. Found while parsing,
+    /// so that nothing parses the files again to list them.
+    pub fn defined_tables(&self) -> &BTreeSet<(String, String)> {
+        &self.defined_tables
     }
 
     /// Problems that do not stop the configuration from being used (so far:
@@ -648,8 +658,10 @@ fn assemble(
     let mut doc = RawDoc::default();
     let mut warnings = Vec::new();
     let mut paths = Vec::new();
+    let mut defined_tables = BTreeSet::new();
     for f in &files {
         let (d, errs) = Parser::new(&f.text, Arc::from(f.path.as_path())).parse();
+        d.named_tables_into(&mut defined_tables);
         if let Some(mode) = f.mode.filter(|m| m & 0o044 != 0) {
             warnings.extend(exposed_secrets(&d, &f.path, mode));
         }
@@ -693,6 +705,7 @@ fn assemble(
         inconsistent: BTreeMap::new(),
     };
     let mut config = check.build(doc, paths);
+    config.defined_tables = defined_tables;
     if check.errors.is_empty() {
         config.secrets_file = secrets_file;
         config.warnings = ConfigErrors::new(warnings).errors;
@@ -1288,6 +1301,7 @@ impl Checker {
             sources,
             secrets_file: None,
             warnings: Vec::new(),
+            defined_tables: BTreeSet::new(),
         }
     }
 

@@ -266,6 +266,18 @@ fn merge_map<V>(into: &mut BTreeMap<String, V>, from: BTreeMap<String, V>, merge
 }
 
 impl RawDoc {
+    /// Adds the `(KIND, NAME)` of every named table of this document to `out`.
+    pub(crate) fn named_tables_into(&self, out: &mut BTreeSet<(String, String)>) {
+        fn add<V>(out: &mut BTreeSet<(String, String)>, kind: &str, map: &BTreeMap<String, V>) {
+            out.extend(map.keys().map(|n| (kind.to_owned(), n.clone())));
+        }
+        add(out, "tunnel_profile", &self.tunnel_profiles);
+        add(out, "session_profile", &self.session_profiles);
+        add(out, "ppp_profile", &self.ppp_profiles);
+        add(out, "peer_profile", &self.peer_profiles);
+        add(out, "tunnel", &self.tunnels);
+    }
+
     /// Merges a later file into this one: tables merge, keys in `later`
     /// replace ours (drop-in semantics).
     pub(crate) fn merge(&mut self, later: Self) {

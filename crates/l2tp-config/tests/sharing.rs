@@ -132,3 +132,22 @@ fn a_problem_of_the_inherited_parameters_is_reported_for_every_empty_call() {
     // Both calls are among the users the message counts.
     assert!(errs.contains("tunnel.t0.session.a, 1 more"), "{errs}");
 }
+
+#[test]
+fn the_files_named_tables_are_listed_as_written() {
+    let config = parse(&tunnel_with("[tunnel.t0.session.a]\n", PROFILES));
+    let tables: Vec<(&str, &str)> = config
+        .defined_tables()
+        .iter()
+        .map(|(k, n)| (k.as_str(), n.as_str()))
+        .collect();
+    // The built-in default tunnel, session and peer profiles are not written.
+    assert_eq!(
+        tables,
+        [
+            ("ppp_profile", "default"),
+            ("session_profile", "sp"),
+            ("tunnel", "t0")
+        ]
+    );
+}
