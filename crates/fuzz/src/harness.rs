@@ -517,12 +517,12 @@ impl Driver {
             CMD_LAC_INCOMING => Command::PlaceCall {
                 tunnel,
                 call_type: CallType::LacIncoming,
-                params: Box::default(),
+                params: std::sync::Arc::default(),
             },
             CMD_LNS_OUTGOING => Command::PlaceCall {
                 tunnel,
                 call_type: CallType::LnsOutgoing,
-                params: Box::new(CallParams {
+                params: std::sync::Arc::new(CallParams {
                     called_number: Some(b"5551234".to_vec()),
                     ..CallParams::default()
                 }),

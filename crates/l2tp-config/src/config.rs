@@ -13,7 +13,7 @@ use crate::params::{
     PeerParams, PppParams, PppSettings, Problem, SessionParams, SessionSettings, SettingsTable,
     SystemConfig, TunnelParams, TunnelSettings,
 };
-use crate::parse::{Located, Parser, RawDoc, RawTunnel, suggest};
+use crate::parse::{Located, Parser, RawDoc, RawTunnel, SessionTable, suggest};
 use crate::secrets;
 use crate::values::SessionType;
 
@@ -82,6 +82,8 @@ pub struct LocalSession {
     pub params: Arc<SessionParams>,
     /// Effective PPP parameters, shared likewise.
     pub ppp: Arc<PppParams>,
+    /// The session profile the table names (`session_profile_name`), if any.
+    pub session_profile: Option<String>,
 }
 
 /// A tunnel we set up ourselves (`[tunnel.NAME]`), with everything resolved.
@@ -142,6 +144,7 @@ pub struct Config {
     sources: Vec<PathBuf>,
     secrets_file: Option<PathBuf>,
     warnings: Vec<ConfigError>,
+    defined_tables: BTreeSet<(String, String)>,
 }
 
 /// What differs between a running configuration and a new one
@@ -244,6 +247,15 @@ impl Config {
     /// [`Config::sources`]), if any.
     pub fn secrets_file(&self) -> Option<&Path> {
         self.secrets_file.as_deref()
+    }
+
+    /// Every `[KIND.NAME]` table the configuration files define, as
+    /// `(KIND, NAME)` (KIND one of `tunnel_profile`, `session_profile`,
+    /// `ppp_profile`, `peer_profile`, `tunnel`), over all files: a built-in
+    /// `default` profile only when a file defines it. Found while parsing,
+    /// so that nothing parses the files again to list them.
+    pub fn defined_tables(&self) -> &BTreeSet<(String, String)> {
+        &self.defined_tables
     }
 
     /// Problems that do not stop the configuration from being used (so far:
@@ -391,10 +403,7 @@ impl Config {
             for s in &t.sessions {
                 let mut st = table_of(&s.params.to_settings());
                 st.insert("session_type".into(), to_value(&s.session_type));
-                let named = raw
-                    .and_then(|r| r.sessions.get(&s.name))
-                    .and_then(|r| r.own.settings.session_profile_name.clone());
-                if let Some(n) = named {
+                if let Some(n) = s.session_profile.clone() {
                     st.insert("session_profile_name".into(), n.into());
                 }
                 st.insert("ppp".into(), to_value(&s.ppp.to_settings()));
@@ -620,7 +629,9 @@ fn exposed_secrets(doc: &RawDoc, file: &Path, mode: u32) -> Vec<ConfigError> {
     for t in doc.tunnels.values() {
         check(&mut found, &t.params, "secret");
         for s in t.sessions.values() {
-            check(&mut found, &s.ppp, "user_password");
+            if let SessionTable::Set(s) = s {
+                check(&mut found, &s.ppp, "user_password");
+            }
         }
     }
     found
@@ -647,8 +658,10 @@ fn assemble(
     let mut doc = RawDoc::default();
     let mut warnings = Vec::new();
     let mut paths = Vec::new();
+    let mut defined_tables = BTreeSet::new();
     for f in &files {
         let (d, errs) = Parser::new(&f.text, Arc::from(f.path.as_path())).parse();
+        d.named_tables_into(&mut defined_tables);
         if let Some(mode) = f.mode.filter(|m| m & 0o044 != 0) {
             warnings.extend(exposed_secrets(&d, &f.path, mode));
         }
@@ -692,6 +705,7 @@ fn assemble(
         inconsistent: BTreeMap::new(),
     };
     let mut config = check.build(doc, paths);
+    config.defined_tables = defined_tables;
     if check.errors.is_empty() {
         config.secrets_file = secrets_file;
         config.warnings = ConfigErrors::new(warnings).errors;
@@ -1108,6 +1122,10 @@ impl Checker {
             );
             self.check_tunnel_settings_refs(doc, &t.params);
             for s in t.sessions.values() {
+                // An empty table names no profile.
+                let SessionTable::Set(s) = s else {
+                    continue;
+                };
                 let n = s.own.settings.session_profile_name.as_deref();
                 self.check_ref(
                     &s.own,
@@ -1268,6 +1286,12 @@ impl Checker {
             );
         }
         self.flush_inconsistent();
+        // The session tables as written are resolved into `tunnels` now;
+        // nothing reads them again (a tunnel of 65,535 calls kept them all).
+        let mut doc = doc;
+        for t in doc.tunnels.values_mut() {
+            t.sessions = BTreeMap::new();
+        }
 
         Config {
             system,
@@ -1277,6 +1301,7 @@ impl Checker {
             sources,
             secrets_file: None,
             warnings: Vec::new(),
+            defined_tables: BTreeSet::new(),
         }
     }
 
@@ -1332,14 +1357,30 @@ impl Checker {
             &tunnel_user,
         );
 
-        let mut sessions: Vec<LocalSession> = Vec::new();
+        let mut sessions: Vec<LocalSession> = Vec::with_capacity(t.sessions.len());
+        // What an empty session table of this tunnel resolves to, once one
+        // did without a problem: every other empty one resolves the same.
+        let mut empty: Option<(Arc<SessionParams>, Arc<PppParams>)> = None;
         for (sname, s) in &t.sessions {
+            if let (SessionTable::Empty(_), Some((params, ppp))) = (s, &empty) {
+                sessions.push(LocalSession {
+                    name: sname.clone(),
+                    session_type: SessionType::default(),
+                    params: params.clone(),
+                    ppp: ppp.clone(),
+                    session_profile: None,
+                });
+                continue;
+            }
+            let raw = s.raw(&t.own.path, sname);
+            let session_profile = raw.own.settings.session_profile_name.clone();
             let session = scope.session(
-                Some(&s.params),
-                Some(&s.ppp),
-                s.own.settings.session_profile_name.as_deref(),
+                Some(&raw.params),
+                Some(&raw.ppp),
+                session_profile.as_deref(),
             );
-            self.check_session(&session, &s.params.name());
+            let clean = session.session.problems().is_empty() && session.ppp.problems().is_empty();
+            self.check_session(&session, &raw.params.name());
             // Share the previous session's parameters when they are equal.
             let params = match sessions.last() {
                 Some(prev) if *prev.params == session.session => prev.params.clone(),
@@ -1349,11 +1390,15 @@ impl Checker {
                 Some(prev) if *prev.ppp == session.ppp => prev.ppp.clone(),
                 _ => Arc::new(session.ppp),
             };
+            if clean && matches!(s, SessionTable::Empty(_)) {
+                empty = Some((params.clone(), ppp.clone()));
+            }
             sessions.push(LocalSession {
                 name: sname.clone(),
-                session_type: s.own.settings.session_type.unwrap_or_default(),
+                session_type: raw.own.settings.session_type.unwrap_or_default(),
                 params,
                 ppp,
+                session_profile,
             });
         }
         let params = scope.params;

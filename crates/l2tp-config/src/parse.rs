@@ -6,6 +6,7 @@
 //! reports every bad key, not only the first. Several files (drop-ins)
 //! merge key by key with [`RawDoc::merge`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
@@ -148,18 +149,84 @@ impl RawSession {
     }
 }
 
+/// A `[tunnel.T.session.NAME]` table as written. Most set nothing (a call
+/// with every parameter inherited) and a tunnel may have 65,535 of them, so
+/// an empty one keeps only where its header is: its [`RawSession`] is
+/// built when it is needed ([`SessionTable::raw`]).
+#[derive(Debug, Clone)]
+pub(crate) enum SessionTable {
+    /// No key and no `ppp` table: where the header is.
+    Empty(Option<Origin>),
+    /// A table that sets something.
+    Set(Box<RawSession>),
+}
+
+impl SessionTable {
+    /// The table as a [`RawSession`]; `tunnel_path` is its tunnel's path
+    /// (`["tunnel", "T"]`) and `name` its own, for an empty table's paths.
+    pub(crate) fn raw(&self, tunnel_path: &[String], name: &str) -> Cow<'_, RawSession> {
+        match self {
+            Self::Set(s) => Cow::Borrowed(s),
+            Self::Empty(header) => {
+                let mut path = tunnel_path.to_vec();
+                path.push("session".into());
+                path.push(name.to_owned());
+                let mut ppp_path = path.clone();
+                ppp_path.push("ppp".into());
+                let mut own = Located::empty(path.clone());
+                own.header.clone_from(header);
+                let mut params = Located::empty(path);
+                params.header.clone_from(header);
+                Cow::Owned(RawSession {
+                    own,
+                    params,
+                    ppp: Located::empty(ppp_path),
+                })
+            }
+        }
+    }
+
+    /// Merges a later definition of the same table (as [`RawSession`]'s
+    /// merge: its keys win, the first header stays).
+    fn merge(&mut self, later: Self) {
+        match (&mut *self, later) {
+            (Self::Empty(h), Self::Empty(l)) => {
+                if h.is_none() {
+                    *h = l;
+                }
+            }
+            (Self::Empty(h), Self::Set(mut l)) => {
+                if h.is_some() {
+                    l.own.header.clone_from(h);
+                    l.params.header = h.take();
+                }
+                *self = Self::Set(l);
+            }
+            (Self::Set(s), Self::Empty(l)) => {
+                if s.own.header.is_none() {
+                    s.own.header.clone_from(&l);
+                }
+                if s.params.header.is_none() {
+                    s.params.header = l;
+                }
+            }
+            (Self::Set(s), Self::Set(l)) => s.merge(*l),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawTunnel {
     pub own: Located<TunnelOwn>,
     pub params: Located<TunnelSettings>,
-    pub sessions: BTreeMap<String, RawSession>,
+    pub sessions: BTreeMap<String, SessionTable>,
 }
 
 impl RawTunnel {
     fn merge(&mut self, later: Self) {
         self.own.merge(later.own);
         self.params.merge(later.params);
-        merge_map(&mut self.sessions, later.sessions, RawSession::merge);
+        merge_map(&mut self.sessions, later.sessions, SessionTable::merge);
     }
 }
 
@@ -199,6 +266,18 @@ fn merge_map<V>(into: &mut BTreeMap<String, V>, from: BTreeMap<String, V>, merge
 }
 
 impl RawDoc {
+    /// Adds the `(KIND, NAME)` of every named table of this document to `out`.
+    pub(crate) fn named_tables_into(&self, out: &mut BTreeSet<(String, String)>) {
+        fn add<V>(out: &mut BTreeSet<(String, String)>, kind: &str, map: &BTreeMap<String, V>) {
+            out.extend(map.keys().map(|n| (kind.to_owned(), n.clone())));
+        }
+        add(out, "tunnel_profile", &self.tunnel_profiles);
+        add(out, "session_profile", &self.session_profiles);
+        add(out, "ppp_profile", &self.ppp_profiles);
+        add(out, "peer_profile", &self.peer_profiles);
+        add(out, "tunnel", &self.tunnels);
+    }
+
     /// Merges a later file into this one: tables merge, keys in `later`
     /// replace ours (drop-in semantics).
     pub(crate) fn merge(&mut self, later: Self) {
@@ -708,7 +787,10 @@ impl<'t> Parser<'t> {
         name_key: &Spanned<toml::de::DeString<'t>>,
         table: Table<'t>,
         span: Range<usize>,
-    ) -> RawSession {
+    ) -> SessionTable {
+        if table.is_empty() {
+            return SessionTable::Empty(Some(self.origin(&name_key.span())));
+        }
         let own_fields = struct_fields::<SessionOwn>();
         let ppp_fields = struct_fields::<PppSettings>();
         let mut own = Table::new();
@@ -754,7 +836,7 @@ impl<'t> Parser<'t> {
             &extra,
         );
         let own = self.located_with::<SessionOwn>(path, header, own, span, &[]);
-        RawSession { own, params, ppp }
+        SessionTable::Set(Box::new(RawSession { own, params, ppp }))
     }
 }
 

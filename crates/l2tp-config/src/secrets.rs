@@ -31,7 +31,7 @@ use toml::de::{DeTable, DeValue};
 use crate::error::{ConfigError, ErrorKind, LineIndex, Origin, key_path};
 use crate::load::io_error;
 use crate::params::{PppSettings, TunnelSettings};
-use crate::parse::{Located, RawDoc, RawSession, RawTunnel, suggest};
+use crate::parse::{Located, RawDoc, RawSession, RawTunnel, SessionTable, suggest};
 use crate::values::Secret;
 
 /// Permission bits a secrets file must not have (group and others).
@@ -411,11 +411,11 @@ impl<'t> SecretsParser<'t> {
                 own.header = Some(self.origin(&sspan));
                 sessions.insert(
                     n,
-                    RawSession {
+                    SessionTable::Set(Box::new(RawSession {
                         own,
                         params: Located::empty(spath),
                         ppp,
-                    },
+                    })),
                 );
             }
         }
@@ -515,7 +515,7 @@ pub(crate) fn merge_into(doc: &mut RawDoc, secrets: RawDoc, errors: &mut Vec<Con
             } else {
                 unknown(
                     errors,
-                    &session.own,
+                    &session.raw(&tunnel.own.path, &sname).own,
                     existing.sessions.keys().map(String::as_str).collect(),
                 );
             }

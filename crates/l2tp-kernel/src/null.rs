@@ -133,9 +133,11 @@ impl NullDataPlane {
         self.fail_next = Some(errno);
     }
 
-    fn injected(&mut self, op: String) -> Result<(), Error> {
+    /// The injected failure, if one is pending; `op` names the operation
+    /// (formatted only for an error).
+    fn injected(&mut self, op: impl FnOnce() -> String) -> Result<(), Error> {
         match self.fail_next.take() {
-            Some(errno) => Err(Error::kernel(op, errno)),
+            Some(errno) => Err(Error::kernel(op(), errno)),
             None => Ok(()),
         }
     }
@@ -144,15 +146,17 @@ impl NullDataPlane {
 impl DataPlane for NullDataPlane {
     fn create_tunnel(&mut self, spec: &TunnelSpec) -> Result<(), Error> {
         self.record(Call::CreateTunnel(spec.clone()));
-        let op = format!(
-            "{} tunnel {}",
-            cmd::name(cmd::TUNNEL_CREATE),
-            spec.tunnel_id
-        );
-        self.injected(op.clone())?;
+        let op = || {
+            format!(
+                "{} tunnel {}",
+                cmd::name(cmd::TUNNEL_CREATE),
+                spec.tunnel_id
+            )
+        };
+        self.injected(op)?;
         KernelDataPlane::check_tunnel_spec(spec)?;
         if self.tunnels.contains_key(&spec.tunnel_id) {
-            return Err(Error::kernel(op, libc::EEXIST));
+            return Err(Error::kernel(op(), libc::EEXIST));
         }
         self.tunnels.insert(spec.tunnel_id, spec.clone());
         Ok(())
@@ -160,7 +164,7 @@ impl DataPlane for NullDataPlane {
 
     fn delete_tunnel(&mut self, id: TunnelId) -> Result<(), Error> {
         self.record(Call::DeleteTunnel(id));
-        self.injected(format!("{} tunnel {}", cmd::name(cmd::TUNNEL_DELETE), id))?;
+        self.injected(|| format!("{} tunnel {}", cmd::name(cmd::TUNNEL_DELETE), id))?;
         self.tunnels.remove(&id);
         self.sessions.retain(|(t, _), _| *t != id);
         Ok(())
@@ -168,25 +172,27 @@ impl DataPlane for NullDataPlane {
 
     fn create_session(&mut self, spec: &SessionSpec) -> Result<Option<PppSession>, Error> {
         self.record(Call::CreateSession(spec.clone()));
-        let op = format!(
-            "{} tunnel {} session {}",
-            cmd::name(cmd::SESSION_CREATE),
-            spec.tunnel_id,
-            spec.session_id
-        );
-        self.injected(op.clone())?;
+        let op = || {
+            format!(
+                "{} tunnel {} session {}",
+                cmd::name(cmd::SESSION_CREATE),
+                spec.tunnel_id,
+                spec.session_id
+            )
+        };
+        self.injected(op)?;
         let Some(tunnel) = self.tunnels.get(&spec.tunnel_id) else {
-            return Err(Error::kernel(op, libc::ENODEV));
+            return Err(Error::kernel(op(), libc::ENODEV));
         };
         let version = tunnel.version;
         check_id("session id", spec.session_id.0, version)?;
         check_id("peer session id", spec.peer_session_id.0, version)?;
         if version == 2 && !spec.pseudowire.is_ppp() {
-            return Err(Error::kernel(op, libc::EPROTONOSUPPORT));
+            return Err(Error::kernel(op(), libc::EPROTONOSUPPORT));
         }
         let key = (spec.tunnel_id, spec.session_id);
         if self.sessions.contains_key(&key) {
-            return Err(Error::kernel(op, libc::EEXIST));
+            return Err(Error::kernel(op(), libc::EEXIST));
         }
         if self.lean {
             self.sessions.insert(
@@ -204,7 +210,7 @@ impl DataPlane for NullDataPlane {
             None,
             SockFlag::SOCK_CLOEXEC,
         )
-        .map_err(|e| Error::io(format!("socketpair() for {op}"), e.into()))?;
+        .map_err(|e| Error::io(format!("socketpair() for {}", op()), e.into()))?;
         self.sessions.insert(
             key,
             NullSession {
@@ -224,12 +230,14 @@ impl DataPlane for NullDataPlane {
 
     fn delete_session(&mut self, tunnel: TunnelId, session: SessionId) -> Result<(), Error> {
         self.record(Call::DeleteSession(tunnel, session));
-        self.injected(format!(
-            "{} tunnel {} session {}",
-            cmd::name(cmd::SESSION_DELETE),
-            tunnel,
-            session
-        ))?;
+        self.injected(|| {
+            format!(
+                "{} tunnel {} session {}",
+                cmd::name(cmd::SESSION_DELETE),
+                tunnel,
+                session
+            )
+        })?;
         self.sessions.remove(&(tunnel, session));
         Ok(())
     }

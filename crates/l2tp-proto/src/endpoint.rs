@@ -1194,7 +1194,7 @@ impl Endpoint {
                     return Err(CommandError::TooManySessions(tunnel));
                 }
                 let id = t
-                    .place_call(now, rng, call_type, *params, &mut self.out)
+                    .place_call(now, rng, call_type, params, &mut self.out)
                     .ok_or(CommandError::IdsExhausted("session"));
                 self.reap(tunnel);
                 Ok(CommandOutcome::Session(id?))

@@ -2,6 +2,7 @@
 //! what the driver hands back: commands and action results.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::reliable::ChannelConfig;
@@ -403,8 +404,8 @@ pub enum Command {
         tunnel: TunnelId,
         /// `LacIncoming` or `LnsOutgoing` (the call types we initiate).
         call_type: CallType,
-        /// Call parameters.
-        params: Box<CallParams>,
+        /// Call parameters (shared: calls placed alike may hold one copy).
+        params: Arc<CallParams>,
     },
     /// Clear a call: send CDN with `result` (CDN Result Code, RFC 2661 §4.4.2).
     CloseSession {

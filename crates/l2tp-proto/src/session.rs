@@ -1,6 +1,7 @@
 //! Call (session) state machines of RFC 2661 §7.4 (incoming calls) and
 //! §7.3 / §7.5 (outgoing calls), from the point of view of either peer.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use crate::wire::SessionId;
@@ -97,10 +98,13 @@ pub struct Session {
     pub sequencing: bool,
     /// When the call must be established by (session establish timeout).
     pub setup_deadline: Option<Instant>,
-    /// Call parameters requested locally (for calls we initiate).
-    pub params: CallParams,
-    /// What the peer said about the call (ICRQ/ICCN/OCRQ/OCCN AVPs), kept for reporting.
-    pub peer_info: PeerCallInfo,
+    /// Call parameters requested locally (for calls we initiate; the
+    /// defaults for calls we answer), shared by the calls placed alike.
+    pub params: Arc<CallParams>,
+    /// What the peer said about the call (ICRQ/ICCN/OCRQ/OCCN AVPs), kept
+    /// for reporting; `None` while it said nothing (boxed: 136 bytes that
+    /// most calls we place never fill). Read it with [`Session::peer_info`].
+    pub peer_info: Option<Box<PeerCallInfo>>,
 }
 
 /// Parameters of a call we initiate or answer: bearer and framing, speeds and numbers
@@ -146,6 +150,13 @@ impl Default for CallParams {
     }
 }
 
+/// The default [`CallParams`], one copy shared by every call that uses them
+/// (the calls we answer).
+pub(crate) fn default_call_params() -> Arc<CallParams> {
+    static DEFAULT: LazyLock<Arc<CallParams>> = LazyLock::new(|| Arc::new(CallParams::default()));
+    DEFAULT.clone()
+}
+
 /// What the peer told us about a call; opaque strings are kept as octets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerCallInfo {
@@ -170,6 +181,27 @@ pub struct PeerCallInfo {
 }
 
 impl Session {
+    /// What the peer said about the call (all `None` / empty while nothing).
+    pub fn peer_info(&self) -> &PeerCallInfo {
+        static NOTHING: PeerCallInfo = PeerCallInfo {
+            tx_connect_speed: None,
+            rx_connect_speed: None,
+            framing_type: None,
+            bearer_type: None,
+            calling_number: None,
+            called_number: None,
+            physical_channel_id: None,
+            private_group_id: None,
+            proxy: Vec::new(),
+        };
+        self.peer_info.as_deref().unwrap_or(&NOTHING)
+    }
+
+    /// What the peer said about the call, to record more of it.
+    pub(crate) fn peer_info_mut(&mut self) -> &mut PeerCallInfo {
+        self.peer_info.get_or_insert_with(Box::default)
+    }
+
     /// True when the call is established (the data plane may or may not exist yet).
     pub fn is_established(&self) -> bool {
         matches!(self.state, SessionState::Established { .. })

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -12,7 +13,9 @@ use rand_core::RngCore;
 use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
 use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
-use crate::session::{CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState};
+use crate::session::{
+    CallParams, CallType, KernelState, PeerCallInfo, Session, SessionState, default_call_params,
+};
 use crate::text::PeerText;
 use crate::violation::Violation;
 use crate::wire::{
@@ -88,8 +91,10 @@ pub struct Tunnel {
     pub channel: ReliableChannel,
     /// Calls, by our session id. Read-only outside this module: the tunnel
     /// keeps indexes (ids in use, setup deadlines, peer session ids) in step
-    /// with it.
-    pub sessions: BTreeMap<SessionId, Session>,
+    /// with it. Boxed: the map's nodes stay small (an id and a pointer per
+    /// slot) however full they are, instead of holding a whole `Session` in
+    /// every slot, used or not.
+    pub sessions: BTreeMap<SessionId, Box<Session>>,
     /// Session ids in use (allocation without scanning).
     session_ids: IdSpace,
     /// Setup deadlines of calls not yet established, earliest first.
@@ -1194,7 +1199,7 @@ impl Tunnel {
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         let calls: Vec<Session> = ids
             .into_iter()
-            .filter_map(|id| self.remove_session(id))
+            .filter_map(|id| self.remove_session(id).map(|s| *s))
             .collect();
         out.push_back(Output::Event(Event::TunnelDown {
             tunnel: self.id,
@@ -1277,11 +1282,11 @@ impl Tunnel {
         if s.peer_id.0 != 0 {
             self.by_peer_session.insert(s.peer_id, s.id);
         }
-        self.sessions.insert(s.id, s);
+        self.sessions.insert(s.id, Box::new(s));
     }
 
     /// Remove a call and its index entries.
-    fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+    fn remove_session(&mut self, id: SessionId) -> Option<Box<Session>> {
         let s = self.sessions.remove(&id)?;
         if s.state == SessionState::WaitReply {
             self.calls_starting = self.calls_starting.saturating_sub(1);
@@ -1315,7 +1320,7 @@ impl Tunnel {
         now: Instant,
         rng: &mut dyn RngCore,
         call_type: CallType,
-        params: CallParams,
+        params: Arc<CallParams>,
         out: &mut VecDeque<Output>,
     ) -> Option<SessionId> {
         let id = self.alloc_session_id(rng)?;
@@ -1330,7 +1335,7 @@ impl Tunnel {
             sequencing: params.sequencing_required,
             setup_deadline: Some(now + self.config.session_establish_timeout),
             params,
-            peer_info: PeerCallInfo::default(),
+            peer_info: None,
         };
         self.insert_session(session);
         if self.state == TunnelState::Established {
@@ -1361,9 +1366,9 @@ impl Tunnel {
                 call_serial_number: s.serial,
                 bearer_type: p.bearer_type.map(BearerCaps),
                 physical_channel_id: None,
-                calling_number: p.calling_number,
-                called_number: p.called_number,
-                sub_address: p.sub_address,
+                calling_number: p.calling_number.clone(),
+                called_number: p.called_number.clone(),
+                sub_address: p.sub_address.clone(),
                 other: Vec::new(),
             }),
             CallType::LnsOutgoing => Message::Ocrq(Ocrq {
@@ -1373,8 +1378,8 @@ impl Tunnel {
                 maximum_bps: p.maximum_bps,
                 bearer_type: BearerCaps(p.bearer_type.unwrap_or(3)),
                 framing_type: FramingCaps(p.framing_type),
-                called_number: p.called_number.unwrap_or_default(),
-                sub_address: p.sub_address,
+                called_number: p.called_number.clone().unwrap_or_default(),
+                sub_address: p.sub_address.clone(),
                 other: Vec::new(),
             }),
             CallType::LnsIncoming | CallType::LacOutgoing => return,
@@ -1564,11 +1569,11 @@ impl Tunnel {
                     }
                     (CallType::LnsIncoming, SessionState::WaitConnect, Message::Iccn(m)) => {
                         s.sequencing |= m.sequencing_required;
-                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
-                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
-                        s.peer_info.framing_type = Some(m.framing_type.0);
-                        s.peer_info.private_group_id = m.private_group_id.clone();
-                        s.peer_info.proxy = proxy_info(&m);
+                        s.peer_info_mut().tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info_mut().rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info_mut().framing_type = Some(m.framing_type.0);
+                        s.peer_info_mut().private_group_id = m.private_group_id.clone();
+                        s.peer_info_mut().proxy = proxy_info(&m);
                         self.session_up(id, out);
                     }
                     (
@@ -1580,16 +1585,16 @@ impl Tunnel {
                             ..
                         }),
                     ) => {
-                        s.peer_info.physical_channel_id = physical_channel_id;
+                        s.peer_info_mut().physical_channel_id = physical_channel_id;
                         s.state = SessionState::WaitConnect;
                         self.calls_starting = self.calls_starting.saturating_sub(1);
                         self.set_peer_session(id, assigned_session_id);
                     }
                     (CallType::LnsOutgoing, SessionState::WaitConnect, Message::Occn(m)) => {
                         s.sequencing |= m.sequencing_required;
-                        s.peer_info.tx_connect_speed = Some(m.tx_connect_speed);
-                        s.peer_info.rx_connect_speed = m.rx_connect_speed;
-                        s.peer_info.framing_type = Some(m.framing_type.0);
+                        s.peer_info_mut().tx_connect_speed = Some(m.tx_connect_speed);
+                        s.peer_info_mut().rx_connect_speed = m.rx_connect_speed;
+                        s.peer_info_mut().framing_type = Some(m.framing_type.0);
                         self.session_up(id, out);
                     }
                     (_, _, _) => {
@@ -1691,8 +1696,8 @@ impl Tunnel {
             serial,
             sequencing: false,
             setup_deadline: Some(now + self.config.session_establish_timeout),
-            params: CallParams::default(),
-            peer_info: info,
+            params: default_call_params(),
+            peer_info: Some(Box::new(info)),
         };
         self.insert_session(session);
         match call_type {

@@ -5,6 +5,7 @@ mod daemon;
 mod fdlimit;
 mod import;
 mod journal;
+mod logbuf;
 mod metrics;
 mod notify;
 mod params;
@@ -115,7 +116,7 @@ fn init_logging(filter: Option<&str>) -> Option<String> {
         }
     }
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(logbuf::Stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter);

@@ -364,7 +364,7 @@ impl Sim {
         let cmd = l2tp_proto::event::Command::PlaceCall {
             tunnel,
             call_type,
-            params: Box::default(),
+            params: std::sync::Arc::default(),
         };
         match self.a.ep.handle_command(now, &mut self.a.rng, cmd) {
             Ok(l2tp_proto::event::CommandOutcome::Session(id)) => id,

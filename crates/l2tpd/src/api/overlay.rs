@@ -52,8 +52,8 @@ pub(crate) struct Overlay {
     /// Path and text of each file of the running configuration, in merge order.
     files: Vec<(PathBuf, String)>,
     /// Every `[table.name]` the files define, e.g. `("ppp_profile", "lns")`:
-    /// found once per (re)load, so that listing many profiles does not parse
-    /// the files once per profile.
+    /// from the (re)load's own parse ([`Config::defined_tables`]), so that
+    /// listing many profiles does not parse the files once per profile.
     file_tables: BTreeSet<(String, String)>,
     /// Runtime changes: a document in the configuration schema.
     doc: toml::Table,
@@ -151,7 +151,7 @@ impl Overlay {
     pub(crate) fn new(config: &Config) -> Result<Self, LoadError> {
         let files = read_files(config)?;
         Ok(Self {
-            file_tables: tables_of(&files),
+            file_tables: config.defined_tables().clone(),
             files,
             ..Self::default()
         })
@@ -168,12 +168,12 @@ impl Overlay {
         let base = Config::load(paths).map_err(LoadError::Config)?;
         let files = read_files(&base)?;
         if !self.has_changes() {
-            self.file_tables = tables_of(&files);
+            self.file_tables = base.defined_tables().clone();
             self.files = files;
             return Ok(base);
         }
         let mut next = self.clone();
-        next.file_tables = tables_of(&files);
+        next.file_tables = base.defined_tables().clone();
         next.files = files;
         // Profiles deleted at run time that the files no longer define are forgotten.
         let deleted: BTreeSet<(String, String)> = next
@@ -322,27 +322,7 @@ impl Overlay {
     }
 }
 
-/// Every `[table.name]` (a table in a top-level table) the files define;
-/// a file that does not parse defines none.
-fn tables_of(files: &[(PathBuf, String)]) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for (_, text) in files {
-        let Ok(doc) = text.parse::<toml::Table>() else {
-            continue;
-        };
-        for (table, v) in &doc {
-            if let toml::Value::Table(t) = v {
-                for (name, v) in t {
-                    if v.is_table() {
-                        out.insert((table.clone(), name.clone()));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
+/// Whether `text` defines `[table.name]`; a text that does not parse defines none.
 fn table_defines(text: &str, table: &str, name: &str) -> bool {
     // Cheap test first: most files never mention the profile.
     if !text.contains(name) {

@@ -211,7 +211,7 @@ impl Daemon {
         }
         if let Some(c) = self.reg.session_mut(tunnel, session) {
             c.kernel = true;
-            c.pool_addr = pool_addr;
+            c.pool_addr = pool_addr.map(Box::new);
         }
         let Some(ppp_session) = ppp_session else {
             return Ok(());
@@ -260,9 +260,9 @@ impl Daemon {
             return;
         };
         let kernel = std::mem::take(&mut c.kernel);
-        let pool_addr = c.pool_addr.take();
+        let pool_addr = c.pool_addr.take().map(|b| *b);
         c.pppd_pid = None;
-        let ifname = c.ifname.clone().unwrap_or_default();
+        let ifname = c.ifname.as_deref().unwrap_or_default().to_owned();
         if kernel
             && let Err(e) = self.dp.delete_session(
                 l2tp_kernel::TunnelId(u32::from(t.0)),

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use l2tp_config::{LocalSession, LocalTunnel, SessionType};
+use l2tp_config::{LocalSession, LocalTunnel, SessionParams, SessionType};
 use l2tp_proto::event::{Command, CommandError, CommandOutcome};
-use l2tp_proto::session::CallType;
+use l2tp_proto::session::{CallParams, CallType};
 use l2tp_proto::wire::{SessionId, TunnelId};
 
 use super::Daemon;
@@ -84,6 +84,10 @@ impl Daemon {
             id,
             TunnelEntry::new(&lt.name, true, lt.persist, lt.local, Some(incoming)),
         );
+        if !lt.sessions.is_empty() {
+            // One line for them all; each call's own is at debug level.
+            tracing::info!(tunnel = %lt.name, tunnel_id = id.0, calls = lt.sessions.len(), "placing configured calls");
+        }
         for ls in &lt.sessions {
             self.place_configured_call(id, ls);
         }
@@ -105,6 +109,20 @@ impl Daemon {
         }
     }
 
+    /// The core's call parameters for `p`: those of the last call placed
+    /// when it had the same `SessionParams` (one allocation per tunnel of
+    /// alike calls, not one per call).
+    fn call_params(&mut self, p: &Arc<SessionParams>) -> Arc<CallParams> {
+        if let Some((sp, cp)) = &self.last_call_params
+            && Arc::ptr_eq(sp, p)
+        {
+            return cp.clone();
+        }
+        let cp = Arc::new(params::call_params(p));
+        self.last_call_params = Some((p.clone(), cp.clone()));
+        cp
+    }
+
     /// Place the call `ls` describes in tunnel `tunnel` and give it a
     /// registry entry named `ls.name`. `configured`: it stands for a
     /// `[tunnel.T.session.NAME]` table of that tunnel, which reload and
@@ -124,7 +142,7 @@ impl Daemon {
         let cmd = Command::PlaceCall {
             tunnel,
             call_type,
-            params: Box::new(params::call_params(&ls.params)),
+            params: self.call_params(&ls.params),
         };
         let sid = match self.ep.handle_command(Instant::now(), &mut self.rng, cmd) {
             Ok(CommandOutcome::Session(sid)) => sid,
@@ -134,7 +152,7 @@ impl Daemon {
         let tname = self.tunnel_name(tunnel);
         match origin {
             CallOrigin::Config => {
-                tracing::info!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call")
+                tracing::debug!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call")
             }
             CallOrigin::Api => {
                 tracing::info!(tunnel = %tname, session = %ls.name, tunnel_id = tunnel.0, session_id = sid.0, "placing call (API)")

@@ -93,6 +93,13 @@ pub(crate) struct Daemon {
     notify: crate::notify::Notifier,
     /// Scrapes of the metrics endpoint (`[system] metrics_listen`), if on.
     metrics: Option<mpsc::Receiver<crate::metrics::Request>>,
+    /// The core's call parameters of the last call placed, with the session
+    /// parameters they were made from: the calls of a tunnel resolve to one
+    /// `Arc<SessionParams>`, and so share one `Arc<CallParams>` too.
+    last_call_params: Option<(
+        Arc<l2tp_config::SessionParams>,
+        Arc<l2tp_proto::session::CallParams>,
+    )>,
 }
 
 /// The state file in use: `[system] state_file` if set (empty: none), else
@@ -175,6 +182,7 @@ impl Daemon {
             state,
             notify: crate::notify::Notifier::from_env(),
             metrics,
+            last_call_params: None,
         };
         d.reconcile(&previous).await;
         if d.config.system.ppp_accm_events && !null_dp {

@@ -137,10 +137,12 @@ impl Daemon {
             return;
         }
         let config = self.config.clone();
+        let ls_tunnel = entry.name.clone();
         if let Some(ls) = config
-            .local_tunnel(&entry.name)
+            .local_tunnel(&ls_tunnel)
             .and_then(|lt| configured_call(lt, &call))
         {
+            tracing::info!(tunnel = %ls_tunnel, session = %ls.name, tunnel_id = tunnel.0, "placing the persistent call again");
             self.place_configured_call(tunnel, ls);
         }
     }

@@ -133,7 +133,7 @@ impl Daemon {
                     return;
                 }
                 if let Some(c) = self.reg.session_mut(TunnelId(key.0), SessionId(key.1)) {
-                    c.ifname = Some(ifname.clone());
+                    c.ifname = Some(ifname.as_str().into());
                 }
                 if !self.null_dp {
                     ppp::watch_link(key, ifname, self.ppp_tx.clone());

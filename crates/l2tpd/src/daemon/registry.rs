@@ -137,9 +137,10 @@ pub(super) struct SessionEntry {
     /// Its pppd, while running.
     pub pppd_pid: Option<u32>,
     /// The PPP interface pppd created.
-    pub ifname: Option<String>,
-    /// The peer's address, from an IP pool.
-    pub pool_addr: Option<(Range, IpAddr)>,
+    pub ifname: Option<Box<str>>,
+    /// The peer's address, from an IP pool (boxed: an entry is small
+    /// without one, as with the null data plane or static addresses).
+    pub pool_addr: Option<Box<(Range, IpAddr)>>,
     /// The kernel session exists.
     pub kernel: bool,
     /// The core asked for its data plane to be deleted (or it never had one

@@ -122,6 +122,9 @@ impl Daemon {
                 .iter()
                 .filter(|ls| !running_names.contains(ls.name.as_str()))
                 .collect();
+            if !missing.is_empty() {
+                tracing::info!(tunnel = %lt.name, tunnel_id = id.0, calls = missing.len(), "placing configured calls");
+            }
             for ls in missing {
                 self.place_configured_call(id, ls);
             }

@@ -13,8 +13,14 @@ use l2tp_proto::event::{Command, Output};
 use l2tp_proto::wire::{SessionId, TunnelId};
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::sockets::Datagram;
 use super::timers::Timer;
 use super::{Daemon, PPPD_GRACE, SHUTDOWN_GRACE};
+
+/// Most datagrams one turn of the loop takes from the receive queues: the
+/// signals, timers, pppd reports and API calls wait at most this many
+/// inputs.
+const RECV_BATCH: usize = 64;
 
 /// The next scrape of the metrics endpoint; never, when it is off.
 async fn next_scrape(
@@ -40,6 +46,8 @@ impl Daemon {
         tracing::info!(listen = %self.local, data_plane = %self.config.system.data_plane, "l2tpd started");
         self.notify.ready(Instant::now(), self.counts());
         loop {
+            // The log lines of this turn's outputs go out together.
+            let batch = crate::logbuf::Batch::begin();
             self.process_outputs().await;
             // Every turn, so a loop that is stuck stops the watchdog pings.
             self.notify.tick(Instant::now(), self.counts());
@@ -57,6 +65,7 @@ impl Daemon {
             .into_iter()
             .flatten()
             .min();
+            drop(batch);
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -76,8 +85,18 @@ impl Daemon {
                     }
                 }
                 Some(d) = self.sockets.recv() => {
-                    let _trace = crate::api::trace::enter_datagram(&d.data);
-                    self.ep.handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
+                    // The datagrams already queued behind this one are taken
+                    // in the same turn (up to RECV_BATCH), each input's
+                    // outputs drained before the next input as always.
+                    let _batch = crate::logbuf::Batch::begin();
+                    self.on_datagram(&d);
+                    for _ in 1..RECV_BATCH {
+                        let Some(d) = self.sockets.try_recv() else {
+                            break;
+                        };
+                        self.process_outputs().await;
+                        self.on_datagram(&d);
+                    }
                 }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
                 Some(req) = self.api.recv() => self.handle_api(req),
@@ -239,6 +258,13 @@ impl Daemon {
             }
         }
         self.sockets.clear();
+    }
+
+    /// Feed one received datagram to the core.
+    fn on_datagram(&mut self, d: &Datagram) {
+        let _trace = crate::api::trace::enter_datagram(&d.data);
+        self.ep
+            .handle_datagram(Instant::now(), &mut self.rng, d.from, &d.data);
     }
 
     /// Drain the core's outputs. Datagrams go out first, so that replies and

@@ -194,6 +194,15 @@ impl Sockets {
         }
     }
 
+    /// A datagram already queued, without waiting: tunnel sockets first,
+    /// then the listening socket (as [`Self::recv`]).
+    pub(super) fn try_recv(&mut self) -> Option<Datagram> {
+        self.tunnel_rx
+            .try_recv()
+            .ok()
+            .or_else(|| self.listen_rx.try_recv().ok())
+    }
+
     /// The socket of `tunnel`, if it has one.
     pub(super) fn get(&self, tunnel: TunnelId) -> Option<Arc<UdpSocket>> {
         self.by_tunnel.get(&tunnel).map(|s| s.socket.clone())

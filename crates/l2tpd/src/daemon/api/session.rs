@@ -32,7 +32,7 @@ impl Daemon {
             call_type: s.call_type.to_string(),
             state: s.state_name().to_owned(),
             pppd_pid: ctx.and_then(|c| c.pppd_pid),
-            ifname: ctx.and_then(|c| c.ifname.clone()),
+            ifname: ctx.and_then(|c| c.ifname.as_deref().map(str::to_owned)),
         }
     }
 
@@ -58,7 +58,7 @@ impl Daemon {
             unreachable!("find_session found it")
         };
         let sum = self.session_summary(tun, s);
-        let pi = &s.peer_info;
+        let pi = s.peer_info();
         t::SessionInfo {
             tunnel_id: sum.tunnel_id,
             tunnel: sum.tunnel,
