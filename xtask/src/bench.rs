@@ -113,10 +113,10 @@ pub(crate) struct Args {
     /// The same for the LAC (e.g. max_dialing_tunnels=1024).
     #[arg(long, value_name = "KEY=VALUE")]
     pub lac_system: Vec<String>,
-    /// `our_udp_port` of both daemons' tunnels (0: an ephemeral port per
-    /// tunnel). Default: unset, the listening port.
-    #[arg(long, value_name = "PORT")]
-    pub our_udp_port: Option<u16>,
+    /// A `[tunnel_profile.default]` key of both daemons, KEY=VALUE with a
+    /// TOML value (e.g. our_udp_port=0, rx_window_size=64); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tunnel_profile: Vec<String>,
     /// The loopback /24 whose .2 (LNS), .3 (LAC) and .4 (SCCRQ flood) the
     /// bench uses, e.g. 127.0.1 while something else holds 127.0.0.2:1701.
     #[arg(long, value_name = "A.B.C", default_value = DEFAULT_NET)]
@@ -967,7 +967,7 @@ struct Env {
     lns_system: String,
     /// Extra `[system]` lines of the LAC (`--lac-system`).
     lac_system: String,
-    /// Extra `[tunnel_profile.default]` lines of both daemons (`--our-udp-port`).
+    /// Extra `[tunnel_profile.default]` lines of both daemons (`--tunnel-profile`).
     tunnel_profile: String,
     /// xl2tpd, when its workloads run.
     xl2tpd: Option<PathBuf>,
@@ -1036,7 +1036,7 @@ impl L2tpd {
     }
 }
 
-/// The LNS's configuration, with `--lns-system` and `--our-udp-port`.
+/// The LNS's configuration, with `--lns-system` and `--tunnel-profile`.
 fn lns_config(env: &Env, socket: &Path) -> String {
     format!(
         "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
@@ -1048,7 +1048,7 @@ fn lns_config(env: &Env, socket: &Path) -> String {
     )
 }
 
-/// The LAC's configuration, with `--lac-system` and `--our-udp-port`.
+/// The LAC's configuration, with `--lac-system` and `--tunnel-profile`.
 fn lac_config(env: &Env, socket: &Path) -> String {
     format!(
         "[system]\nlisten_addr = \"{}\"\nudp_port = {L2TP_PORT}\ndata_plane = \"null\"\n\
@@ -1061,13 +1061,14 @@ fn lac_config(env: &Env, socket: &Path) -> String {
     )
 }
 
-/// `KEY=VALUE` options as TOML lines (`KEY = VALUE`).
+/// `KEY=VALUE` options (`--lns-system`, `--lac-system`, `--tunnel-profile`)
+/// as TOML lines (`KEY = VALUE`).
 fn system_lines(pairs: &[String]) -> Result<String> {
     pairs
         .iter()
         .map(|p| match p.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok(format!("{} = {}\n", k.trim(), v.trim())),
-            _ => bail!("--lns-system/--lac-system {p}: expected KEY=VALUE"),
+            _ => bail!("{p}: expected KEY=VALUE"),
         })
         .collect()
 }
@@ -2135,10 +2136,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         clk_tck: clock_ticks_per_sec(),
         lns_system: system_lines(&args.lns_system)?,
         lac_system: system_lines(&args.lac_system)?,
-        tunnel_profile: args
-            .our_udp_port
-            .map(|p| format!("our_udp_port = {p}\n"))
-            .unwrap_or_default(),
+        tunnel_profile: system_lines(&args.tunnel_profile)?,
         xl2tpd,
         monitor: args.monitor,
         addrs,
@@ -2170,7 +2168,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         "args": {
             "quick": args.quick, "reps": args.reps, "only": args.only,
             "idle_secs": env.idle.as_secs(), "timeout_secs": args.timeout, "xl2tpd": args.xl2tpd,
-            "no_build": args.no_build, "lns_system": args.lns_system, "lac_system": args.lac_system, "our_udp_port": args.our_udp_port, "monitor": args.monitor,
+            "no_build": args.no_build, "lns_system": args.lns_system, "lac_system": args.lac_system, "tunnel_profile": args.tunnel_profile, "monitor": args.monitor,
         },
         "timing": timing,
         "poll_ms": POLL.as_millis() as u64,
