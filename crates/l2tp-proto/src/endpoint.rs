@@ -149,7 +149,7 @@ impl Default for Limits {
             max_sessions: 0,
             max_half_open: 4096,
             max_half_open_per_source: 1024,
-            max_dialing: 256,
+            max_dialing: 1024,
         }
     }
 }
