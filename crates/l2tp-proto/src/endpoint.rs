@@ -738,11 +738,19 @@ impl Endpoint {
         }
     }
 
-    /// True when a new half-open tunnel from `from` would break the bounds.
-    fn half_open_full(&self, from: IpAddr) -> bool {
-        self.half_open_total >= self.limits.max_half_open
-            || self.half_open.get(&from).copied().unwrap_or(0)
-                >= self.limits.max_half_open_per_source
+    /// True when a new half-open tunnel from `from` would break the bounds:
+    /// its SCCRQ is then dropped, counted and (rate-limited) logged.
+    fn half_open_full(&mut self, now: Instant, from: SocketAddr) -> bool {
+        let full = self.half_open_total >= self.limits.max_half_open
+            || self.half_open.get(&from.ip()).copied().unwrap_or(0)
+                >= self.limits.max_half_open_per_source;
+        if full {
+            self.counters.half_open_drops += 1;
+            if let Some(suppressed) = self.junk_logs.allow(Junk::HalfOpenFull, now) {
+                tracing::debug!(%from, half_open = self.half_open_total, suppressed, "half-open tunnel bound reached: SCCRQ dropped");
+            }
+        }
+        full
     }
 
     /// Feed a datagram received from `from` on any of the driver's sockets.
@@ -897,11 +905,7 @@ impl Endpoint {
             self.reap(id);
             return;
         }
-        if self.half_open_full(from.ip()) {
-            self.counters.half_open_drops += 1;
-            if let Some(suppressed) = self.junk_logs.allow(Junk::HalfOpenFull, now) {
-                tracing::debug!(%from, half_open = self.half_open_total, suppressed, "half-open tunnel bound reached: SCCRQ dropped");
-            }
+        if self.half_open_full(now, from) {
             return;
         }
         let sccrq = match Message::from_control(&msg) {
@@ -1045,26 +1049,22 @@ impl Endpoint {
         if let Some(&id) = self.by_peer.get(&(peer, sccrq.assigned_tunnel_id)) {
             return Err(IncomingError::Duplicate(id));
         }
-        if self.half_open_full(peer.ip()) {
-            self.counters.half_open_drops += 1;
-            if let Some(suppressed) = self.junk_logs.allow(Junk::HalfOpenFull, now) {
-                tracing::debug!(from = %peer, half_open = self.half_open_total, suppressed, "half-open tunnel bound reached: SCCRQ dropped");
-            }
+        if self.half_open_full(now, peer) {
             return Err(IncomingError::HalfOpenFull);
         }
-        if self.shutting_down {
-            // Whatever the decision, the answer is now result 6.
-            let r = Refusal::shutting_down();
-            let id = self
-                .open_responder(now, rng, peer, msg, &sccrq, Err(r), None)
-                .ok_or(IncomingError::IdsExhausted)?;
-            return match decision {
-                Ok(_) => Err(IncomingError::ShuttingDown),
-                Err(_) => Ok(id),
-            };
+        // Shutting down: whatever the decision, the answer is now result 6.
+        let overruled = self.shutting_down && decision.is_ok();
+        let decision = match self.shutting_down {
+            true => Err(Refusal::shutting_down()),
+            false => decision,
+        };
+        let id = self
+            .open_responder(now, rng, peer, msg, &sccrq, decision, None)
+            .ok_or(IncomingError::IdsExhausted)?;
+        if overruled {
+            return Err(IncomingError::ShuttingDown);
         }
-        self.open_responder(now, rng, peer, msg, &sccrq, decision, None)
-            .ok_or(IncomingError::IdsExhausted)
+        Ok(id)
     }
 
     /// Create the responder tunnel for a new SCCRQ from `from` and feed it

@@ -410,19 +410,19 @@ impl Daemon {
     /// port. Such sockets are bounded by the half-open limits.
     pub(super) async fn transmit(&mut self, t: Transmit) {
         let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
-        let own_port = || {
+        // A peer's tunnel gets its socket before its SCCRP when its port is
+        // not the listening port, or when a live tunnel holds its 5-tuple.
+        let needs_own_port = || {
+            let local = self.tunnel_local_addr(t.tunnel);
             let ep = &self.ep;
-            self.sockets
-                .tuple_taken(self.tunnel_local_addr(t.tunnel), t.peer, |id| {
+            local.port() != self.local.port()
+                || self.sockets.tuple_taken(local, t.peer, |id| {
                     id != t.tunnel && ep.tunnel(id).is_some_and(|x| x.is_open())
                 })
         };
-        // A tunnel on a port other than the listening port sends its SCCRP
-        // from there.
-        let own_port_configured = || self.tunnel_local_addr(t.tunnel).port() != self.local.port();
         let own_socket = dialed
             || self.sockets.get(t.tunnel).is_some()
-            || (self.ep.tunnel(t.tunnel).is_some() && (own_port_configured() || own_port()));
+            || (self.ep.tunnel(t.tunnel).is_some() && needs_own_port());
         let socket = if own_socket {
             // A dialled tunnel's goes through `tunnel_socket`, which follows
             // the peer to the port its SCCRP came from.
