@@ -2,10 +2,12 @@
 //! created and deleted, IP pool addresses taken and returned, and the order
 //! teardown must keep: a session's pppd is stopped before its kernel session
 //! is deleted (`pppd`), and a kernel tunnel is deleted only once none of its
-//! sessions is stopping. Each action touches one registry entry.
+//! sessions is stopping. Each action touches one registry entry. The kernel
+//! calls and pppd starts themselves run on the data-plane worker
+//! (`worker`), whose results come back through [`Daemon::on_dataplane_done`].
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,10 +19,39 @@ use l2tp_proto::wire::{SessionId, TunnelId};
 
 use super::Daemon;
 use super::registry::{CallDefaults, SessionEntry};
+use super::worker::Done;
 use crate::pool::Range;
+use crate::ppp::{self, PppEvent, PppLaunch};
+
+/// On the data-plane worker: create the kernel session of `spec` and start
+/// its pppd (`launch`; none with the null data plane) on the PPPoL2TP
+/// socket. Ok: pppd's pid, if started. Errors: the kernel's (operation and
+/// errno) or pppd's start; the kernel session is deleted again then.
+fn create_session_and_pppd(
+    dp: &mut dyn l2tp_kernel::DataPlane,
+    spec: &SessionSpec,
+    launch: Option<PppLaunch>,
+    events: tokio::sync::mpsc::UnboundedSender<PppEvent>,
+) -> Result<Option<u32>, String> {
+    let ppp_session = dp.create_session(spec).map_err(|e| e.to_string())?;
+    let Some(launch) = launch else {
+        return Ok(None);
+    };
+    let started = match ppp_session {
+        Some(s) => ppp::spawn(&launch, s.fd, events).map_err(|e| format!("{e:#}")),
+        None => Err("the data plane returned no PPPoL2TP socket for a PPP session".into()),
+    };
+    if started.is_err() {
+        let _ = dp.delete_session(spec.tunnel_id, spec.session_id);
+    }
+    started.map(Some)
+}
 
 impl Daemon {
-    /// Carry out one action of the core and report its result back.
+    /// Carry out one action of the core. A creation is submitted to the
+    /// data-plane worker and its result reported back when it comes
+    /// ([`Self::on_dataplane_done`]); one that fails before that (no
+    /// socket, no pool address) is reported at once.
     pub(super) fn action(&mut self, a: Action) {
         let now = Instant::now();
         match a {
@@ -29,15 +60,17 @@ impl Daemon {
                 peer_tunnel,
                 peer,
             } => {
-                let result = self.create_tunnel(tunnel, peer_tunnel, peer);
-                if let Err(e) = &result {
+                if let Err(e) = self.create_tunnel(tunnel, peer_tunnel, peer) {
                     tracing::error!(tunnel_id = tunnel.0, "kernel tunnel: {e}");
+                    self.ep.handle_action_result(
+                        now,
+                        &mut self.rng,
+                        ActionResult::Tunnel {
+                            tunnel,
+                            result: Err(e),
+                        },
+                    );
                 }
-                self.ep.handle_action_result(
-                    now,
-                    &mut self.rng,
-                    ActionResult::Tunnel { tunnel, result },
-                );
             }
             Action::DeleteTunnel { tunnel } => self.delete_kernel_tunnel(tunnel),
             Action::CreateSession {
@@ -49,37 +82,47 @@ impl Daemon {
                 sequencing,
                 peer,
             } => {
-                let result = self.create_session(
-                    tunnel,
-                    session,
-                    peer_tunnel,
-                    peer_session,
-                    call_type,
-                    sequencing,
-                    peer,
-                );
-                if let Err(e) = &result {
-                    tracing::error!(
-                        tunnel_id = tunnel.0,
-                        session_id = session.0,
-                        "session data plane: {e}"
-                    );
+                let spec = SessionSpec {
+                    tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
+                    session_id: l2tp_kernel::SessionId(u32::from(session.0)),
+                    peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
+                    peer_session_id: l2tp_kernel::SessionId(u32::from(peer_session.0)),
+                    pseudowire: l2tp_kernel::Pseudowire::Ppp,
+                    lns_mode: call_type.is_lns(),
+                    send_seq: sequencing,
+                    recv_seq: sequencing,
+                    reorder_timeout_ms: 0,
+                    peer_addr: peer,
+                };
+                if let Err(e) = self.create_session(tunnel, session, call_type, spec) {
+                    self.session_failed(tunnel, session, e);
                 }
-                self.ep.handle_action_result(
-                    now,
-                    &mut self.rng,
-                    ActionResult::Session {
-                        tunnel,
-                        session,
-                        result,
-                    },
-                );
             }
             Action::DeleteSession { tunnel, session } => self.delete_session(tunnel, session),
         }
     }
 
-    /// Create the kernel tunnel on the tunnel's socket (opened now if it has none).
+    /// Session `s` could not get its data plane: tell the core (a CDN).
+    fn session_failed(&mut self, tunnel: TunnelId, session: SessionId, e: String) {
+        tracing::error!(
+            tunnel_id = tunnel.0,
+            session_id = session.0,
+            "session data plane: {e}"
+        );
+        self.ep.handle_action_result(
+            Instant::now(),
+            &mut self.rng,
+            ActionResult::Session {
+                tunnel,
+                session,
+                result: Err(e),
+            },
+        );
+    }
+
+    /// Submit the creation of the kernel tunnel on the tunnel's socket
+    /// (opened now if it has none). Errors: the socket could not be opened,
+    /// connected or handed over.
     fn create_tunnel(
         &mut self,
         tunnel: TunnelId,
@@ -96,27 +139,45 @@ impl Daemon {
         self.sockets
             .connect(tunnel, peer)
             .map_err(|e| format!("tunnel socket: {e}"))?;
-        let spec = TunnelSpec {
-            tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
-            peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
-            version: 2,
-            encap: l2tp_kernel::Encap::Udp,
-            socket: socket.as_raw_fd(),
-            udp_checksum: true,
-        };
-        self.dp.create_tunnel(&spec).map_err(|e| e.to_string())
+        // The worker gets a descriptor of its own (closed once the kernel
+        // tunnel, which holds the socket itself, exists).
+        let fd = socket
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("tunnel socket: {e}"))?;
+        let ticket = self.dpw.ticket();
+        self.tunnel_creates.insert(tunnel, ticket);
+        let done = self.dp_tx.clone();
+        self.dpw.submit(move |dp| {
+            let spec = TunnelSpec {
+                tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
+                peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
+                version: 2,
+                encap: l2tp_kernel::Encap::Udp,
+                socket: fd.as_raw_fd(),
+                udp_checksum: true,
+            };
+            let result = dp.create_tunnel(&spec).map_err(|e| e.to_string());
+            drop(fd);
+            let _ = done.send(Done::Tunnel {
+                tunnel,
+                ticket,
+                result,
+            });
+        });
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Take the pool address and PPP parameters of session `session` and
+    /// submit the creation of its kernel session and the start of its pppd.
+    /// `spec` comes with the core's ids, addresses and sequencing. Errors:
+    /// no PPP profile, the IP pool exhausted.
     fn create_session(
         &mut self,
         tunnel: TunnelId,
         session: SessionId,
-        peer_tunnel: TunnelId,
-        peer_session: SessionId,
         call_type: CallType,
-        sequencing: bool,
-        peer: SocketAddr,
+        mut spec: SessionSpec,
     ) -> Result<(), String> {
         if self
             .reg
@@ -174,61 +235,119 @@ impl Daemon {
             }
             (true, None, None) => None,
         };
-        let seq = sequencing || session_params.is_some_and(|s| s.use_sequence_numbers);
-        let spec = SessionSpec {
-            tunnel_id: l2tp_kernel::TunnelId(u32::from(tunnel.0)),
-            session_id: l2tp_kernel::SessionId(u32::from(session.0)),
-            peer_tunnel_id: l2tp_kernel::TunnelId(u32::from(peer_tunnel.0)),
-            peer_session_id: l2tp_kernel::SessionId(u32::from(peer_session.0)),
-            pseudowire: l2tp_kernel::Pseudowire::Ppp,
-            lns_mode: call_type.is_lns(),
-            send_seq: seq,
-            recv_seq: seq,
-            reorder_timeout_ms: session_params.map_or(0, |s| s.reorder_timeout.as_millis() as u64),
-            peer_addr: peer,
-        };
-        let ppp_session = match self.dp.create_session(&spec) {
-            // The null data plane runs the control protocol only: no pppd.
-            Ok(_) if self.null_dp => None,
-            Ok(Some(s)) => Some(s),
-            Ok(None) => {
-                if let Some((r, a)) = pool_addr {
-                    self.pools.release(r, a);
-                }
-                return Err("the data plane returned no PPPoL2TP socket for a PPP session".into());
-            }
-            Err(e) => {
-                if let Some((r, a)) = pool_addr {
-                    self.pools.release(r, a);
-                }
-                return Err(e.to_string());
-            }
-        };
+        let seq = spec.send_seq || session_params.is_some_and(|s| s.use_sequence_numbers);
+        spec.send_seq = seq;
+        spec.recv_seq = seq;
+        spec.reorder_timeout_ms =
+            session_params.map_or(0, |s| s.reorder_timeout.as_millis() as u64);
         let name = self.tunnel_name(tunnel);
+        // The null data plane runs the control protocol only: no pppd.
+        let launch = (!self.null_dp).then(|| {
+            let options = ppp.pppd_args(call_type.is_lns(), remote);
+            self.ppp_launch(tunnel, session, call_type, options, name.clone())
+        });
         if self.reg.session(tunnel, session).is_none() {
             let entry = SessionEntry::new(&format!("{name}/{}", session.0), false, None);
             self.reg.insert_session(tunnel, session, entry);
         }
+        let ticket = self.dpw.ticket();
         if let Some(c) = self.reg.session_mut(tunnel, session) {
+            // Held from now on: a delete submitted later runs after the creation.
             c.kernel = true;
+            c.creating = Some(ticket);
             c.pool_addr = pool_addr.map(Box::new);
         }
-        let Some(ppp_session) = ppp_session else {
-            return Ok(());
-        };
-        let options = ppp.pppd_args(call_type.is_lns(), remote);
-        if let Err(e) = self.start_pppd(tunnel, session, call_type, options, name, ppp_session) {
-            let _ = self.dp.delete_session(spec.tunnel_id, spec.session_id);
-            if let Some(c) = self.reg.session_mut(tunnel, session) {
-                c.kernel = false;
-                c.pool_addr = None;
-            }
-            if let Some((r, a)) = pool_addr {
-                self.pools.release(r, a);
-            }
-            return Err(e);
-        }
+        let done = self.dp_tx.clone();
+        let events = self.ppp_tx.clone();
+        self.dpw.submit(move |dp| {
+            let result = create_session_and_pppd(dp, &spec, launch, events);
+            let _ = done.send(Done::Session {
+                tunnel,
+                session,
+                ticket,
+                result,
+            });
+        });
         Ok(())
+    }
+
+    /// A creation submitted to the data-plane worker is done: record what
+    /// came of it and tell the core. A result for a tunnel or session whose
+    /// id has since gone to another is dropped (its pppd killed): what it
+    /// created was deleted by the delete submitted after it.
+    pub(super) fn on_dataplane_done(&mut self, done: Done) {
+        match done {
+            Done::Tunnel {
+                tunnel,
+                ticket,
+                result,
+            } => {
+                if self.tunnel_creates.get(&tunnel) != Some(&ticket) {
+                    return;
+                }
+                self.tunnel_creates.remove(&tunnel);
+                if let Err(e) = &result {
+                    tracing::error!(tunnel_id = tunnel.0, "kernel tunnel: {e}");
+                }
+                self.ep.handle_action_result(
+                    Instant::now(),
+                    &mut self.rng,
+                    ActionResult::Tunnel { tunnel, result },
+                );
+            }
+            Done::Session {
+                tunnel,
+                session,
+                ticket,
+                result,
+            } => {
+                let Some(c) = self
+                    .reg
+                    .session_mut(tunnel, session)
+                    .filter(|c| c.creating == Some(ticket))
+                else {
+                    if let Ok(Some(pid)) = result {
+                        super::pppd::sigkill(pid);
+                    }
+                    return;
+                };
+                c.creating = None;
+                let released = c.released;
+                match result {
+                    Ok(pid) => {
+                        c.pppd_pid = pid;
+                        if let (Some(pid), Some(st)) = (pid, self.state.as_mut()) {
+                            st.pppd_started(pid, tunnel.0, session.0);
+                        }
+                        match (released, pid) {
+                            // The call ended while its data plane was being made.
+                            (true, Some(pid)) => self.stop_pppd(tunnel, session, pid),
+                            (true, None) => self.finish_session(tunnel, session),
+                            (false, _) => self.ep.handle_action_result(
+                                Instant::now(),
+                                &mut self.rng,
+                                ActionResult::Session {
+                                    tunnel,
+                                    session,
+                                    result: Ok(()),
+                                },
+                            ),
+                        }
+                    }
+                    Err(e) => {
+                        c.kernel = false;
+                        if let Some((r, a)) = c.pool_addr.take().map(|b| *b) {
+                            self.pools.release(r, a);
+                        }
+                        if released {
+                            self.finish_session(tunnel, session);
+                        } else {
+                            self.session_failed(tunnel, session, e);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The core is done with session `s`: stop its pppd (its kernel session
@@ -242,7 +361,12 @@ impl Daemon {
         }
         c.released = true;
         let pid = c.pppd_pid;
+        let creating = c.creating.is_some();
         self.reg.unindex_session(t, s);
+        if creating {
+            // Finished when the creation's result comes back.
+            return;
+        }
         match pid {
             Some(pid) => self.stop_pppd(t, s, pid),
             None => self.finish_session(t, s),
@@ -263,17 +387,19 @@ impl Daemon {
         let pool_addr = c.pool_addr.take().map(|b| *b);
         c.pppd_pid = None;
         let ifname = c.ifname.as_deref().unwrap_or_default().to_owned();
-        if kernel
-            && let Err(e) = self.dp.delete_session(
-                l2tp_kernel::TunnelId(u32::from(t.0)),
-                l2tp_kernel::SessionId(u32::from(s.0)),
-            )
-        {
-            tracing::warn!(
-                tunnel_id = t.0,
-                session_id = s.0,
-                "kernel session delete: {e}"
-            );
+        if kernel {
+            self.dpw.submit(move |dp| {
+                if let Err(e) = dp.delete_session(
+                    l2tp_kernel::TunnelId(u32::from(t.0)),
+                    l2tp_kernel::SessionId(u32::from(s.0)),
+                ) {
+                    tracing::warn!(
+                        tunnel_id = t.0,
+                        session_id = s.0,
+                        "kernel session delete: {e}"
+                    );
+                }
+            });
         }
         if let Some((r, a)) = pool_addr {
             self.pools.release(r, a);
@@ -313,12 +439,14 @@ impl Daemon {
         self.reg.remove_tunnel_if_done(t);
     }
 
-    /// Delete kernel tunnel `t` now.
+    /// Submit the deletion of kernel tunnel `t`.
     fn kernel_tunnel_delete(&mut self, t: TunnelId) {
-        match self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
-            Ok(()) => tracing::debug!(tunnel_id = t.0, "kernel tunnel deleted"),
-            Err(e) => tracing::warn!(tunnel_id = t.0, "kernel tunnel delete: {e}"),
-        }
+        self.dpw.submit(
+            move |dp| match dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
+                Ok(()) => tracing::debug!(tunnel_id = t.0, "kernel tunnel deleted"),
+                Err(e) => tracing::warn!(tunnel_id = t.0, "kernel tunnel delete: {e}"),
+            },
+        );
     }
 
     /// Session id `s` of tunnel `t` is handed out again while an entry

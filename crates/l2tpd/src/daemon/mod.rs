@@ -10,6 +10,8 @@
 //! - `sockets`: UDP sockets, receive queues, sending;
 //! - `events`: what the core's events do to the registry;
 //! - `dataplane`: the core's actions: kernel tunnels and sessions, pool addresses;
+//! - `worker`: the thread that owns the data plane and starts pppd, so the
+//!   loop never waits on either;
 //! - `pppd`: pppd started, stopped, killed, and its reports;
 //! - `local`: the one path that opens tunnels and the one that places calls;
 //! - `persist`: persistent tunnels and calls (back-off, re-dial, re-place);
@@ -31,6 +33,7 @@ mod run;
 mod sockets;
 mod state;
 mod timers;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,7 +70,16 @@ pub(crate) struct Daemon {
     config: RunningConfig,
     ep: Endpoint,
     rng: StdRng,
-    dp: Box<dyn DataPlane>,
+    /// The owner of the data plane: kernel calls and pppd starts run there.
+    dpw: worker::Worker,
+    /// Results of the worker's creations, as inputs of the loop.
+    dp_tx: mpsc::UnboundedSender<worker::Done>,
+    dp_rx: mpsc::UnboundedReceiver<worker::Done>,
+    /// Kernel tunnels being created, by the ticket of their creation.
+    tunnel_creates: std::collections::HashMap<TunnelId, worker::Ticket>,
+    /// Kernel counters the API reply being built waits for (`TunnelShow`,
+    /// `SessionShow`): the worker reads them and sends the reply.
+    api_stats: Option<api::StatsQuery>,
     /// Null data plane: no kernel objects, no pppd.
     null_dp: bool,
     local: SocketAddr,
@@ -154,6 +166,14 @@ impl Daemon {
         let local = SocketAddr::new(local.ip(), std_sock.local_addr()?.port());
         let sockets = sockets::Sockets::new(UdpSocket::from_std(std_sock)?)?;
         let (ppp_tx, ppp_rx) = mpsc::unbounded_channel();
+        let (dp_tx, dp_rx) = mpsc::unbounded_channel();
+        // The null data plane never blocks: its jobs run on the loop's thread.
+        let dpw = if null_dp {
+            worker::Worker::inline(dp)
+        } else {
+            worker::Worker::spawn(dp, tokio::runtime::Handle::current())
+                .context("starting the data-plane worker thread")?
+        };
         let mut ep = Endpoint::new();
         ep.set_limits(limits(&config));
         let api = api::ApiState::new(&config)?;
@@ -166,7 +186,11 @@ impl Daemon {
             config,
             ep,
             rng: StdRng::from_os_rng(),
-            dp,
+            dpw,
+            dp_tx,
+            dp_rx,
+            tunnel_creates: std::collections::HashMap::new(),
+            api_stats: None,
             null_dp,
             local,
             sockets,

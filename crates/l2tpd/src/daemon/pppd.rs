@@ -1,5 +1,5 @@
 //! pppd as the driver sees it (the process itself is `crate::ppp`): started
-//! on a session's PPPoL2TP socket, stopped with SIGTERM when the call ends
+//! on a session's PPPoL2TP socket (by the data-plane worker), stopped with SIGTERM when the call ends
 //! and killed if it has not exited within [`PPPD_GRACE`] (a deadline in the
 //! timer index), and its reports: interface, link up, ACCM (sent as SLI),
 //! exit (a CDN when the call was still up). Its kernel session is deleted
@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use l2tp_kernel::PppSession;
 use l2tp_proto::event::Command;
 use l2tp_proto::session::CallType;
 use l2tp_proto::wire::{CdnResult, ErrorCode, SessionId, TunnelId};
@@ -46,17 +45,17 @@ pub(super) fn sigkill(pid: u32) {
 }
 
 impl Daemon {
-    /// Start pppd for session `s` of tunnel `t` on its PPPoL2TP socket.
-    pub(super) fn start_pppd(
-        &mut self,
+    /// How to start pppd for session `s` of tunnel `t` (started by the
+    /// data-plane worker on the session's PPPoL2TP socket).
+    pub(super) fn ppp_launch(
+        &self,
         t: TunnelId,
         s: SessionId,
         call_type: CallType,
         options: Vec<String>,
         ipparam: String,
-        ppp_session: PppSession,
-    ) -> Result<(), String> {
-        let launch = PppLaunch {
+    ) -> PppLaunch {
+        PppLaunch {
             pppd: self.config.system.pppd_path.clone(),
             tunnel_id: t.0,
             session_id: s.0,
@@ -64,16 +63,7 @@ impl Daemon {
             options,
             ipparam,
             event_plugin: self.config.system.ppp_accm_events,
-        };
-        let pid = ppp::spawn(&launch, ppp_session.fd, self.ppp_tx.clone())
-            .map_err(|e| format!("{e:#}"))?;
-        if let Some(c) = self.reg.session_mut(t, s) {
-            c.pppd_pid = Some(pid);
         }
-        if let Some(st) = self.state.as_mut() {
-            st.pppd_started(pid, t.0, s.0);
-        }
-        Ok(())
     }
 
     /// SIGTERM to session `s`'s pppd; SIGKILL follows at the deadline.

@@ -141,8 +141,12 @@ pub(super) struct SessionEntry {
     /// The peer's address, from an IP pool (boxed: an entry is small
     /// without one, as with the null data plane or static addresses).
     pub pool_addr: Option<Box<(Range, IpAddr)>>,
-    /// The kernel session exists.
+    /// The kernel session exists (or its creation was submitted).
     pub kernel: bool,
+    /// Its kernel session and pppd are being made by the data-plane worker:
+    /// the ticket of that creation. A call that ends meanwhile is finished
+    /// when the result comes back.
+    pub creating: Option<super::worker::Ticket>,
     /// The core asked for its data plane to be deleted (or it never had one
     /// and the call is over): it is no longer a live call.
     pub released: bool,
@@ -167,6 +171,7 @@ impl SessionEntry {
             ifname: None,
             pool_addr: None,
             kernel: false,
+            creating: None,
             released: false,
             down: false,
             up_since: None,

@@ -84,6 +84,9 @@ impl Daemon {
                         self.on_timer(t);
                     }
                 }
+                // Results of the data plane's jobs: our own work, bounded by
+                // what the core holds, and what the core waits for.
+                Some(done) = self.dp_rx.recv() => self.on_dataplane_done(done),
                 Some(d) = self.sockets.recv() => {
                     // The datagrams already queued behind this one are taken
                     // in the same turn (up to RECV_BATCH), each input's
@@ -226,6 +229,11 @@ impl Daemon {
     /// Tear down whatever is left: stop every pppd (bounded wait, then
     /// SIGKILL), delete every kernel session and tunnel, close the sockets.
     async fn final_cleanup(&mut self) {
+        // Creations still under way report first.
+        let _ = self.dpw.call(|_| ()).await;
+        while let Ok(done) = self.dp_rx.try_recv() {
+            self.on_dataplane_done(done);
+        }
         let live: Vec<(TunnelId, SessionId)> = self
             .reg
             .session_ids()
@@ -253,10 +261,14 @@ impl Daemon {
             .map(|(id, _)| id);
         let tunnels: HashSet<TunnelId> = self.sockets.tunnels().chain(pending).collect();
         for t in tunnels {
-            if let Err(e) = self.dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
-                tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
-            }
+            self.dpw.submit(move |dp| {
+                if let Err(e) = dp.delete_tunnel(l2tp_kernel::TunnelId(u32::from(t.0))) {
+                    tracing::debug!(tunnel_id = t.0, "final tunnel delete: {e}");
+                }
+            });
         }
+        // Every kernel object deleted before the sockets close and we exit.
+        let _ = self.dpw.call(|_| ()).await;
         self.sockets.clear();
     }
 
@@ -282,6 +294,16 @@ impl Daemon {
                 }
             }
             if rest.is_empty() {
+                // Results of the data plane's jobs feed the core again (at
+                // once with the null data plane, whose jobs ran inline).
+                let mut fed = false;
+                while let Ok(done) = self.dp_rx.try_recv() {
+                    self.on_dataplane_done(done);
+                    fed = true;
+                }
+                if fed {
+                    continue;
+                }
                 if let Some(st) = self.state.as_mut() {
                     st.flush();
                 }

@@ -380,53 +380,72 @@ impl Daemon {
         if self.null_dp {
             return;
         }
-        let kernel_tunnels = match self.dp.list_tunnels() {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!("reconciling: listing kernel tunnels: {e}");
-                return;
-            }
-        };
-        let ours: std::collections::HashSet<l2tp_kernel::TunnelId> = kernel_tunnels
+        // Recorded tunnel id → the peer's tunnel id it had.
+        let recorded: std::collections::HashMap<u16, u16> = prev
+            .tunnels
             .iter()
-            .filter(|k| {
-                u16::try_from(k.tunnel_id.0)
-                    .ok()
-                    .and_then(|t| prev.tunnels.get(&t))
-                    .is_some_and(|(peer_t, _)| u32::from(*peer_t) == k.peer_tunnel_id.0)
-            })
-            .map(|k| k.tunnel_id)
+            .map(|(t, (peer_t, _))| (*t, *peer_t))
             .collect();
-        if ours.is_empty() {
+        let _ = self
+            .dpw
+            .call(move |dp| delete_previous_kernel_objects(dp, &recorded))
+            .await;
+    }
+}
+
+/// On the data-plane worker: delete the kernel sessions and tunnels whose
+/// ids match a tunnel of the previous run (`recorded`: our tunnel id → the
+/// peer's); anything else in the kernel is left alone. Failures are logged.
+fn delete_previous_kernel_objects(
+    dp: &mut dyn l2tp_kernel::DataPlane,
+    recorded: &std::collections::HashMap<u16, u16>,
+) {
+    let kernel_tunnels = match dp.list_tunnels() {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("reconciling: listing kernel tunnels: {e}");
             return;
         }
-        let sessions = self.dp.list_sessions().unwrap_or_else(|e| {
-            tracing::warn!("reconciling: listing kernel sessions: {e}");
-            Vec::new()
-        });
-        for s in sessions.iter().filter(|s| ours.contains(&s.tunnel_id)) {
-            match self.dp.delete_session(s.tunnel_id, s.session_id) {
-                Ok(()) => tracing::info!(
-                    tunnel_id = s.tunnel_id.0,
-                    session_id = s.session_id.0,
-                    "deleted a kernel session left by the previous run"
-                ),
-                Err(e) => tracing::warn!(
-                    tunnel_id = s.tunnel_id.0,
-                    session_id = s.session_id.0,
-                    "reconciling: kernel session delete: {e}"
-                ),
-            }
+    };
+    let ours: std::collections::HashSet<l2tp_kernel::TunnelId> = kernel_tunnels
+        .iter()
+        .filter(|k| {
+            u16::try_from(k.tunnel_id.0)
+                .ok()
+                .and_then(|t| recorded.get(&t))
+                .is_some_and(|peer_t| u32::from(*peer_t) == k.peer_tunnel_id.0)
+        })
+        .map(|k| k.tunnel_id)
+        .collect();
+    if ours.is_empty() {
+        return;
+    }
+    let sessions = dp.list_sessions().unwrap_or_else(|e| {
+        tracing::warn!("reconciling: listing kernel sessions: {e}");
+        Vec::new()
+    });
+    for s in sessions.iter().filter(|s| ours.contains(&s.tunnel_id)) {
+        match dp.delete_session(s.tunnel_id, s.session_id) {
+            Ok(()) => tracing::info!(
+                tunnel_id = s.tunnel_id.0,
+                session_id = s.session_id.0,
+                "deleted a kernel session left by the previous run"
+            ),
+            Err(e) => tracing::warn!(
+                tunnel_id = s.tunnel_id.0,
+                session_id = s.session_id.0,
+                "reconciling: kernel session delete: {e}"
+            ),
         }
-        for t in ours {
-            match self.dp.delete_tunnel(t) {
-                Ok(()) => tracing::info!(
-                    tunnel_id = t.0,
-                    "deleted a kernel tunnel left by the previous run"
-                ),
-                Err(e) => {
-                    tracing::warn!(tunnel_id = t.0, "reconciling: kernel tunnel delete: {e}")
-                }
+    }
+    for t in ours {
+        match dp.delete_tunnel(t) {
+            Ok(()) => tracing::info!(
+                tunnel_id = t.0,
+                "deleted a kernel tunnel left by the previous run"
+            ),
+            Err(e) => {
+                tracing::warn!(tunnel_id = t.0, "reconciling: kernel tunnel delete: {e}")
             }
         }
     }

@@ -158,6 +158,53 @@ fn kernel_stats(s: &l2tp_kernel::Stats) -> t::KernelStats {
     }
 }
 
+/// Kernel counters an API reply is to carry: read by the data-plane worker,
+/// which then sends the reply (`TunnelShow`, `SessionShow`, `Metrics`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum StatsQuery {
+    /// The kernel tunnel's counters, into the reply's `tunnel` object.
+    Tunnel(TunnelId),
+    /// The kernel session's counters, into the reply's `session` object.
+    Session(TunnelId, SessionId),
+    /// The metrics text, rendered once every tunnel's counters are read.
+    Metrics { per_tunnel: bool },
+}
+
+impl StatsQuery {
+    /// Read the counters from `dp` and set them as `kernel` of the reply's
+    /// object, or `kernel_error` when the kernel refused (operation and errno).
+    fn add_to(self, dp: &mut dyn l2tp_kernel::DataPlane, mut reply: Value) -> Value {
+        let (key, stats) = match self {
+            Self::Metrics { .. } => return reply,
+            Self::Tunnel(t) => (
+                "tunnel",
+                dp.tunnel_stats(l2tp_kernel::TunnelId(u32::from(t.0))),
+            ),
+            Self::Session(t, s) => (
+                "session",
+                dp.session_stats(
+                    l2tp_kernel::TunnelId(u32::from(t.0)),
+                    l2tp_kernel::SessionId(u32::from(s.0)),
+                ),
+            ),
+        };
+        if let Some(obj) = reply.get_mut(key).and_then(Value::as_object_mut) {
+            match stats.map(|s| serde_json::to_value(kernel_stats(&s))) {
+                Ok(Ok(v)) => {
+                    obj.insert("kernel".into(), v);
+                }
+                Ok(Err(e)) => {
+                    obj.insert("kernel_error".into(), Value::String(e.to_string()));
+                }
+                Err(e) => {
+                    obj.insert("kernel_error".into(), Value::String(e.to_string()));
+                }
+            }
+        }
+        reply
+    }
+}
+
 /// Per-message-type counters, by message name, zeros left out.
 fn by_type(v: &[u64; 17]) -> BTreeMap<String, u64> {
     v.iter()
@@ -216,6 +263,7 @@ impl Daemon {
             caller,
             reply,
         } = req;
+        self.api_stats = None;
         let result = self.api_call(&method, params);
         match &result {
             Err(e) => tracing::info!(
@@ -229,7 +277,23 @@ impl Daemon {
             }
             Ok(_) => tracing::debug!(%method, %caller, "API call"),
         }
-        let _ = reply.send(result);
+        match (result, self.api_stats.take()) {
+            // The reply waits for the kernel's counters, read on the worker.
+            (Ok(value), Some(StatsQuery::Metrics { per_tunnel })) => {
+                self.with_metrics(per_tunnel, move |snapshot| {
+                    let text =
+                        crate::metrics::render(snapshot, crate::metrics::Format::Prometheus);
+                    let value = serde_json::to_value(t::MetricsReply { text }).unwrap_or(value);
+                    let _ = reply.send(Ok(value));
+                });
+            }
+            (Ok(value), Some(query)) => self.dpw.submit(move |dp| {
+                let _ = reply.send(Ok(query.add_to(dp, value)));
+            }),
+            (result, _) => {
+                let _ = reply.send(result);
+            }
+        }
     }
 
     /// Dispatch one call by method name.
@@ -249,9 +313,12 @@ impl Daemon {
             }
             "Metrics" => {
                 let m: t::MetricsParams = params(p)?;
-                let snapshot = self.metrics_snapshot(m.per_tunnel);
+                // The text is rendered once the kernel counters are read.
+                self.api_stats = Some(StatsQuery::Metrics {
+                    per_tunnel: m.per_tunnel,
+                });
                 reply(t::MetricsReply {
-                    text: crate::metrics::render(snapshot, crate::metrics::Format::Prometheus),
+                    text: String::new(),
                 })
             }
             "SystemResetCounters" => {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::super::Daemon;
 use super::super::local::{CallOrigin, PlaceError, configured_call};
 use super::{
-    RESOLVE_TUNNEL, command_error, empty, kernel_stats, lossy, next_api_name, quote_key, reply,
+    RESOLVE_TUNNEL, command_error, empty, lossy, next_api_name, quote_key, reply,
     settings_table,
 };
 use crate::api::overlay::{self};
@@ -39,17 +39,10 @@ impl Daemon {
     /// `SessionShow`.
     pub(super) fn session_info(&mut self, tid: TunnelId, sid: SessionId) -> t::SessionInfo {
         let in_kernel = self.reg.session(tid, sid).is_some_and(|c| c.kernel);
-        let (kernel, kernel_error) = if in_kernel {
-            match self.dp.session_stats(
-                l2tp_kernel::TunnelId(u32::from(tid.0)),
-                l2tp_kernel::SessionId(u32::from(sid.0)),
-            ) {
-                Ok(s) => (Some(kernel_stats(&s)), None),
-                Err(e) => (None, Some(e.to_string())),
-            }
-        } else {
-            (None, None)
-        };
+        // The kernel's counters are added by the data-plane worker (`handle_api`).
+        if in_kernel {
+            self.api_stats = Some(super::StatsQuery::Session(tid, sid));
+        }
         let Some((tun, s)) = self
             .ep
             .tunnel(tid)
@@ -81,8 +74,8 @@ impl Daemon {
                 physical_channel_id: pi.physical_channel_id,
                 private_group_id: pi.private_group_id.as_deref().map(lossy),
             },
-            kernel,
-            kernel_error,
+            kernel: None,
+            kernel_error: None,
             trace_flags: trace::session(tid.0, sid.0).names(),
         }
     }

@@ -90,26 +90,38 @@ impl Daemon {
     /// What a scrape shows (`Metrics`, the metrics endpoint): the counters
     /// since start (a `SystemResetCounters` does not reset them, as
     /// Prometheus counters only grow), and with `per_tunnel` one set of
-    /// series per tunnel, kernel counters included (one data-plane request
-    /// per tunnel). O(tunnels).
-    pub(in crate::daemon) fn metrics_snapshot(
+    /// series per tunnel, kernel counters included: those are read by the
+    /// data-plane worker (one request per tunnel), which then runs `finish`
+    /// with the snapshot. O(tunnels).
+    pub(in crate::daemon) fn with_metrics(
         &mut self,
         per_tunnel: bool,
-    ) -> crate::metrics::Snapshot {
+        finish: impl FnOnce(crate::metrics::Snapshot) + Send + 'static,
+    ) {
         let (listen_queue_drops, tunnel_queue_drops) = self.sockets.drops();
         let started = self
             .api
             .started_wall
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let per_tunnel = per_tunnel.then(|| {
+        let per_tunnel: Option<Vec<crate::metrics::TunnelSnapshot>> = per_tunnel.then(|| {
             let mut ids: Vec<_> = self.ep.tunnels().map(|t| t.id).collect();
             ids.sort_unstable_by_key(|id| id.0);
             ids.into_iter()
                 .filter_map(|id| self.tunnel_metrics(id))
                 .collect()
         });
-        crate::metrics::Snapshot {
+        // Tunnels with a kernel tunnel, by their place in `per_tunnel`.
+        let in_kernel: Vec<(usize, TunnelId)> = per_tunnel
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, ts)| (i, TunnelId(ts.id)))
+            .filter(|(_, id)| {
+                self.ep.tunnel(*id).and_then(|t| t.kernel) == Some(KernelState::Created)
+            })
+            .collect();
+        let mut snapshot = crate::metrics::Snapshot {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             start_time_secs: started,
             tunnels: self.ep.tunnel_count() as u64,
@@ -122,26 +134,33 @@ impl Daemon {
             listen_queue_drops,
             tunnel_queue_drops,
             per_tunnel,
+        };
+        if in_kernel.is_empty() {
+            return finish(snapshot);
         }
+        self.dpw.submit(move |dp| {
+            if let Some(ts) = snapshot.per_tunnel.as_mut() {
+                for (i, id) in in_kernel {
+                    ts[i].kernel = dp
+                        .tunnel_stats(l2tp_kernel::TunnelId(u32::from(id.0)))
+                        .ok()
+                        .map(|s| crate::metrics::KernelCounters {
+                            tx_packets: s.tx_packets,
+                            tx_bytes: s.tx_bytes,
+                            tx_errors: s.tx_errors,
+                            rx_packets: s.rx_packets,
+                            rx_bytes: s.rx_bytes,
+                            rx_errors: s.rx_errors,
+                        });
+                }
+            }
+            finish(snapshot);
+        });
     }
 
-    /// One tunnel's series for [`Self::metrics_snapshot`].
-    fn tunnel_metrics(&mut self, id: TunnelId) -> Option<crate::metrics::TunnelSnapshot> {
-        let kernel = match self.ep.tunnel(id)?.kernel {
-            Some(KernelState::Created) => self
-                .dp
-                .tunnel_stats(l2tp_kernel::TunnelId(u32::from(id.0)))
-                .ok()
-                .map(|s| crate::metrics::KernelCounters {
-                    tx_packets: s.tx_packets,
-                    tx_bytes: s.tx_bytes,
-                    tx_errors: s.tx_errors,
-                    rx_packets: s.rx_packets,
-                    rx_bytes: s.rx_bytes,
-                    rx_errors: s.rx_errors,
-                }),
-            _ => None,
-        };
+    /// One tunnel's series for [`Self::with_metrics`], without its kernel
+    /// counters.
+    fn tunnel_metrics(&self, id: TunnelId) -> Option<crate::metrics::TunnelSnapshot> {
         let t = self.ep.tunnel(id)?;
         let c = &t.counters;
         Some(crate::metrics::TunnelSnapshot {
@@ -154,15 +173,16 @@ impl Daemon {
             tx_messages: c.tx_by_type.iter().sum(),
             retransmits: t.channel.counters().retransmits,
             tx_hellos: c.tx_hellos,
-            kernel,
+            kernel: None,
         })
     }
 
-    /// A scrape of the metrics endpoint, rendered with
-    /// `[system] metrics_per_tunnel`.
+    /// A scrape of the metrics endpoint.
     pub(in crate::daemon) fn answer_scrape(&mut self, req: crate::metrics::Request) {
-        let snapshot = self.metrics_snapshot(self.config.system.metrics_per_tunnel);
-        let _ = req.reply.send(crate::metrics::render(snapshot, req.format));
+        let crate::metrics::Request { format, reply } = req;
+        self.with_metrics(self.config.system.metrics_per_tunnel, move |snapshot| {
+            let _ = reply.send(crate::metrics::render(snapshot, format));
+        });
     }
 
     /// `SystemModify`.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::super::Daemon;
 use super::{
-    by_type, can_place, command_error, empty, flags, kernel_stats, lossy, next_api_name, quote_key,
+    by_type, can_place, command_error, empty, flags, lossy, next_api_name, quote_key,
     reply, settings_table,
 };
 use crate::api::overlay::{self};
@@ -37,15 +37,10 @@ impl Daemon {
 
     /// `TunnelShow`.
     pub(super) fn tunnel_info(&mut self, id: TunnelId) -> t::TunnelInfo {
-        let (kernel, kernel_error) = match self.ep.tunnel(id).and_then(|t| t.kernel) {
-            Some(KernelState::Created) => {
-                match self.dp.tunnel_stats(l2tp_kernel::TunnelId(u32::from(id.0))) {
-                    Ok(s) => (Some(kernel_stats(&s)), None),
-                    Err(e) => (None, Some(e.to_string())),
-                }
-            }
-            _ => (None, None),
-        };
+        // The kernel's counters are added by the data-plane worker (`handle_api`).
+        if self.ep.tunnel(id).and_then(|t| t.kernel) == Some(KernelState::Created) {
+            self.api_stats = Some(super::StatsQuery::Tunnel(id));
+        }
         let Some(t) = self.ep.tunnel(id) else {
             unreachable!("find_tunnel found it")
         };
@@ -116,8 +111,8 @@ impl Daemon {
                 tx_by_type: by_type(&t.counters.tx_by_type),
                 rx_bad_by_type: by_type(&t.counters.rx_bad_by_type),
             },
-            kernel,
-            kernel_error,
+            kernel: None,
+            kernel_error: None,
             trace_flags: trace::tunnel(id.0).names(),
             sessions,
         }
