@@ -62,7 +62,7 @@ ctl system show
 # The monitor: in the background, one line per event, until the end.
 "$L2TPCTL" --socket "$API_SOCK" monitor >"$MONITOR_LOG" 2>&1 &
 BG_PIDS+=("$!")
-wait_for "grep -q subscribed $MONITOR_LOG" 10 "l2tpctl monitor subscribed"
+wait_for "grep -q subscribed $MONITOR_LOG" 30 "l2tpctl monitor subscribed"
 
 section "l2tpctl tunnel create / session create"
 ctl tunnel create --peer "$LNS_IP" --name rt1 --set hello_timeout=30s --wait --timeout 60 ||
