@@ -109,7 +109,14 @@ impl Worker {
                 let _rt = rt.enter();
                 let mut dp = dp;
                 while let Ok(job) = rx.recv() {
-                    job(dp.as_mut());
+                    // A job that panics (a bug) loses its own result, not
+                    // the worker: the other tunnels keep their data plane.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        job(dp.as_mut());
+                    }));
+                    if ran.is_err() {
+                        tracing::error!("data-plane worker: a job panicked; carrying on");
+                    }
                 }
             })?;
         Ok(Self {

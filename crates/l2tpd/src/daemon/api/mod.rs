@@ -281,8 +281,7 @@ impl Daemon {
             // The reply waits for the kernel's counters, read on the worker.
             (Ok(value), Some(StatsQuery::Metrics { per_tunnel })) => {
                 self.with_metrics(per_tunnel, move |snapshot| {
-                    let text =
-                        crate::metrics::render(snapshot, crate::metrics::Format::Prometheus);
+                    let text = crate::metrics::render(snapshot, crate::metrics::Format::Prometheus);
                     let value = serde_json::to_value(t::MetricsReply { text }).unwrap_or(value);
                     let _ = reply.send(Ok(value));
                 });

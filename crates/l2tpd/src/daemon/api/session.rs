@@ -13,8 +13,7 @@ use serde_json::Value;
 use super::super::Daemon;
 use super::super::local::{CallOrigin, PlaceError, configured_call};
 use super::{
-    RESOLVE_TUNNEL, command_error, empty, lossy, next_api_name, quote_key, reply,
-    settings_table,
+    RESOLVE_TUNNEL, command_error, empty, lossy, next_api_name, quote_key, reply, settings_table,
 };
 use crate::api::overlay::{self};
 use crate::api::trace::{self};

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::super::Daemon;
 use super::{
-    by_type, can_place, command_error, empty, flags, lossy, next_api_name, quote_key,
-    reply, settings_table,
+    by_type, can_place, command_error, empty, flags, lossy, next_api_name, quote_key, reply,
+    settings_table,
 };
 use crate::api::overlay::{self};
 use crate::api::trace::{self};
