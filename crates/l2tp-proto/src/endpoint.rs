@@ -466,7 +466,9 @@ impl Default for Endpoint {
 impl Endpoint {
     /// A new endpoint without tunnels, with the default [`Limits`]. Peers'
     /// new tunnels are reported as [`Output::Incoming`] for the driver to
-    /// [accept](Self::accept) or [refuse](Self::refuse).
+    /// [accept](Self::accept) or [refuse](Self::refuse), their new calls as
+    /// [`Output::IncomingCall`] ([accept](Self::accept_call),
+    /// [refuse](Self::refuse_call)).
     pub fn new() -> Self {
         Self {
             tunnels: BTreeMap::new(),
