@@ -15,11 +15,12 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use l2tp_proto::endpoint::{Endpoint, EndpointCounters};
+use l2tp_proto::endpoint::{Endpoint, EndpointCounters, IncomingCall, IncomingCallError};
 use l2tp_proto::event::{
     Action, ActionResult, AuthMode, Command, CommandOutcome, Event, Output, Transmit, TunnelConfig,
 };
 use l2tp_proto::session::{CallParams, CallType};
+use l2tp_proto::tunnel::CallRefusal;
 use l2tp_proto::wire::{
     self, AttributeType, Avp, AvpValue, ControlMessage, EncodeError, Message, MessageType,
     SessionId, TunnelId, hidden,
@@ -219,6 +220,11 @@ pub mod format {
     pub const CFG_NO_HELLO: u8 = 0x20;
     /// Configuration: the admission decision refuses every SCCRQ.
     pub const CFG_REFUSE: u8 = 0x40;
+    /// Configuration: the peer's new calls (ICRQ / OCRQ) are left undecided,
+    /// to be refused by the endpoint at their set-up deadline; otherwise
+    /// they are decided as `l2tpd` does (accepted up to the tunnel's
+    /// `max_sessions`, then CDN result 4).
+    pub const CFG_CALLS_UNDECIDED: u8 = 0x80;
 
     /// Step kind: datagram from peer A.
     pub const OP_DATAGRAM: u8 = 0;
@@ -353,6 +359,8 @@ struct Driver {
     /// The admission decision on every incoming tunnel: accept with this
     /// configuration, or (`None`) refuse with StopCCN result 4.
     accept_with: Option<TunnelConfig>,
+    /// Leave the peer's new calls undecided ([`format::CFG_CALLS_UNDECIDED`]).
+    calls_undecided: bool,
     rng: StdRng,
     base: Instant,
     offset: Duration,
@@ -392,6 +400,11 @@ impl Driver {
                             ),
                         };
                     }
+                    Output::IncomingCall(c) => {
+                        if !self.calls_undecided {
+                            self.decide_call(c);
+                        }
+                    }
                     Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                         results.push(ActionResult::Tunnel {
                             tunnel,
@@ -427,6 +440,35 @@ impl Driver {
             for r in results {
                 self.ep.handle_action_result(now, &mut self.rng, r);
             }
+        }
+    }
+
+    /// Decides a peer's new call as `l2tpd` does with no system limit: the
+    /// tunnel's `max_sessions` reached is CDN result 4, else accepted.
+    /// Deciding a call no longer pending must fail without a panic.
+    fn decide_call(&mut self, c: IncomingCall) {
+        let now = self.now();
+        let full = self.ep.tunnel(c.tunnel()).is_some_and(|t| {
+            t.config.max_sessions != 0 && t.session_count() >= t.config.max_sessions as usize
+        });
+        let again = c.clone();
+        let first = if full {
+            self.ep.refuse_call(
+                now,
+                &mut self.rng,
+                c,
+                CallRefusal::no_facilities("tunnel session limit reached"),
+            )
+        } else {
+            self.ep.accept_call(now, &mut self.rng, c).map(drop)
+        };
+        if first.is_ok() {
+            let twice = self.ep.accept_call(now, &mut self.rng, again);
+            assert_eq!(
+                twice,
+                Err(IncomingCallError::NotPending),
+                "a call decided twice"
+            );
         }
     }
 
@@ -606,8 +648,9 @@ fn patch(data: &mut [u8], op: u8, d: &Driver) {
     }
 }
 
-/// Target `endpoint`: an [`Endpoint`] that accepts every incoming tunnel,
-/// fed the steps of [`format`] at virtual instants (one `Instant::now()` as
+/// Target `endpoint`: an [`Endpoint`] that accepts every incoming tunnel
+/// (unless [`format::CFG_REFUSE`]) and decides the peer's calls as `l2tpd`
+/// does (unless [`format::CFG_CALLS_UNDECIDED`]), fed the steps of [`format`] at virtual instants (one `Instant::now()` as
 /// the base, offsets after that), with a seeded RNG. After every step the
 /// outputs are drained and `CreateTunnel` / `CreateSession` answered.
 /// Checks: no panic; every transmitted message decodes (with the tunnel
@@ -622,6 +665,7 @@ pub fn endpoint(data: &[u8]) -> EndpointRun {
     let mut d = Driver {
         ep: Endpoint::new(),
         accept_with: (!refuse).then(|| config.clone()),
+        calls_undecided: cfg & CFG_CALLS_UNDECIDED != 0,
         rng: StdRng::seed_from_u64(0),
         base: Instant::now(),
         offset: Duration::ZERO,

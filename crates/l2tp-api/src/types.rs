@@ -60,6 +60,8 @@ pub struct SystemCounters {
     pub half_open_drops: u64,
     pub sccrq_bad_ns_drops: u64,
     pub tunnel_limit_refusals: u64,
+    pub calls_refused: u64,
+    pub undecided_calls: u64,
     pub peer_port_changes: u64,
     pub unknown_tunnel_stopccns: u64,
     pub unknown_tunnel_zlbs: u64,

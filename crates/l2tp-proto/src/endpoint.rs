@@ -9,7 +9,12 @@
 //! Admission is the driver's decision: a peer's new tunnel (SCCRQ, RFC 2661
 //! §6.1) that passes the endpoint's stateless checks comes out as
 //! [`Output::Incoming`], and the driver answers it with [`Endpoint::accept`]
-//! or [`Endpoint::refuse`] (see [`Incoming`]).
+//! or [`Endpoint::refuse`] (see [`Incoming`]). So is the admission of a
+//! peer's new call (ICRQ, RFC 2661 §6.6, or OCRQ, §6.9): one that passes the
+//! tunnel's protocol checks comes out as [`Output::IncomingCall`], held
+//! pending in its tunnel, and the driver answers it with
+//! [`Endpoint::accept_call`] or [`Endpoint::refuse_call`] (see
+//! [`IncomingCall`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -22,11 +27,11 @@ use crate::event::{
 };
 use crate::ids::IdSpace;
 use crate::ratelimit::RateLimiter;
-use crate::session::CallType;
-use crate::tunnel::{Refusal, Tunnel, TunnelState};
+use crate::session::{CallType, PeerCallInfo};
+use crate::tunnel::{CallRefusal, Refusal, Tunnel, TunnelState};
 use crate::wire::{
-    ControlMessage, ErrorCode, Message, MessageType, PacketKind, StopCcnResult, TunnelId,
-    decode_header,
+    ControlMessage, ErrorCode, Message, MessageType, PacketKind, SessionId, StopCcnResult,
+    TunnelId, decode_header,
 };
 
 /// A peer's new control connection (a valid SCCRQ to tunnel 0, RFC 2661
@@ -115,6 +120,95 @@ pub enum IncomingError {
     IdsExhausted,
 }
 
+/// A peer's new call (an ICRQ, RFC 2661 §6.6, or an OCRQ, §6.9) in an
+/// established tunnel that passed the tunnel's protocol checks (a non-zero
+/// Assigned Session ID not already in use, a call direction the tunnel
+/// takes, a free session id of ours; each failure is answered with a CDN by
+/// the tunnel itself), waiting for the driver's decision: reported as
+/// [`Output::IncomingCall`], answered with [`Endpoint::accept_call`] (ICRP,
+/// or OCRP then OCCN) or [`Endpoint::refuse_call`] (CDN with the driver's
+/// Result Code, Error Code and text, RFC 2661 §4.4.2).
+///
+/// Unlike an SCCRQ, the request was taken into the tunnel's reliable
+/// sequence (it is acknowledged and will not be retransmitted), so the
+/// tunnel holds a small pending record for it until the decision: the
+/// peer's Assigned Session ID counts as in use, and one of our session ids
+/// is held back. A call dropped without a decision is refused with CDN
+/// result 4 at its set-up deadline
+/// ([`TunnelConfig::session_establish_timeout`] after the request, counted
+/// in [`EndpointCounters::undecided_calls`]); it is never left unanswered.
+/// When the tunnel closes, its pending calls go with it (its StopCCN clears
+/// them). A decision on a call no longer pending (decided already, refused
+/// at its deadline, tunnel closed or gone) is an [`IncomingCallError`] and
+/// sends nothing. An accepted call must be established by the same deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// Our tunnel id.
+    pub(crate) tunnel: TunnelId,
+    /// The tunnel's incarnation (unique over the endpoint's life).
+    pub(crate) incarnation: u64,
+    /// The pending record's key in the tunnel.
+    pub(crate) key: u64,
+    /// `LnsIncoming` (ICRQ) or `LacOutgoing` (OCRQ).
+    pub(crate) call_type: CallType,
+    /// The peer's Assigned Session ID.
+    pub(crate) peer_session: SessionId,
+    /// Call Serial Number.
+    pub(crate) serial: u32,
+    /// What the request said about the call.
+    pub(crate) info: PeerCallInfo,
+}
+
+impl IncomingCall {
+    /// Our tunnel id: the tunnel the call would be in.
+    pub fn tunnel(&self) -> TunnelId {
+        self.tunnel
+    }
+
+    /// [`CallType::LnsIncoming`] for an ICRQ (we would be the LNS),
+    /// [`CallType::LacOutgoing`] for an OCRQ (we would be the LAC).
+    pub fn call_type(&self) -> CallType {
+        self.call_type
+    }
+
+    /// The peer's Assigned Session ID (RFC 2661 §4.4.4), never 0.
+    pub fn peer_session(&self) -> SessionId {
+        self.peer_session
+    }
+
+    /// The Call Serial Number (RFC 2661 §4.4.5).
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// What the request said about the call (RFC 2661 §4.4.5): Bearer Type,
+    /// Calling and Called Number and Physical Channel ID of an ICRQ;
+    /// Bearer Type, Framing Type and Called Number of an OCRQ. Numbers are
+    /// octets as sent: print them through [`crate::text::PeerText`].
+    pub fn info(&self) -> &PeerCallInfo {
+        &self.info
+    }
+}
+
+/// Why [`Endpoint::accept_call`] or [`Endpoint::refuse_call`] did not act
+/// as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IncomingCallError {
+    /// The call's tunnel is gone (freed). Nothing is sent.
+    #[error("no such tunnel {0}")]
+    NoSuchTunnel(TunnelId),
+    /// The call is no longer pending: decided already, refused at its
+    /// set-up deadline, or its tunnel closed. Nothing is sent.
+    #[error("the call is no longer pending")]
+    NotPending,
+    /// No session id was free for an accepted call (not expected: one is
+    /// held back for each pending call): it was refused with CDN result 4,
+    /// error 4.
+    #[error("no free session id: refused with CDN result 4 error 4")]
+    IdsExhausted,
+}
+
 /// Resource limits the endpoint enforces on what peers and commands can make
 /// it hold. `0` means no limit for `max_tunnels` and `max_sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +219,11 @@ pub struct Limits {
     /// compares [`Endpoint::tunnel_count`] with its limit and refuses with
     /// [`Refusal::tunnel_limit`] (StopCCN result 2, error 4, RFC 2661 §4.4.2).
     pub max_tunnels: usize,
-    /// Sessions over all tunnels (`[system] max_sessions`); further ICRQs /
-    /// OCRQs get CDN result 4 (temporary lack of facilities).
+    /// Sessions over all tunnels (`[system] max_sessions`): the endpoint
+    /// fails [`Command::PlaceCall`] beyond it ([`CommandError::SessionLimit`]).
+    /// The peer's calls are the driver's decision (see [`IncomingCall`]): it
+    /// compares [`Endpoint::session_count`] with its limit and refuses with
+    /// [`CallRefusal::no_facilities`] (CDN result 4, RFC 2661 §4.4.2).
     pub max_sessions: usize,
     /// Half-open tunnels (a peer's SCCRQ answered, its SCCCN not yet
     /// received, including refusals still waiting for their StopCCN to be
@@ -167,9 +264,9 @@ struct Meta {
     established: bool,
     /// Sessions counted in `session_total`.
     sessions: usize,
-    /// The tunnel's auth failures, illegal messages and retransmissions
-    /// already added to the endpoint's totals.
-    counted: [u64; 3],
+    /// The tunnel's auth failures, illegal messages, retransmissions and
+    /// undecided calls already added to the endpoint's totals.
+    counted: [u64; 4],
 }
 
 /// Endpoint-wide counters (OpenL2TP's system counters).
@@ -198,6 +295,12 @@ pub struct EndpointCounters {
     pub illegal_messages: u64,
     /// Control message retransmissions, over all tunnels ever.
     pub retransmits: u64,
+    /// The peer's new calls refused by the driver ([`Endpoint::refuse_call`]).
+    pub calls_refused: u64,
+    /// The peer's new calls the driver left undecided, refused with CDN
+    /// result 4 at their set-up deadline (see [`IncomingCall`]), over all
+    /// tunnels ever.
+    pub undecided_calls: u64,
     /// Crossed SCCRQs resolved by the Tie Breaker in our favour (RFC 2661 §4.4.3).
     pub tie_breakers_won: u64,
     /// Crossed SCCRQs where our tunnel was discarded.
@@ -320,8 +423,10 @@ pub struct Endpoint {
     /// Half-open responder tunnels by source address, and their total.
     half_open: HashMap<IpAddr, usize>,
     half_open_total: usize,
-    /// Sessions over all tunnels.
+    /// Sessions over all tunnels (the peer's pending calls not included).
     session_total: usize,
+    /// Tunnels ever inserted: the next one's incarnation.
+    incarnations: u64,
     limits: Limits,
     /// Responder tunnels by (peer address, peer's tunnel id), to recognise
     /// retransmitted SCCRQs.
@@ -361,7 +466,9 @@ impl Default for Endpoint {
 impl Endpoint {
     /// A new endpoint without tunnels, with the default [`Limits`]. Peers'
     /// new tunnels are reported as [`Output::Incoming`] for the driver to
-    /// [accept](Self::accept) or [refuse](Self::refuse).
+    /// [accept](Self::accept) or [refuse](Self::refuse), their new calls as
+    /// [`Output::IncomingCall`] ([accept](Self::accept_call),
+    /// [refuse](Self::refuse_call)).
     pub fn new() -> Self {
         Self {
             tunnels: BTreeMap::new(),
@@ -373,6 +480,7 @@ impl Endpoint {
             half_open: HashMap::new(),
             half_open_total: 0,
             session_total: 0,
+            incarnations: 0,
             limits: Limits::default(),
             by_peer: HashMap::new(),
             out: VecDeque::new(),
@@ -618,8 +726,10 @@ impl Endpoint {
         self.timers.first().map(|(d, _)| *d)
     }
 
-    fn insert_tunnel(&mut self, t: Tunnel) {
+    fn insert_tunnel(&mut self, mut t: Tunnel) {
         let id = t.id;
+        t.incarnation = self.incarnations;
+        self.incarnations += 1;
         self.tunnel_ids.insert(id.0);
         self.meta.insert(id, Meta::default());
         self.tunnels.insert(id, t);
@@ -635,14 +745,6 @@ impl Endpoint {
                 || tunnels.keys().chain(stale.keys()).map(|k| k.0),
             )
             .map(TunnelId)
-    }
-
-    /// How many more sessions the system-wide limit allows.
-    fn session_budget(&self) -> usize {
-        match self.limits.max_sessions {
-            0 => usize::MAX,
-            max => max.saturating_sub(self.session_total),
-        }
     }
 
     /// Bring the indexes up to date after anything happened to tunnel `id`,
@@ -707,11 +809,13 @@ impl Endpoint {
             t.counters.auth_fails,
             t.counters.illegal_messages,
             t.channel.counters().retransmits,
+            t.counters.undecided_calls,
         ];
         let c = &mut self.counters;
         c.auth_fails += now[0].saturating_sub(meta.counted[0]);
         c.illegal_messages += now[1].saturating_sub(meta.counted[1]);
         c.retransmits += now[2].saturating_sub(meta.counted[2]);
+        c.undecided_calls += now[3].saturating_sub(meta.counted[3]);
         meta.counted = now;
         if freed && let Some(t) = self.tunnels.remove(&id) {
             self.freed_messages.add(&t.counters);
@@ -786,7 +890,6 @@ impl Endpoint {
             self.handle_new_tunnel(now, rng, from, data);
             return;
         }
-        let budget = self.session_budget();
         let Some(t) = self.tunnels.get_mut(&tid) else {
             self.counters.no_matching_tunnel_id_discards += 1;
             if let Some(suppressed) = self.junk_logs.allow(Junk::UnknownTunnel, now) {
@@ -831,7 +934,6 @@ impl Endpoint {
                 return;
             }
         };
-        t.session_budget = budget;
         t.receive(now, rng, msg, &mut self.out);
         self.reap(tid);
         self.dial_queued(now, rng);
@@ -1124,6 +1226,54 @@ impl Endpoint {
         Some(id)
     }
 
+    /// Accept a peer's new call: the tunnel gives it a session id and sends
+    /// its ICRP (RFC 2661 §7.4.2), or for an OCRQ its OCRP then OCCN (the
+    /// LAC connects at once, §7.5.1); the answer carries the acknowledgement
+    /// of the request. Returns our session id. O(log n).
+    pub fn accept_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call: IncomingCall,
+    ) -> Result<SessionId, IncomingCallError> {
+        let id = self.decide_call(now, rng, call, Ok(()))?;
+        id.ok_or(IncomingCallError::NotPending)
+    }
+
+    /// Refuse a peer's new call: the tunnel answers the request with a CDN
+    /// carrying `refusal`'s Result Code, Error Code and text (RFC 2661
+    /// §4.4.2, §6.12). Counted in [`EndpointCounters::calls_refused`].
+    /// O(log n).
+    pub fn refuse_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call: IncomingCall,
+        refusal: CallRefusal,
+    ) -> Result<(), IncomingCallError> {
+        self.decide_call(now, rng, call, Err(refusal))?;
+        self.counters.calls_refused += 1;
+        Ok(())
+    }
+
+    fn decide_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call: IncomingCall,
+        decision: Result<(), CallRefusal>,
+    ) -> Result<Option<SessionId>, IncomingCallError> {
+        let tunnel = call.tunnel;
+        let t = self
+            .tunnels
+            .get_mut(&tunnel)
+            .filter(|t| t.incarnation == call.incarnation)
+            .ok_or(IncomingCallError::NoSuchTunnel(tunnel))?;
+        let answer = t.answer_call(now, rng, call, decision, &mut self.out);
+        self.reap(tunnel);
+        answer
+    }
+
     /// Fire every timer that expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn RngCore) {
         let due: Vec<TunnelId> = self
@@ -1134,7 +1284,6 @@ impl Endpoint {
         for id in due {
             if let Some(t) = self.tunnels.get_mut(&id) {
                 let was_open = t.is_open();
-                t.session_budget = usize::MAX;
                 t.handle_timeout(now, rng, &mut self.out);
                 if was_open && t.close_reason == Some(CloseReason::PeerUnreachable) {
                     self.counters.tunnels_lost += 1;
@@ -1179,7 +1328,7 @@ impl Endpoint {
                 if !matches!(call_type, CallType::LacIncoming | CallType::LnsOutgoing) {
                     return Err(CommandError::BadCallType(call_type));
                 }
-                if self.session_budget() == 0 {
+                if self.limits.max_sessions != 0 && self.session_total >= self.limits.max_sessions {
                     return Err(CommandError::SessionLimit);
                 }
                 let t = self

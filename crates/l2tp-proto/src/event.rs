@@ -26,6 +26,15 @@ pub enum Output {
     /// the policy refuses). Nothing is held until then; dropping it ignores
     /// the SCCRQ (the peer retransmits it and it is reported again).
     Incoming(crate::endpoint::Incoming),
+    /// A peer asks for a new call in an established tunnel (an ICRQ, RFC
+    /// 2661 §6.6, or OCRQ, §6.9, that passed the tunnel's protocol checks):
+    /// decide with [`Endpoint::accept_call`](crate::endpoint::Endpoint::accept_call)
+    /// (ICRP, or OCRP then OCCN) or
+    /// [`Endpoint::refuse_call`](crate::endpoint::Endpoint::refuse_call)
+    /// (CDN, RFC 2661 §4.4.2: result 4 at a session limit). The call is held
+    /// pending until then; dropped undecided, it is refused with CDN result 4
+    /// at its set-up deadline.
+    IncomingCall(crate::endpoint::IncomingCall),
 }
 
 /// A datagram to send.
@@ -334,7 +343,11 @@ pub struct TunnelConfig {
     pub accept_lns_calls: bool,
     /// Accept outgoing-call requests from the peer (OCRQ): we act as LAC.
     pub accept_lac_calls: bool,
-    /// Maximum number of sessions in the tunnel (0: no limit).
+    /// Maximum number of sessions in the tunnel (0: no limit): the endpoint
+    /// fails [`Command::PlaceCall`] beyond it
+    /// ([`CommandError::TooManySessions`]); the peer's calls are the
+    /// driver's decision, which reads it (see
+    /// [`IncomingCall`](crate::endpoint::IncomingCall)).
     pub max_sessions: u32,
     /// Send a Tie Breaker AVP in our SCCRQ (RFC 2661 §4.4.3).
     pub use_tiebreaker: bool,
@@ -503,7 +516,9 @@ pub enum CommandError {
     /// The tunnel's max_sessions is reached.
     #[error("tunnel {0} has reached its session limit")]
     TooManySessions(TunnelId),
-    /// The system-wide session limit ([`crate::endpoint::Limits::max_sessions`]) is reached.
+    /// The system-wide session limit ([`crate::endpoint::Limits::max_sessions`])
+    /// is reached (calls we place; the peer's calls are the driver's
+    /// decision, see [`crate::endpoint::IncomingCall`]).
     #[error("the system session limit is reached")]
     SessionLimit,
     /// The system-wide tunnel limit ([`crate::endpoint::Limits::max_tunnels`]) is reached.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 use rand_core::RngCore;
 
+use crate::endpoint::{IncomingCall, IncomingCallError};
 use crate::event::{Action, AuthMode, CloseReason, Event, Output, Transmit, TunnelConfig};
 use crate::ids::IdSpace;
 use crate::reliable::{ReliableChannel, TimeoutOutcome};
@@ -63,6 +64,10 @@ pub struct TunnelCounters {
     pub no_matching_session_discards: u64,
     /// Tunnel authentication failures.
     pub auth_fails: u64,
+    /// The peer's new calls refused with CDN result 4 because the driver
+    /// did not decide on them by their set-up deadline (see
+    /// [`IncomingCall`]).
+    pub undecided_calls: u64,
     /// Control messages received, by message type code (index = type, 0..=16).
     pub rx_by_type: [u64; 17],
     /// Control messages sent, by message type code.
@@ -101,9 +106,21 @@ pub struct Tunnel {
     session_deadlines: BTreeSet<(Instant, SessionId)>,
     /// Our session id by the peer's Assigned Session ID, once known.
     by_peer_session: HashMap<SessionId, SessionId>,
-    /// How many more calls the peer may open before the system-wide session
-    /// limit refuses them; set by the endpoint before each input.
-    pub(crate) session_budget: usize,
+    /// The peer's new calls reported to the driver and not yet decided
+    /// ([`IncomingCall`]), by the peer's Assigned Session ID.
+    pending_calls: HashMap<SessionId, PendingCall>,
+    /// Their set-up deadlines, earliest first (peer's Assigned Session IDs).
+    pending_deadlines: BTreeSet<(Instant, SessionId)>,
+    /// Key of the next call reported: with `incarnation`, tells a pending
+    /// call from a later one that reuses its peer session id.
+    next_call_key: u64,
+    /// Set by the endpoint when the tunnel is inserted: unique over the
+    /// endpoint's life, so that an [`IncomingCall`] of a freed tunnel never
+    /// matches a later tunnel that got the same id.
+    pub(crate) incarnation: u64,
+    /// The current input reported a call: its answer (on the driver's
+    /// decision) carries the acknowledgement, not a ZLB of its own.
+    call_reported: bool,
     /// Calls we placed that wait for their ICRQ / OCRQ to be sent
     /// ([`MAX_CALLS_STARTING`]), oldest first.
     calls_to_start: VecDeque<SessionId>,
@@ -183,6 +200,45 @@ impl Refusal {
             text: "shutting down".into(),
         }
     }
+}
+
+/// Why a peer's new call is refused ([`Endpoint::refuse_call`](crate::endpoint::Endpoint::refuse_call)):
+/// the CDN Result Code (RFC 2661 §4.4.2), optional Error Code and the text
+/// sent with them in the Result Code AVP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRefusal {
+    /// CDN Result Code (RFC 2661 §4.4.2): 2 (general error, see the Error
+    /// Code), 3 (administrative reasons), 4 (no appropriate facilities
+    /// available, temporary condition), 5 (permanent condition)...
+    pub result: u16,
+    /// Error Code (RFC 2661 §4.4.2) with result 2, e.g. 4 "insufficient
+    /// resources"; `None` sends 0 ("no general error") in front of the text.
+    pub error: Option<u16>,
+    /// Text for the Result Code AVP's error message and the log.
+    pub text: String,
+}
+
+impl CallRefusal {
+    /// CDN result 4 ("no appropriate facilities available – temporary
+    /// condition", RFC 2661 §4.4.2) with `text`: a session limit, an
+    /// exhausted IP pool; the peer may try again later.
+    pub fn no_facilities(text: impl Into<String>) -> Self {
+        Self {
+            result: CdnResult::NO_FACILITIES_TEMPORARY.0,
+            error: None,
+            text: text.into(),
+        }
+    }
+}
+
+/// A peer's new call reported to the driver and not yet decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingCall {
+    /// The key of the [`IncomingCall`] reported for it.
+    key: u64,
+    /// When the call is refused without a decision (and, once accepted,
+    /// must be established by).
+    deadline: Instant,
 }
 
 /// Up to this many calls get a CDN each before the StopCCN that closes their
@@ -306,7 +362,11 @@ impl Tunnel {
             session_ids: IdSpace::default(),
             session_deadlines: BTreeSet::new(),
             by_peer_session: HashMap::new(),
-            session_budget: usize::MAX,
+            pending_calls: HashMap::new(),
+            pending_deadlines: BTreeSet::new(),
+            next_call_key: 0,
+            incarnation: 0,
+            call_reported: false,
             calls_to_start: VecDeque::new(),
             calls_starting: 0,
             peer_host_name: Vec::new(),
@@ -486,6 +546,7 @@ impl Tunnel {
                     consider(Some(self.last_rx + h));
                 }
                 consider(self.session_deadlines.first().map(|(d, _)| *d));
+                consider(self.pending_deadlines.first().map(|(d, _)| *d));
             }
             TunnelState::Lingering { until } => consider(Some(until)),
             TunnelState::Closing => {}
@@ -530,7 +591,12 @@ impl Tunnel {
     }
 
     fn after_input(&mut self, out: &mut VecDeque<Output>) {
-        self.channel.flush_ack();
+        // A call reported to the driver is answered on its decision, which
+        // carries the acknowledgement (with a zero ack delay, a driver that
+        // does not decide at once gets the ZLB from the next timeout).
+        if !std::mem::take(&mut self.call_reported) {
+            self.channel.flush_ack();
+        }
         if self.state == TunnelState::Closing && self.channel.is_idle() {
             self.free(out);
         }
@@ -1012,6 +1078,9 @@ impl Tunnel {
 
     /// Tear down calls and the kernel tunnel and report the tunnel down.
     fn teardown(&mut self, reason: CloseReason, out: &mut VecDeque<Output>) {
+        // Undecided calls go with the tunnel: its StopCCN clears them.
+        self.pending_calls.clear();
+        self.pending_deadlines.clear();
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         for id in ids {
             self.drop_session(id, CloseReason::TunnelClosed, out);
@@ -1180,6 +1249,25 @@ impl Tunnel {
                     );
                     self.clear_session_with(now, rng, id, rc, CloseReason::SetupTimeout, out);
                 }
+                while let Some(&(d, peer)) = self.pending_deadlines.first()
+                    && d <= now
+                {
+                    // The driver dropped the call undecided: never leave the
+                    // peer without an answer.
+                    self.pending_deadlines.remove(&(d, peer));
+                    self.pending_calls.remove(&peer);
+                    self.counters.undecided_calls += 1;
+                    tracing::warn!(tunnel = %self.id, peer_session = %peer,
+                        "no admission decision for the call by its set-up deadline: refusing it");
+                    self.refuse_call(
+                        now,
+                        rng,
+                        peer,
+                        CdnResult::NO_FACILITIES_TEMPORARY,
+                        None,
+                        "no admission decision in time",
+                    );
+                }
             }
             TunnelState::Lingering { until } => {
                 if until <= now {
@@ -1257,8 +1345,10 @@ impl Tunnel {
         self.sessions.len()
     }
 
-    fn session_limit_reached(&self) -> bool {
-        self.config.max_sessions != 0 && self.sessions.len() >= self.config.max_sessions as usize
+    /// Number of the peer's new calls waiting for the driver's decision
+    /// (see [`IncomingCall`]); not counted in [`Self::session_count`]. O(1).
+    pub fn pending_call_count(&self) -> usize {
+        self.pending_calls.len()
     }
 
     /// A free session id (RFC 2661 §4.4.4: non-zero), without scanning.
@@ -1610,6 +1700,14 @@ impl Tunnel {
         }
     }
 
+    /// A peer's ICRQ / OCRQ in an established tunnel (RFC 2661 §6.6, §6.9).
+    /// The checks that do not depend on policy are made here, each answered
+    /// with a CDN (RFC 2661 §4.4.2): Assigned Session ID 0 (2/5), a call
+    /// direction the tunnel does not take (3), the peer's Assigned Session
+    /// ID already in use, by a call or a pending one (2/5), every session id
+    /// of ours in use or held for pending calls (4/4). Anything else is
+    /// reported to the driver as an [`IncomingCall`] and held pending until
+    /// it decides ([`Self::answer_call`]) or the set-up deadline passes.
     #[allow(clippy::too_many_arguments)]
     fn on_new_call(
         &mut self,
@@ -1647,7 +1745,9 @@ impl Tunnel {
             );
             return;
         }
-        if self.by_peer_session.contains_key(&peer_session) {
+        if self.by_peer_session.contains_key(&peer_session)
+            || self.pending_calls.contains_key(&peer_session)
+        {
             // RFC 2661 §4.4.4: the peer already uses this id for a call of ours.
             self.count_bad(call_type.request_type());
             self.refuse_call(
@@ -1660,23 +1760,9 @@ impl Tunnel {
             );
             return;
         }
-        if self.session_limit_reached() || self.session_budget == 0 {
-            let text = if self.session_budget == 0 {
-                "system session limit reached"
-            } else {
-                "tunnel session limit reached"
-            };
-            self.refuse_call(
-                now,
-                rng,
-                peer_session,
-                CdnResult::NO_FACILITIES_TEMPORARY,
-                None,
-                text,
-            );
-            return;
-        }
-        let Some(id) = self.alloc_session_id(rng) else {
+        // One of our ids is held back for each pending call, so that an
+        // accepted call always gets one.
+        if self.session_ids.len() + self.pending_calls.len() >= usize::from(u16::MAX) {
             self.refuse_call(
                 now,
                 rng,
@@ -1686,8 +1772,91 @@ impl Tunnel {
                 "no free session id in this tunnel",
             );
             return;
+        }
+        let deadline = now + self.config.session_establish_timeout;
+        let key = self.next_call_key;
+        self.next_call_key += 1;
+        self.pending_calls
+            .insert(peer_session, PendingCall { key, deadline });
+        self.pending_deadlines.insert((deadline, peer_session));
+        self.call_reported = true;
+        tracing::debug!(tunnel = %self.id, peer_session = %peer_session, %call_type,
+            "new call: asking the driver");
+        out.push_back(Output::IncomingCall(IncomingCall {
+            tunnel: self.id,
+            incarnation: self.incarnation,
+            key,
+            call_type,
+            peer_session,
+            serial,
+            info,
+        }));
+    }
+
+    /// The driver's decision on a pending call: `Ok(())` accepts it (ICRP,
+    /// or OCRP then OCCN for an outgoing call, RFC 2661 §7.4.2, §7.5.1) and
+    /// returns our new session id; a refusal answers with a CDN carrying
+    /// its codes and text. Errors when the call is not pending (any more).
+    pub(crate) fn answer_call(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call: IncomingCall,
+        decision: Result<(), CallRefusal>,
+        out: &mut VecDeque<Output>,
+    ) -> Result<Option<SessionId>, IncomingCallError> {
+        let peer_session = call.peer_session;
+        let pending = match self.pending_calls.get(&peer_session) {
+            Some(&p) if p.key == call.key && call.incarnation == self.incarnation => p,
+            _ => return Err(IncomingCallError::NotPending),
         };
-        self.session_budget -= 1;
+        self.pending_calls.remove(&peer_session);
+        self.pending_deadlines
+            .remove(&(pending.deadline, peer_session));
+        let answer = self.answer_pending(now, rng, call, pending, decision, out);
+        self.after_input(out);
+        answer
+    }
+
+    fn answer_pending(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        call: IncomingCall,
+        pending: PendingCall,
+        decision: Result<(), CallRefusal>,
+        out: &mut VecDeque<Output>,
+    ) -> Result<Option<SessionId>, IncomingCallError> {
+        let IncomingCall {
+            call_type,
+            peer_session,
+            serial,
+            info,
+            ..
+        } = call;
+        if let Err(r) = decision {
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult(r.result),
+                r.error.map(ErrorCode),
+                &r.text,
+            );
+            return Ok(None);
+        }
+        let Some(id) = self.alloc_session_id(rng) else {
+            // Not expected: an id is held back for every pending call.
+            self.refuse_call(
+                now,
+                rng,
+                peer_session,
+                CdnResult::NO_FACILITIES_TEMPORARY,
+                Some(ErrorCode::INSUFFICIENT_RESOURCES),
+                "no free session id in this tunnel",
+            );
+            return Err(IncomingCallError::IdsExhausted);
+        };
         let session = Session {
             id,
             peer_id: peer_session,
@@ -1695,7 +1864,7 @@ impl Tunnel {
             state: SessionState::WaitConnect,
             serial,
             sequencing: false,
-            setup_deadline: Some(now + self.config.session_establish_timeout),
+            setup_deadline: Some(pending.deadline),
             params: default_call_params(),
             peer_info: Some(Box::new(info)),
         };
@@ -1730,6 +1899,7 @@ impl Tunnel {
                 self.session_up(id, out);
             }
         }
+        Ok(Some(id))
     }
 
     /// Remove a call locally without telling the peer (tunnel going away or peer sent CDN).

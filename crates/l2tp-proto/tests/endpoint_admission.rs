@@ -178,17 +178,62 @@ fn sccrq_with_nonzero_ns_gets_no_state() {
     assert_eq!(p.ep.counters().sccrq_bad_ns_drops, 1);
 }
 
+/// The driver's side of `max_sessions` (as `l2tpd`'s admission does it):
+/// the core reports each ICRQ, the driver compares the session count with
+/// its limit and refuses with CDN result 4. A call we place is refused by
+/// the core itself at `Limits::max_sessions`.
 #[test]
 fn system_session_limit_refuses_calls_with_cdn_4() {
     let mut p = Peer::new();
-    p.ep.set_limits(limits(|l| l.max_sessions = 2));
+    p.decide_call = session_limits(2);
     p.establish();
     call(&mut p, 1);
     call(&mut p, 2);
     let replies = p.send(SessionId(0), &icrq_for(3), vec![]);
     let rc = result_of(only(&replies, MessageType::CDN));
     assert_eq!(rc.result, 4, "temporary lack of facilities");
+    assert_eq!(
+        rc.message.as_deref(),
+        Some(&b"system session limit reached"[..])
+    );
     assert_eq!(p.ep.session_count(), 2);
+    assert_eq!(p.ep.counters().calls_refused, 1);
+    // Our own calls: the core's limit.
+    p.ep.set_limits(limits(|l| l.max_sessions = 2));
+    let tunnel = p.ep.tunnels().next().unwrap().id;
+    let place = p.ep.handle_command(
+        p.now,
+        &mut p.rng,
+        Command::PlaceCall {
+            tunnel,
+            call_type: l2tp_proto::session::CallType::LacIncoming,
+            params: Default::default(),
+        },
+    );
+    assert_eq!(
+        place.unwrap_err(),
+        l2tp_proto::event::CommandError::SessionLimit
+    );
+}
+
+#[test]
+fn tunnel_session_limit_refuses_calls_with_cdn_4() {
+    let mut p = Peer::new();
+    p.accept_with = Some(TunnelConfig {
+        max_sessions: 1,
+        ..TunnelConfig::default()
+    });
+    p.decide_call = session_limits(0);
+    p.establish();
+    call(&mut p, 1);
+    let replies = p.send(SessionId(0), &icrq_for(2), vec![]);
+    let rc = result_of(only(&replies, MessageType::CDN));
+    assert_eq!(rc.result, 4, "temporary lack of facilities");
+    assert_eq!(
+        rc.message.as_deref(),
+        Some(&b"tunnel session limit reached"[..])
+    );
+    assert_eq!(p.ep.session_count(), 1);
 }
 
 #[test]

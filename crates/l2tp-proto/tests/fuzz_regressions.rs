@@ -664,6 +664,16 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 .jump(),
         ),
         (
+            "lns-call-undecided",
+            Input::new(CFG_CALLS_UNDECIDED | CFG_NO_HELLO)
+                .datagram(OP_DATAGRAM, &vector("sccrq"))
+                .datagram(FOLLOW, &vector("scccn"))
+                .datagram(FOLLOW, &vector("icrq"))
+                .jump()
+                .jump()
+                .jump(),
+        ),
+        (
             "lac-incoming",
             Input::new(0)
                 .command(CMD_OPEN_TUNNEL)
@@ -730,6 +740,12 @@ fn endpoint_seeds_reach_deep_states() {
         assert_eq!(r.bad_messages, 0, "{name}");
         assert_eq!(r.counters.bad_rcvd_frames, 0, "{name}");
     }
+    let r = run("lns-call-undecided");
+    assert_eq!(r.count(is_tunnel_up), 1, "{:?}", r.events);
+    assert_eq!(r.count(is_session_up), 0, "{:?}", r.events);
+    assert_eq!(r.counters.undecided_calls, 1, "refused at the deadline");
+    let r = run("lns-plain");
+    assert_eq!(r.counters.undecided_calls, 0);
     let r = run("lns-peer-challenge");
     assert_eq!(r.count(is_session_up), 1, "{:?}", r.events);
     let r = run("lac-incoming");

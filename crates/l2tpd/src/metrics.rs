@@ -298,7 +298,7 @@ impl Collector for Snapshot {
             }
         }
         let c = &self.counters;
-        let counters: [(&str, &str, u64); 20] = [
+        let counters: [(&str, &str, u64); 22] = [
             (
                 "l2tpd_control_frames_received",
                 "Control messages received, ZLBs included.",
@@ -378,6 +378,16 @@ impl Collector for Snapshot {
                 "l2tpd_tunnel_limit_refusals",
                 "SCCRQs refused with StopCCN 2/4 at max_tunnels.",
                 c.tunnel_limit_refusals,
+            ),
+            (
+                "l2tpd_calls_refused",
+                "Peers' new calls (ICRQ / OCRQ) refused with a CDN by admission.",
+                c.calls_refused,
+            ),
+            (
+                "l2tpd_undecided_calls",
+                "Peers' new calls left undecided, refused with CDN 4 at their set-up deadline.",
+                c.undecided_calls,
             ),
             (
                 "l2tpd_peer_port_changes",

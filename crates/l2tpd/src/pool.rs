@@ -13,6 +13,15 @@ pub(crate) struct Range {
     pub end: IpAddr,
 }
 
+impl From<&l2tp_config::IpPool> for Range {
+    fn from(pool: &l2tp_config::IpPool) -> Self {
+        Self {
+            start: IpAddr::V4(pool.start()),
+            end: IpAddr::V4(pool.end()),
+        }
+    }
+}
+
 fn to_u128(a: IpAddr) -> u128 {
     match a {
         IpAddr::V4(v) => u128::from(u32::from(v)),
@@ -52,6 +61,17 @@ impl Pools {
         Some(from_u128(candidate, range.start))
     }
 
+    /// True when every address of `range` is in use: [`Self::allocate`]
+    /// would return `None`. O(1).
+    pub(crate) fn is_exhausted(&self, range: Range) -> bool {
+        let (lo, hi) = (to_u128(range.start), to_u128(range.end));
+        let size = hi.saturating_sub(lo).saturating_add(1);
+        // Only addresses of the range are ever marked in use.
+        self.used
+            .get(&range)
+            .is_some_and(|u| u.len() as u128 >= size)
+    }
+
     /// Return an address to its range.
     pub(crate) fn release(&mut self, range: Range, addr: IpAddr) {
         if let Some(used) = self.used.get_mut(&range) {
@@ -89,7 +109,9 @@ mod tests {
             ["198.51.100.10", "198.51.100.11", "198.51.100.12"]
         );
         assert_eq!(p.allocate(range), None, "pool of three is exhausted");
+        assert!(p.is_exhausted(range));
         p.release(range, b);
+        assert!(!p.is_exhausted(range));
         assert_eq!(p.allocate(range), Some(b));
         assert_eq!(p.in_use(range), 3);
     }

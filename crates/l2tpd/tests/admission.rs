@@ -1,5 +1,7 @@
 //! Resource limits of a real `l2tpd` LNS (null data plane, loopback, no
-//! root): `max_tunnels` refuses a further tunnel with StopCCN 2/4, and a
+//! root): `max_tunnels` refuses a further tunnel with StopCCN 2/4,
+//! `[system] max_sessions` and a tunnel profile's `max_sessions` refuse a
+//! further call with CDN 4 (the driver's admission decision), and a
 //! bounded flood of SCCRQs from one address fills only the per-peer
 //! half-open bound, holds no socket per half-open tunnel, and leaves an
 //! established tunnel and its session untouched. State is read through
@@ -17,7 +19,7 @@ use common::{Process, ctl, l2tpctl_bin, wait};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-fn lns(dir: &Path, port: u16, system: &str) -> (Process, PathBuf) {
+fn lns(dir: &Path, port: u16, system: &str, profile: &str) -> (Process, PathBuf) {
     let socket = dir.join("lns.sock");
     let config = format!(
         r#"
@@ -30,6 +32,7 @@ api_socket = "{}"
 [tunnel_profile.default]
 host_name = "lns"
 hello_timeout = "1s"
+{profile}
 "#,
         socket.display()
     );
@@ -38,7 +41,9 @@ hello_timeout = "1s"
     (p, socket)
 }
 
-fn lac(dir: &Path, port: u16, tunnels: usize) -> (Process, PathBuf) {
+/// An LAC with `tunnels` tunnels to the LNS on `port`, each placing
+/// `calls` calls.
+fn lac(dir: &Path, port: u16, tunnels: usize, calls: usize) -> (Process, PathBuf) {
     let socket = dir.join("lac.sock");
     let mut config = format!(
         r#"
@@ -56,8 +61,11 @@ hello_timeout = "1s"
     );
     for i in 0..tunnels {
         config.push_str(&format!(
-            "[tunnel.t{i}]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n[tunnel.t{i}.session.s1]\n"
+            "[tunnel.t{i}]\npeer_addr = \"127.0.0.1\"\npeer_udp_port = {port}\n"
         ));
+        for c in 1..=calls {
+            config.push_str(&format!("[tunnel.t{i}.session.s{c}]\n"));
+        }
     }
     let p = Process::spawn(dir, "lac", &config, "info");
     assert!(p.wait_for("l2tpd started", 1, TIMEOUT), "{}", p.log());
@@ -111,8 +119,8 @@ fn max_tunnels_refuses_the_third_tunnel_with_stopccn_2_4() {
     l2tpctl_bin();
     let dir = common::tempdir("l2tpd-admission", "max-tunnels");
     let port = 17311;
-    let (lns, lns_sock) = lns(&dir, port, "max_tunnels = 2");
-    let (lac, lac_sock) = lac(&dir, port, 3);
+    let (lns, lns_sock) = lns(&dir, port, "max_tunnels = 2", "");
+    let (lac, lac_sock) = lac(&dir, port, 3, 1);
     assert!(
         wait(
             TIMEOUT,
@@ -129,6 +137,61 @@ fn max_tunnels_refuses_the_third_tunnel_with_stopccn_2_4() {
         lac.log()
     );
     assert_eq!(established(&dir, &lac_sock).len(), 2);
+}
+
+/// An LNS with `system` and `profile` settings that admit one call, and
+/// an LAC placing two in one tunnel: the second ICRQ is refused by the
+/// LNS's admission with CDN result 4 and `text`, and the first call stays.
+fn second_call_refused(name: &str, port: u16, system: &str, profile: &str, text: &str) {
+    l2tpctl_bin();
+    let dir = common::tempdir("l2tpd-admission", name);
+    let (lns, lns_sock) = lns(&dir, port, system, profile);
+    let (lac, lac_sock) = lac(&dir, port, 1, 2);
+    assert!(
+        wait(TIMEOUT, || counters(&dir, &lns_sock)["calls_refused"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)),
+        "LNS:\n{}",
+        lns.log()
+    );
+    // The LAC hears why: no appropriate facilities, temporary condition.
+    assert!(
+        lac.wait_for(&format!("result 4 error 0 \"{text}\""), 1, TIMEOUT),
+        "LAC:\n{}",
+        lac.log()
+    );
+    assert!(
+        wait(TIMEOUT, || sessions(&dir, &lns_sock).len() == 1
+            && sessions(&dir, &lac_sock).len() == 1),
+        "LNS:\n{}\nLAC:\n{}",
+        lns.log(),
+        lac.log()
+    );
+    let c = counters(&dir, &lns_sock);
+    assert_eq!(c["undecided_calls"], 0, "{c}");
+    assert_eq!(c["sessions"], 1, "{c}");
+}
+
+#[test]
+fn system_max_sessions_refuses_the_second_call_with_cdn_4() {
+    second_call_refused(
+        "max-sessions",
+        17313,
+        "max_sessions = 1",
+        "",
+        "system session limit reached",
+    );
+}
+
+#[test]
+fn a_tunnels_max_sessions_refuses_the_second_call_with_cdn_4() {
+    second_call_refused(
+        "tunnel-max-sessions",
+        17314,
+        "",
+        "max_sessions = 1",
+        "tunnel session limit reached",
+    );
 }
 
 /// A valid SCCRQ (RFC 2661 §6.1) with Assigned Tunnel ID `id`, Ns = 0.
@@ -163,8 +226,9 @@ fn an_sccrq_flood_fills_the_half_open_bound_and_spares_the_established_tunnel() 
         &dir,
         port,
         "max_half_open_tunnels = 400\nmax_half_open_tunnels_per_peer = 200",
+        "",
     );
-    let (lac, lac_sock) = lac(&dir, port, 1);
+    let (lac, lac_sock) = lac(&dir, port, 1, 1);
     assert!(wait(TIMEOUT, || sessions(&dir, &lns_sock).len() == 1
         && sessions(&dir, &lac_sock).len() == 1));
     let before = (

@@ -262,6 +262,8 @@ const COUNTERS: &[(&str, &str)] = &[
     ("half_open_drops", "l2tpd_half_open_drops_total"),
     ("sccrq_bad_ns_drops", "l2tpd_sccrq_bad_ns_drops_total"),
     ("tunnel_limit_refusals", "l2tpd_tunnel_limit_refusals_total"),
+    ("calls_refused", "l2tpd_calls_refused_total"),
+    ("undecided_calls", "l2tpd_undecided_calls_total"),
     ("peer_port_changes", "l2tpd_peer_port_changes_total"),
     (
         "unknown_tunnel_stopccns",

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use l2tp_proto::endpoint::Endpoint;
+use l2tp_proto::endpoint::{Endpoint, IncomingCall};
 use l2tp_proto::event::{Output, TunnelConfig};
-use l2tp_proto::tunnel::Refusal;
+use l2tp_proto::tunnel::{CallRefusal, Refusal};
 use l2tp_proto::wire::{
     AttributeType, Avp, AvpValue, ControlHeader, ControlMessage, FramingCaps, Icrq, Message,
     MessageType, ResultCode, Sccrq, SessionId, TunnelId,
@@ -24,6 +24,10 @@ pub(crate) struct Peer {
     /// The fake driver's admission decision on every new tunnel: accept
     /// with this configuration, or (`None`) refuse with StopCCN result 4.
     pub accept_with: Option<TunnelConfig>,
+    /// The fake driver's admission decision on every new call of the peer
+    /// (an `Output::IncomingCall`): accept (`Ok`) or refuse with a CDN.
+    /// `None` leaves every call undecided. Accepts all by default.
+    pub decide_call: Option<CallPolicy>,
     pub rng: StdRng,
     pub now: Instant,
     pub from: SocketAddr,
@@ -31,6 +35,35 @@ pub(crate) struct Peer {
     pub nr: u16,
     /// Our tunnel id at the endpoint, once SCCRP told us.
     pub their_tunnel: TunnelId,
+}
+
+/// A fake driver's decision on a peer's new call, given the endpoint as it
+/// is when the call is reported.
+pub(crate) type CallPolicy = Box<dyn FnMut(&Endpoint, &IncomingCall) -> Result<(), CallRefusal>>;
+
+/// Accept every call.
+pub(crate) fn accept_every_call() -> Option<CallPolicy> {
+    Some(Box::new(|_, _| Ok(())))
+}
+
+/// The session limits as `l2tpd`'s admission decides them: `max_sessions`
+/// over all tunnels (0: none), then the tunnel's own `max_sessions`, each
+/// refused with CDN result 4.
+pub(crate) fn session_limits(max_sessions: usize) -> Option<CallPolicy> {
+    Some(Box::new(move |ep: &Endpoint, call: &IncomingCall| {
+        if max_sessions != 0 && ep.session_count() >= max_sessions {
+            return Err(CallRefusal::no_facilities("system session limit reached"));
+        }
+        match ep.tunnel(call.tunnel()) {
+            Some(t)
+                if t.config.max_sessions != 0
+                    && t.session_count() >= t.config.max_sessions as usize =>
+            {
+                Err(CallRefusal::no_facilities("tunnel session limit reached"))
+            }
+            _ => Ok(()),
+        }
+    }))
 }
 
 pub(crate) fn unknown_avp(mandatory: bool) -> Avp {
@@ -104,6 +137,7 @@ impl Peer {
         Self {
             ep: Endpoint::new(),
             accept_with: Some(TunnelConfig::default()),
+            decide_call: accept_every_call(),
             rng: StdRng::seed_from_u64(7),
             now: Instant::now(),
             from: "192.0.2.1:1701".parse().unwrap(),
@@ -157,7 +191,8 @@ impl Peer {
     }
 
     /// Drain the outputs, deciding each [`Output::Incoming`] at once with
-    /// [`Self::accept_with`] (its answer is drained too); returns the rest.
+    /// [`Self::accept_with`] and each [`Output::IncomingCall`] with
+    /// [`Self::decide_call`] (their answers are drained too); returns the rest.
     pub(crate) fn decide(&mut self) -> Vec<Output> {
         let mut rest = Vec::new();
         while let Some(o) = self.ep.poll_output() {
@@ -171,6 +206,15 @@ impl Peer {
                             i,
                             Refusal::not_authorized("tunnel not accepted from this peer"),
                         ),
+                    };
+                }
+                Output::IncomingCall(c) => {
+                    let Some(policy) = self.decide_call.as_mut() else {
+                        continue;
+                    };
+                    let _ = match policy(&self.ep, &c) {
+                        Ok(()) => self.ep.accept_call(self.now, &mut self.rng, c).map(drop),
+                        Err(r) => self.ep.refuse_call(self.now, &mut self.rng, c, r),
                     };
                 }
                 o => rest.push(o),

@@ -211,6 +211,12 @@ impl Sim {
                         Err(r) => node.ep.refuse(now, &mut node.rng, i, r),
                     };
                 }
+                Output::IncomingCall(c) => {
+                    // The fake driver has no session limits: every call is
+                    // accepted at once, its ICRP / OCRP the next output.
+                    let node = self.node(is_b);
+                    let _ = node.ep.accept_call(now, &mut node.rng, c);
+                }
                 Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                     let node = self.node(is_b);
                     node.ep.handle_action_result(

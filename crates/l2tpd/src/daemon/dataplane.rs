@@ -214,10 +214,7 @@ impl Daemon {
             (false, _, _) => None,
             (true, Some(a), _) => Some(a),
             (true, None, Some(pool)) => {
-                let range = Range {
-                    start: IpAddr::V4(pool.start()),
-                    end: IpAddr::V4(pool.end()),
-                };
+                let range = Range::from(pool);
                 match self.pools.allocate(range) {
                     Some(IpAddr::V4(a)) => {
                         pool_addr = Some((range, IpAddr::V4(a)));

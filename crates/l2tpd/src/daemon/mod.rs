@@ -2,7 +2,7 @@
 //! the data plane, pppd supervision, signals and the management API.
 //!
 //! Files, one job each:
-//! - `admission`: the decision on a peer's new tunnel (SCCRQ);
+//! - `admission`: the decisions on a peer's new tunnel (SCCRQ) and new call (ICRQ / OCRQ);
 //! - `registry`: the table of tunnels and their sessions, and the name indexes;
 //! - `timers`: the driver's deadlines (pppd kills, re-dials, re-placed calls);
 //! - `config`: the running configuration, indexed;

@@ -146,6 +146,8 @@ impl Daemon {
             auth_fails = c.auth_fails,
             illegal_messages = c.illegal_messages,
             retransmits = c.retransmits,
+            calls_refused = c.calls_refused,
+            undecided_calls = c.undecided_calls,
             tie_breakers_won = c.tie_breakers_won,
             tie_breakers_lost = c.tie_breakers_lost,
             half_open = self.ep.half_open_count(),
@@ -290,6 +292,8 @@ impl Daemon {
                     Output::Transmit(t) => self.transmit(t).await,
                     // Decided at once: its SCCRP or StopCCN is next in the queue.
                     Output::Incoming(i) => self.admit(i),
+                    // Decided at once: its ICRP, OCRP or CDN is next in the queue.
+                    Output::IncomingCall(c) => self.admit_call(c),
                     other => rest.push(other),
                 }
             }
@@ -314,8 +318,8 @@ impl Daemon {
                 match o {
                     Output::Action(a) => self.action(a),
                     Output::Event(e) => self.event(e),
-                    Output::Transmit(_) | Output::Incoming(_) => {
-                        unreachable!("transmits and incoming tunnels are handled above")
+                    Output::Transmit(_) | Output::Incoming(_) | Output::IncomingCall(_) => {
+                        unreachable!("transmits, incoming tunnels and calls are handled above")
                     }
                 }
             }

@@ -70,6 +70,8 @@ impl Daemon {
             tunnel_limit_refusals: c
                 .tunnel_limit_refusals
                 .saturating_sub(b.tunnel_limit_refusals),
+            calls_refused: c.calls_refused.saturating_sub(b.calls_refused),
+            undecided_calls: c.undecided_calls.saturating_sub(b.undecided_calls),
             peer_port_changes: c.peer_port_changes.saturating_sub(b.peer_port_changes),
             unknown_tunnel_stopccns: c
                 .unknown_tunnel_stopccns
