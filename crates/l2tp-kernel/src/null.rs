@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use rustc_hash::FxHashMap;
 
 use crate::error::Error;
 use crate::kernel::KernelDataPlane;
@@ -61,9 +60,7 @@ struct NullSession {
 pub struct NullDataPlane {
     calls: Vec<Call>,
     tunnels: BTreeMap<TunnelId, TunnelSpec>,
-    /// By (tunnel id, session id): ids the daemon drew itself, so a
-    /// non-keyed hasher is safe; the lists sort them.
-    sessions: FxHashMap<(TunnelId, SessionId), NullSession>,
+    sessions: BTreeMap<(TunnelId, SessionId), NullSession>,
     fail_next: Option<i32>,
     /// Record no calls and hand out no socketpairs (see [`NullDataPlane::signalling_only`]).
     lean: bool,
@@ -110,9 +107,7 @@ impl NullDataPlane {
 
     /// (tunnel, session) ids of the sessions that currently exist, ascending.
     pub fn session_ids(&self) -> Vec<(TunnelId, SessionId)> {
-        let mut ids: Vec<_> = self.sessions.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.sessions.keys().copied().collect()
     }
 
     /// The spec a live tunnel was created with.
@@ -301,10 +296,9 @@ impl DataPlane for NullDataPlane {
 
     fn list_sessions(&mut self) -> Result<Vec<SessionInfo>, Error> {
         self.record(Call::ListSessions);
-        let mut sessions: Vec<&NullSession> = self.sessions.values().collect();
-        sessions.sort_unstable_by_key(|s| (s.spec.tunnel_id, s.spec.session_id));
-        Ok(sessions
-            .into_iter()
+        Ok(self
+            .sessions
+            .values()
             .map(|s| SessionInfo {
                 tunnel_id: s.spec.tunnel_id,
                 session_id: s.spec.session_id,
