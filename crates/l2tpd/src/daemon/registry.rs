@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use l2tp_config::{PppParams, SessionParams};
 use l2tp_proto::wire::{SessionId, TunnelId};
+use rustc_hash::FxHashMap;
 
 use crate::pool::Range;
 
@@ -65,7 +66,8 @@ pub(super) struct TunnelEntry {
     pub kernel_delete_pending: bool,
     /// How many of its sessions are stopping.
     stopping: usize,
-    sessions: HashMap<SessionId, SessionEntry>,
+    /// By our Assigned Session ID (drawn by us, so a non-keyed hasher is safe).
+    sessions: FxHashMap<SessionId, SessionEntry>,
     /// Names of its live sessions (neither deleted nor down).
     session_names: HashMap<Arc<str>, SessionId>,
 }
@@ -89,7 +91,7 @@ impl TunnelEntry {
             freed: false,
             kernel_delete_pending: false,
             stopping: 0,
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
             session_names: HashMap::new(),
         }
     }
@@ -198,7 +200,8 @@ impl SessionEntry {
 /// Every tunnel and session the driver knows, and the indexes over them.
 #[derive(Debug, Default)]
 pub(super) struct Registry {
-    tunnels: HashMap<TunnelId, TunnelEntry>,
+    /// By our Assigned Tunnel ID (drawn by us: a non-keyed hasher is safe).
+    tunnels: FxHashMap<TunnelId, TunnelEntry>,
     /// Tunnel names → the tunnels (not yet freed) that carry them.
     names: HashMap<Arc<str>, BTreeSet<TunnelId>>,
     /// Sessions whose pppd is stopping, over all tunnels.

@@ -22,6 +22,8 @@
 //!   tunnel's control messages. A full queue drops (and counts) the datagram;
 //!   the peer retransmits.
 //! - Reader tasks share one receive buffer per thread instead of holding 64 KiB each.
+//! - Outgoing datagrams are queued in order and sent with one `sendmmsg(2)`
+//!   per run of datagrams from the same socket ([`Sockets::flush`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -147,6 +149,49 @@ pub(super) struct Sockets {
     listen_rx: mpsc::Receiver<Datagram>,
     drops: Arc<QueueDrops>,
     _listen_reader: JoinHandle<()>,
+    /// Datagrams to send, in order (see [`Sockets::queue`]).
+    outbox: Vec<Outgoing>,
+}
+
+/// A datagram waiting in [`Sockets`]' outbox.
+struct Outgoing {
+    /// The socket it leaves from.
+    socket: Arc<UdpSocket>,
+    /// Its destination; `None` for a connected socket.
+    to: Option<SocketAddr>,
+    /// The UDP payload.
+    data: Vec<u8>,
+    /// The tunnel that sends it and its peer, for the log line of a failure.
+    tunnel: TunnelId,
+    peer: SocketAddr,
+}
+
+/// Most datagrams handed to one `sendmmsg(2)` (the kernel's `UIO_MAXIOV`
+/// is 1024; a turn of the daemon loop rarely queues more than this).
+const SEND_BATCH: usize = 64;
+
+/// Send `batch` from `socket` with one `sendmmsg(2)`: how many went out
+/// (at least one), or the error of the first.
+fn send_batch(socket: &UdpSocket, batch: &[Outgoing]) -> std::io::Result<usize> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+    let iovs: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|o| [IoSlice::new(&o.data)]).collect();
+    let addrs: Vec<Option<SockaddrStorage>> = batch
+        .iter()
+        .map(|o| o.to.map(SockaddrStorage::from))
+        .collect();
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(batch.len(), None);
+    let cmsgs: [ControlMessage<'_>; 0] = [];
+    let sent = sendmmsg(
+        socket.as_raw_fd(),
+        &mut headers,
+        &iovs,
+        &addrs,
+        cmsgs,
+        MsgFlags::empty(),
+    )?;
+    Ok(sent.count())
 }
 
 impl Sockets {
@@ -168,6 +213,7 @@ impl Sockets {
             listen_rx,
             drops,
             _listen_reader: listen_reader,
+            outbox: Vec::new(),
         })
     }
 
@@ -232,13 +278,73 @@ impl Sockets {
         self.by_tunnel.keys().copied()
     }
 
-    /// Send from the listening socket (half-open tunnels, refusals).
-    pub(super) async fn send_from_listener(
-        &self,
+    /// Queue `data` from `tunnel` to `peer`, from `socket` (`None`: the
+    /// listening socket, for half-open tunnels and refusals); `connected`:
+    /// the socket is connected to `peer`. It goes out with the next
+    /// [`Self::flush`], after the datagrams queued before it.
+    pub(super) fn queue(
+        &mut self,
+        socket: Option<Arc<UdpSocket>>,
+        connected: bool,
+        tunnel: TunnelId,
         peer: SocketAddr,
-        data: &[u8],
-    ) -> std::io::Result<()> {
-        self.listener.send_to(data, peer).await.map(|_| ())
+        data: Vec<u8>,
+    ) {
+        let socket = socket.unwrap_or_else(|| self.listener.clone());
+        let to = (!connected).then_some(peer);
+        self.outbox.push(Outgoing {
+            socket,
+            to,
+            data,
+            tunnel,
+            peer,
+        });
+    }
+
+    /// Datagrams queued and not yet sent.
+    pub(super) fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Send the queued datagrams in order: the consecutive ones of one
+    /// socket with one `sendmmsg(2)` (up to [`SEND_BATCH`]), waiting while
+    /// a socket's send buffer is full. A datagram the kernel refuses is
+    /// dropped (logged at most `JUNK_LOG_LINES_PER_SEC` a second): loss is
+    /// recovered by retransmission.
+    pub(super) async fn flush(&mut self) {
+        let outbox = std::mem::take(&mut self.outbox);
+        let mut rest = &outbox[..];
+        while let Some(first) = rest.first() {
+            let run = rest
+                .iter()
+                .take(SEND_BATCH)
+                .take_while(|o| Arc::ptr_eq(&o.socket, &first.socket))
+                .count();
+            let batch = &rest[..run];
+            let sent = first
+                .socket
+                .async_io(tokio::io::Interest::WRITABLE, || {
+                    send_batch(&first.socket, batch)
+                })
+                .await;
+            match sent {
+                Ok(n) => rest = &rest[n.clamp(1, run)..],
+                Err(e) => {
+                    // The first of the batch failed: drop it, go on with the next.
+                    let allowed = SEND_LOGS.with_borrow_mut(|r| r.allow(std::time::Instant::now()));
+                    if let Some(suppressed) = allowed {
+                        tracing::debug!(tunnel_id = first.tunnel.0, peer = %first.peer, suppressed, "send: {e}");
+                    }
+                    rest = &rest[1..];
+                }
+            }
+        }
+        // Keep the allocation for the next turn.
+        let mut outbox = outbox;
+        outbox.clear();
+        if self.outbox.is_empty() {
+            self.outbox = outbox;
+        }
     }
 
     /// Does a live tunnel (`is_live`) use the 5-tuple (`local`, `peer`)?
@@ -408,7 +514,7 @@ impl Daemon {
     /// §8.1 lets the responder choose its port in the SCCRP, not later.
     /// The same for a tunnel whose `our_udp_port` is not the listening
     /// port. Such sockets are bounded by the half-open limits.
-    pub(super) async fn transmit(&mut self, t: Transmit) {
+    pub(super) fn transmit(&mut self, t: Transmit) {
         let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
         // A peer's tunnel gets its socket before its SCCRP when its port is
         // not the listening port, or when a live tunnel holds its 5-tuple.
@@ -437,18 +543,7 @@ impl Daemon {
             None
         };
         let connected = self.sockets.peer_of(t.tunnel).flatten().is_some();
-        let sent = match socket {
-            Some(s) if connected => s.send(&t.data).await.map(|_| ()),
-            Some(s) => s.send_to(&t.data, t.peer).await.map(|_| ()),
-            None => self.sockets.send_from_listener(t.peer, &t.data).await,
-        };
-        if let Err(e) = sent {
-            // Loss is recovered by retransmission. One line per failed
-            // datagram at most JUNK_LOG_LINES_PER_SEC a second.
-            let allowed = SEND_LOGS.with_borrow_mut(|r| r.allow(std::time::Instant::now()));
-            if let Some(suppressed) = allowed {
-                tracing::debug!(tunnel_id = t.tunnel.0, peer = %t.peer, suppressed, "send: {e}");
-            }
-        }
+        self.sockets
+            .queue(socket, connected, t.tunnel, t.peer, t.data);
     }
 }

@@ -363,7 +363,9 @@ impl Daemon {
                     if only.is_some_and(|o| o != tun.id) {
                         continue;
                     }
-                    for s in tun.sessions.values() {
+                    let mut calls: Vec<_> = tun.sessions.values().collect();
+                    calls.sort_unstable_by_key(|s| s.id);
+                    for s in calls {
                         sessions.push(self.session_summary(tun, s));
                     }
                 }
