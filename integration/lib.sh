@@ -245,7 +245,7 @@ write_ppp_options() {
         echo "mru 1400"
         echo "lcp-echo-interval 5"
         echo "lcp-echo-failure 3"
-        echo "debug"
+        if [[ -n $PPP_DEBUG ]]; then echo "$PPP_DEBUG"; fi
         echo "logfile $logfile"
         local opt
         for opt in $PPP_EXTRA_OPTS; do echo "$opt"; done
@@ -340,11 +340,14 @@ EOF
 # Further pppd options (words, e.g. "lcp-max-configure 40") for every pppd a
 # scenario starts, under l2tpd and xl2tpd alike.
 PPP_EXTRA_OPTS=${PPP_EXTRA_OPTS:-}
+# pppd's `debug` (every LCP/IPCP packet logged) for every pppd; empty: off
+# (a load scenario, whose hundreds of pppds would measure their own logs).
+PPP_DEBUG=${PPP_DEBUG-debug}
 
-# _toml_extra_opts: $PPP_EXTRA_OPTS as further TOML array items.
+# _toml_extra_opts: $PPP_DEBUG and $PPP_EXTRA_OPTS as further TOML array items.
 _toml_extra_opts() {
     local w
-    for w in $PPP_EXTRA_OPTS; do printf ', "%s"' "$w"; done
+    for w in $PPP_DEBUG $PPP_EXTRA_OPTS; do printf ', "%s"' "$w"; done
 }
 
 # write_l2tpd_conf FILE ROLE(lac|lns) [OPTIONS]: an l2tpd config (TOML).
@@ -421,7 +424,7 @@ EOF
             echo "remote_ipaddr = \"$PPP_POOL_START\"" >>"$file"
         fi
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "debug"$(_toml_extra_opts)]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400"$(_toml_extra_opts)]
 EOF
         if [[ $auth != none ]]; then
             # With auth_mode simple or challenge an LNS accepts tunnels only
@@ -434,7 +437,7 @@ EOF
         fi
     else
         cat >>"$file" <<EOF
-pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote", "debug"$(_toml_extra_opts)]
+pppd_options = ["noauth", "nodefaultroute", "noccp", "mtu", "1400", "mru", "1400", "ipcp-accept-local", "ipcp-accept-remote"$(_toml_extra_opts)]
 
 [tunnel.lac1]
 peer_addr = "$LNS_IP"

@@ -18,6 +18,8 @@ source "$(dirname "$0")/../lib.sh"
 CALLS=100
 # Info, as a production daemon runs: debug logging of 100 calls under TCG would measure the log.
 L2TPD_LOG=info
+# No pppd `debug` either (some 7,000 lines per daemon through its log).
+PPP_DEBUG=
 PPP_POOL_END=198.51.100.120
 PPP_POOL="$PPP_POOL_START-$PPP_POOL_END"
 # 200 pppd processes start on two emulated CPUs: give LCP and IPCP minutes,
@@ -79,6 +81,16 @@ log "ok: $CALLS distinct pool addresses on the LAC"
 lac_rtx=$(retransmits "$WORK/lac.sock")
 lns_rtx=$(retransmits "$WORK/lns.sock")
 log "retransmissions: LAC $lac_rtx, LNS $lns_rtx"
+if [[ $lac_rtx != 0 || $lns_rtx != 0 ]]; then
+    # Which messages and when: each side's tunnel counters (duplicates
+    # received, retransmissions, messages by type).
+    for side in lac lns; do
+        "$L2TPCTL" --socket "$WORK/$side.sock" tunnel list >"$RESULT_DIR/tunnels-$side.txt" 2>&1 || true
+        for t in $("$L2TPCTL" --socket "$WORK/$side.sock" --json tunnel list | sed -n 's/.*"id": \([0-9]*\).*/\1/p'); do
+            "$L2TPCTL" --socket "$WORK/$side.sock" tunnel show "$t" >>"$RESULT_DIR/tunnels-$side.txt" 2>&1 || true
+        done
+    done
+fi
 [[ $lac_rtx == 0 && $lns_rtx == 0 ]] ||
     fail "control messages were retransmitted (LAC $lac_rtx, LNS $lns_rtx): a peer waited on our processing"
 ping_ok "$LAC_NS" "$LNS_PPP_IP"

@@ -99,7 +99,7 @@ impl Daemon {
                         let Some(d) = self.sockets.try_recv() else {
                             break;
                         };
-                        self.drain_outputs().await;
+                        self.drain_outputs();
                         self.on_datagram(&d);
                     }
                 }
@@ -285,21 +285,19 @@ impl Daemon {
 
     /// Drain the core's outputs and send every datagram queued.
     pub(super) async fn process_outputs(&mut self) {
-        self.drain_outputs().await;
+        self.drain_outputs();
         self.sockets.flush().await;
     }
 
-    /// Drain the core's outputs. Datagrams are queued first (see
-    /// [`sockets::Sockets::queue`](super::sockets::Sockets::queue)); with a
-    /// kernel data plane they are sent before the actions run, so that
-    /// replies and acknowledgements never wait behind kernel calls or pppd
-    /// start-ups. With the null one actions cost next to nothing: the
-    /// datagrams stay queued until [`Self::process_outputs`], so that the
-    /// replies to a turn's inputs leave with one `sendmmsg(2)` per socket
-    /// (65,535 calls in one tunnel: one system call per datagram was about
-    /// a quarter of the LAC's CPU time). Actions and events then run in the
-    /// order the core gave them.
-    async fn drain_outputs(&mut self) {
+    /// Drain the core's outputs. Datagrams are queued (see
+    /// [`sockets::Sockets::queue`](super::sockets::Sockets::queue)) until
+    /// [`Self::process_outputs`], so that the replies to a turn's inputs
+    /// leave with one `sendmmsg(2)` per socket (65,535 calls in one tunnel:
+    /// one system call per datagram was about a quarter of the LAC's CPU
+    /// time); actions and events run in the order the core gave them, and
+    /// cost next to nothing here: kernel calls and pppd starts are only
+    /// submitted to the data-plane worker, so no reply waits behind them.
+    fn drain_outputs(&mut self) {
         let mut rest = Vec::new();
         loop {
             while let Some(o) = self.ep.poll_output() {
@@ -327,9 +325,6 @@ impl Daemon {
                     st.flush();
                 }
                 return;
-            }
-            if !self.null_dp && self.sockets.queued() > 0 {
-                self.sockets.flush().await;
             }
             // Action results feed the core again: go round until it is quiet.
             for o in rest.drain(..) {

@@ -301,11 +301,6 @@ impl Sockets {
         });
     }
 
-    /// Datagrams queued and not yet sent.
-    pub(super) fn queued(&self) -> usize {
-        self.outbox.len()
-    }
-
     /// Send the queued datagrams in order: the consecutive ones of one
     /// socket with one `sendmmsg(2)` (up to [`SEND_BATCH`]), waiting while
     /// a socket's send buffer is full. A datagram the kernel refuses is
