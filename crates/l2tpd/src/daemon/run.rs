@@ -233,8 +233,9 @@ impl Daemon {
     /// Tear down whatever is left: stop every pppd (bounded wait, then
     /// SIGKILL), delete every kernel session and tunnel, close the sockets.
     async fn final_cleanup(&mut self) {
-        // Creations still under way report first.
-        let _ = self.dpw.call(|_| ()).await;
+        // Creations still under way report first (bounded: a data plane
+        // that does not answer does not hold the exit).
+        self.data_plane_settled("creations").await;
         while let Ok(done) = self.dp_rx.try_recv() {
             self.on_dataplane_done(done);
         }
@@ -271,9 +272,22 @@ impl Daemon {
                 }
             });
         }
-        // Every kernel object deleted before the sockets close and we exit.
-        let _ = self.dpw.call(|_| ()).await;
+        // Every kernel tunnel deleted before the sockets close and we exit
+        // (bounded: closing its socket at exit deletes a kernel tunnel too).
+        self.data_plane_settled("deletions").await;
         self.sockets.clear();
+    }
+
+    /// Wait until the data-plane worker has run every job submitted so
+    /// far, at most [`SHUTDOWN_GRACE`]; say so if it had not.
+    async fn data_plane_settled(&mut self, what: &str) {
+        let settled = tokio::time::timeout(SHUTDOWN_GRACE, self.dpw.call(|_| ())).await;
+        if settled.is_err() {
+            tracing::warn!(
+                "shutdown: the data plane's {what} did not finish within {} s; exiting anyway",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
     }
 
     /// Feed one received datagram to the core.

@@ -20,11 +20,11 @@
 //!
 //! pppd is started from the worker thread; `setpriv --pdeathsig` ties its
 //! SIGTERM to that thread's exit, which is the daemon's (the thread ends
-//! when the [`Worker`] is dropped, after the last pppd was stopped).
+//! once the [`Worker`] is dropped, at the end of shutdown, after the last
+//! pppd was stopped; or with the process).
 
 use std::num::NonZeroU32;
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 
 use l2tp_kernel::DataPlane;
 use l2tp_proto::wire::{SessionId, TunnelId};
@@ -69,10 +69,7 @@ enum Mode {
     /// Jobs run at once on the submitting thread.
     Inline(Box<dyn DataPlane>),
     /// Jobs run on the worker thread, in submission order.
-    Thread {
-        jobs: Option<std_mpsc::Sender<Job>>,
-        thread: Option<JoinHandle<()>>,
-    },
+    Thread { jobs: Option<std_mpsc::Sender<Job>> },
 }
 
 impl std::fmt::Debug for Worker {
@@ -103,7 +100,7 @@ impl Worker {
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("l2tpd-dataplane".into())
             .spawn(move || {
                 let _rt = rt.enter();
@@ -120,10 +117,7 @@ impl Worker {
                 }
             })?;
         Ok(Self {
-            mode: Mode::Thread {
-                jobs: Some(tx),
-                thread: Some(thread),
-            },
+            mode: Mode::Thread { jobs: Some(tx) },
             next_ticket: 0,
         })
     }
@@ -171,13 +165,12 @@ impl Worker {
 }
 
 impl Drop for Worker {
-    /// The thread finishes the jobs already submitted, then ends.
+    /// The thread finishes the jobs already submitted, then ends; nobody
+    /// waits for it (shutdown waits, bounded, with [`Worker::call`]), so a
+    /// kernel that does not answer cannot hold the daemon's exit.
     fn drop(&mut self) {
-        if let Mode::Thread { jobs, thread } = &mut self.mode {
+        if let Mode::Thread { jobs } = &mut self.mode {
             drop(jobs.take());
-            if let Some(t) = thread.take() {
-                let _ = t.join();
-            }
         }
     }
 }
