@@ -21,6 +21,10 @@ CALLS=100
 L2TPD_LOG=info
 # No pppd `debug` either (some 7,000 lines per daemon through its log).
 PPP_DEBUG=
+# The daemons log to the guest's tmpfs ($WORK, copied to the results at the
+# end, or with everything else on failure): each write to the 9p results
+# directory blocks the writer, for whole seconds under load, which measured
+# the log, not the daemons.
 PPP_POOL_END=198.51.100.120
 PPP_POOL="$PPP_POOL_START-$PPP_POOL_END"
 # 200 pppd processes start on two emulated CPUs: give LCP and IPCP minutes,
@@ -46,7 +50,7 @@ retransmits() {
 run_calls() {
     local kind=$1 t0 secs
     t0=$EPOCHREALTIME
-    start_l2tpd "$LAC_NS" "$WORK/l2tpd-lac.toml" "$RESULT_DIR/l2tpd-lac-$kind.log"
+    start_l2tpd "$LAC_NS" "$WORK/l2tpd-lac.toml" "$WORK/l2tpd-lac-$kind.log"
     LAC_PID=$LAST_PID
     wait_for "test \$(links_up $LAC_NS) -eq $CALLS" 400 "$CALLS ppp links up in $LAC_NS ($kind LNS)"
     SETUP_S=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
@@ -67,7 +71,7 @@ write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --pool --api-socket "$WORK/lns.sock"
 write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "$sessions" --api-socket "$WORK/lac.sock"
 
 section "A. l2tpd LAC -> l2tpd LNS, $CALLS calls at once"
-start_l2tpd "$LNS_NS" "$WORK/l2tpd-lns.toml" "$RESULT_DIR/l2tpd-lns.log"
+start_l2tpd "$LNS_NS" "$WORK/l2tpd-lns.toml" "$WORK/l2tpd-lns.log"
 lns_pid=$LAST_PID
 run_calls l2tpd
 l2tpd_s=$SETUP_S
@@ -105,6 +109,8 @@ run_calls xl2tpd
 xl2tpd_s=$SETUP_S
 log "retransmissions by our LAC against xl2tpd: $(retransmits "$WORK/lac.sock")"
 stop_lac
+
+cp "$WORK"/l2tpd-*.log "$RESULT_DIR/" 2>/dev/null || true
 
 section "figures"
 printf '%s calls at once: l2tpd LNS %ss (retransmissions: LAC %s, LNS %s), xl2tpd LNS %ss\n' \
