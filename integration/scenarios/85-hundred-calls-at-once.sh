@@ -61,7 +61,11 @@ run_calls() {
 # stop_lac: SIGTERM to the LAC; it must clear every call and exit.
 stop_lac() {
     kill -TERM "$LAC_PID"
-    wait_for "! kill -0 $LAC_PID" 30 "LAC l2tpd exits after SIGTERM"
+    # l2tpd's own bound is about 19 s (3 s for the StopCCN, 10 s for the
+    # pppds, 3 s for each wait on the data plane); under TCG the exits of
+    # 100 pppds (LCP terminate, ip-down scripts) starve everything for
+    # longer.
+    wait_for "! kill -0 $LAC_PID" 90 "LAC l2tpd exits after SIGTERM"
     wait_for "test -z \"\$(pppd_pids_in $LAC_NS)\"" 30 "no pppd left in $LAC_NS"
     wait_for "test -z \"\$(ip netns exec $LAC_NS ip l2tp show tunnel)\"" 10 "no kernel tunnel in $LAC_NS"
 }
