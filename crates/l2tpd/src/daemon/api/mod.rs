@@ -189,17 +189,13 @@ impl StatsQuery {
             ),
         };
         if let Some(obj) = reply.get_mut(key).and_then(Value::as_object_mut) {
-            match stats.map(|s| serde_json::to_value(kernel_stats(&s))) {
-                Ok(Ok(v)) => {
-                    obj.insert("kernel".into(), v);
-                }
-                Ok(Err(e)) => {
-                    obj.insert("kernel_error".into(), Value::String(e.to_string()));
-                }
-                Err(e) => {
-                    obj.insert("kernel_error".into(), Value::String(e.to_string()));
-                }
-            }
+            let stats = stats
+                .map_err(|e| e.to_string())
+                .and_then(|s| serde_json::to_value(kernel_stats(&s)).map_err(|e| e.to_string()));
+            match stats {
+                Ok(v) => obj.insert("kernel".into(), v),
+                Err(e) => obj.insert("kernel_error".into(), Value::String(e)),
+            };
         }
         reply
     }
