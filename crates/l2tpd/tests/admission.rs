@@ -237,6 +237,10 @@ fn an_sccrq_flood_fills_the_half_open_bound_and_spares_the_established_tunnel() 
         sessions(&dir, &lac_sock),
     );
     let sockets_before = counters(&dir, &lns_sock)["tunnel_sockets"].clone();
+    assert_eq!(
+        sockets_before, 0,
+        "with the null data plane the established tunnel lives on the listening socket"
+    );
     // 3,000 SCCRQs from one address over about 3 s (bounded in count and time).
     let flood = UdpSocket::bind("127.0.0.5:0").unwrap();
     let start = Instant::now();

@@ -121,8 +121,9 @@ impl Daemon {
     }
 
     /// Submit the creation of the kernel tunnel on the tunnel's socket
-    /// (opened now if it has none). Errors: the socket could not be opened,
-    /// connected or handed over.
+    /// (opened now if it has none; with the null data plane, a tunnel the
+    /// peer opened keeps to the listening socket, [`super::sockets::Sockets::host`]).
+    /// Errors: the socket could not be opened, connected or handed over.
     fn create_tunnel(
         &mut self,
         tunnel: TunnelId,
@@ -131,20 +132,24 @@ impl Daemon {
     ) -> Result<(), String> {
         // The id may have belonged to a tunnel whose kernel objects are still going.
         self.drain_freed_tunnel(tunnel);
-        let socket = self
-            .tunnel_socket(tunnel, peer)
-            .map_err(|e| format!("tunnel socket: {e}"))?;
-        // A dialled tunnel's socket on an ephemeral port waited unconnected
-        // for the SCCRP; the kernel sends to the address it is connected to.
-        self.sockets
-            .connect(tunnel, peer)
-            .map_err(|e| format!("tunnel socket: {e}"))?;
         // The worker gets a descriptor of its own (closed once the kernel
         // tunnel, which holds the socket itself, exists).
-        let fd = socket
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| format!("tunnel socket: {e}"))?;
+        let fd = if self.null_dp && self.sockets.get(tunnel).is_none() {
+            // No kernel tunnel to hand a socket to: a tunnel the peer opened
+            // stays on the listening socket, which spares each tunnel a
+            // socket, a descriptor and the kernel's scan of every socket on
+            // the shared port per bind and per datagram.
+            self.sockets.host(tunnel)
+        } else {
+            self.tunnel_socket(tunnel, peer).and_then(|socket| {
+                // A dialled tunnel's socket on an ephemeral port waited
+                // unconnected for the SCCRP; the kernel sends to the
+                // address it is connected to.
+                self.sockets.connect(tunnel, peer)?;
+                socket.as_fd().try_clone_to_owned()
+            })
+        }
+        .map_err(|e| format!("tunnel socket: {e}"))?;
         let ticket = self.dpw.ticket();
         self.tunnel_creates.insert(tunnel, ticket);
         let done = self.dp_tx.clone();

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use l2tp_proto::wire::TunnelId;
+use l2tp_proto::wire::{PacketKind, decode_header};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -95,10 +96,80 @@ thread_local! {
         std::cell::RefCell::new(junk_log_limiter());
 }
 
-/// Read `socket` until it fails for good, queueing datagrams on `tx`
-/// (dropping and counting in `drops` when the queue is full).
-async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<QueueDrops>) {
-    let listen = tx.max_capacity() == LISTEN_QUEUE;
+/// The tunnel ids (16 bits, RFC 2661 §3.1) of the established tunnels that
+/// live on the listening socket (see [`Sockets::host`]): a bit each, 8 KiB
+/// in all, shared with the listening socket's reader, which queues their
+/// control messages with the tunnel sockets' datagrams.
+struct Hosted(Box<[AtomicU64; 1024]>);
+
+impl Hosted {
+    fn new() -> Self {
+        Self(Box::new(std::array::from_fn(|_| AtomicU64::new(0))))
+    }
+
+    fn word_bit(tunnel: u16) -> (usize, u64) {
+        (usize::from(tunnel / 64), 1 << (tunnel % 64))
+    }
+
+    fn set(&self, tunnel: TunnelId, on: bool) {
+        let (w, bit) = Self::word_bit(tunnel.0);
+        match on {
+            true => self.0[w].fetch_or(bit, Ordering::Relaxed),
+            false => self.0[w].fetch_and(!bit, Ordering::Relaxed),
+        };
+    }
+
+    fn contains(&self, tunnel: TunnelId) -> bool {
+        let (w, bit) = Self::word_bit(tunnel.0);
+        self.0[w].load(Ordering::Relaxed) & bit != 0
+    }
+
+    fn clear(&self) {
+        for w in self.0.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where a reader queues what it reads.
+enum Route {
+    /// A tunnel socket: everything to the tunnels' queue.
+    Tunnel(mpsc::Sender<Datagram>),
+    /// The listening socket: control messages of the established tunnels
+    /// it hosts to the tunnels' queue, the rest (SCCRQs, half-open
+    /// tunnels, strays) to its own.
+    Listen {
+        listen: mpsc::Sender<Datagram>,
+        tunnel: mpsc::Sender<Datagram>,
+        hosted: Arc<Hosted>,
+    },
+}
+
+impl Route {
+    /// The queue for `data`, and whether it is the listening socket's.
+    fn pick(&self, data: &[u8]) -> (&mpsc::Sender<Datagram>, bool) {
+        match self {
+            Route::Tunnel(tx) => (tx, false),
+            Route::Listen {
+                listen,
+                tunnel,
+                hosted,
+            } => {
+                let established = decode_header(data).is_ok_and(|(h, _)| {
+                    h.kind == PacketKind::Control && hosted.contains(h.tunnel_id)
+                });
+                match established {
+                    true => (tunnel, false),
+                    false => (listen, true),
+                }
+            }
+        }
+    }
+}
+
+/// Read `socket` until it fails for good, queueing datagrams as `route`
+/// says (dropping and counting in `drops` when the queue is full).
+async fn reader(socket: Arc<UdpSocket>, route: Route, drops: Arc<QueueDrops>) {
     // A peer can provoke one receive error per datagram (ICMP): the log
     // lines are rate-limited, with the count of those held back.
     let mut recv_logs = junk_log_limiter();
@@ -114,14 +185,17 @@ async fn reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>, drops: Arc<Q
                 })
             });
             match got {
-                Ok(d) => match tx.try_send(d) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let counter = if listen { &drops.listen } else { &drops.tunnel };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                Ok(d) => {
+                    let (tx, listen) = route.pick(&d.data);
+                    match tx.try_send(d) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            let counter = if listen { &drops.listen } else { &drops.tunnel };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => return,
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                },
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ICMP errors (e.g. port unreachable) surface on connected UDP
                 // sockets as ECONNREFUSED; the retransmission logic deals with loss.
@@ -148,6 +222,8 @@ pub(super) struct Sockets {
     tunnel_rx: mpsc::Receiver<Datagram>,
     listen_rx: mpsc::Receiver<Datagram>,
     drops: Arc<QueueDrops>,
+    /// Established tunnels that live on the listening socket.
+    hosted: Arc<Hosted>,
     _listen_reader: JoinHandle<()>,
     /// Datagrams to send, in order (see [`Sockets::queue`]).
     outbox: Vec<Outgoing>,
@@ -202,7 +278,13 @@ impl Sockets {
         let drops = Arc::new(QueueDrops::default());
         let (listen_tx, listen_rx) = mpsc::channel(LISTEN_QUEUE);
         let (tunnel_tx, tunnel_rx) = mpsc::channel(TUNNEL_QUEUE);
-        let listen_reader = tokio::spawn(reader(listener.clone(), listen_tx, drops.clone()));
+        let hosted = Arc::new(Hosted::new());
+        let route = Route::Listen {
+            listen: listen_tx,
+            tunnel: tunnel_tx.clone(),
+            hosted: hosted.clone(),
+        };
+        let listen_reader = tokio::spawn(reader(listener.clone(), route, drops.clone()));
         Ok(Self {
             listener,
             listen_port,
@@ -212,6 +294,7 @@ impl Sockets {
             tunnel_rx,
             listen_rx,
             drops,
+            hosted,
             _listen_reader: listen_reader,
             outbox: Vec::new(),
         })
@@ -403,7 +486,7 @@ impl Sockets {
         let socket = Arc::new(UdpSocket::from_std(std_sock)?);
         let reader = tokio::spawn(reader(
             socket.clone(),
-            self.tunnel_tx.clone(),
+            Route::Tunnel(self.tunnel_tx.clone()),
             self.drops.clone(),
         ));
         // Used on the daemon loop's thread only; newer clippy flags the Arc.
@@ -424,8 +507,21 @@ impl Sockets {
         Ok(socket)
     }
 
+    /// Keep the established `tunnel`, which has no socket of its own, on
+    /// the listening socket: its control messages are queued with the
+    /// tunnel sockets' datagrams from now on (see [`Route`]). Returns a
+    /// descriptor of the listening socket, the tunnel's socket for the data
+    /// plane's records. Errors: the descriptor could not be duplicated.
+    pub(super) fn host(&mut self, tunnel: TunnelId) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        let fd = self.listener.as_fd().try_clone_to_owned()?;
+        self.hosted.set(tunnel, true);
+        Ok(fd)
+    }
+
     /// `tunnel` is gone: its socket closes when no other tunnel uses it.
     pub(super) fn release(&mut self, tunnel: TunnelId) {
+        self.hosted.set(tunnel, false);
         let Some(entry) = self.by_tunnel.remove(&tunnel) else {
             return;
         };
@@ -441,6 +537,7 @@ impl Sockets {
 
     /// Close every tunnel socket.
     pub(super) fn clear(&mut self) {
+        self.hosted.clear();
         self.by_tunnel.clear();
         self.by_tuple.clear();
     }
@@ -540,5 +637,52 @@ impl Daemon {
         let connected = self.sockets.peer_of(t.tunnel).flatten().is_some();
         self.sockets
             .queue(socket, connected, t.tunnel, t.peer, t.data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A control message header (T, L, S set; RFC 2661 §3.1) to `tunnel`, or
+    /// a data message header (T clear) when `control` is false.
+    fn message(tunnel: u16, control: bool) -> Vec<u8> {
+        let mut m = match control {
+            true => vec![0xc8, 0x02, 0, 12],
+            false => vec![0x00, 0x02],
+        };
+        m.extend_from_slice(&tunnel.to_be_bytes());
+        m.extend_from_slice(&[0; 2]);
+        if control {
+            m.extend_from_slice(&[0; 4]);
+        }
+        m
+    }
+
+    #[test]
+    fn the_listening_socket_queues_only_its_hosted_tunnels_control_messages_with_the_tunnels() {
+        let (listen, _lrx) = mpsc::channel(1);
+        let (tunnel, _trx) = mpsc::channel(1);
+        let hosted = Arc::new(Hosted::new());
+        let route = Route::Listen {
+            listen,
+            tunnel,
+            hosted: hosted.clone(),
+        };
+        let to_listen = |data: &[u8]| route.pick(data).1;
+        hosted.set(TunnelId(7), true);
+        hosted.set(TunnelId(65_535), true);
+        assert!(!to_listen(&message(7, true)));
+        assert!(!to_listen(&message(65_535, true)));
+        // SCCRQs (tunnel 0), unknown tunnels, data messages, junk.
+        assert!(to_listen(&message(0, true)));
+        assert!(to_listen(&message(8, true)));
+        assert!(to_listen(&message(7, false)));
+        assert!(to_listen(&[0xc8]));
+        hosted.set(TunnelId(7), false);
+        assert!(to_listen(&message(7, true)));
+        assert!(!to_listen(&message(65_535, true)));
+        hosted.clear();
+        assert!(to_listen(&message(65_535, true)));
     }
 }
