@@ -7,6 +7,10 @@
 //!   no file descriptor, task or buffer. A responder tunnel gets its connected
 //!   socket when it is established (the kernel tunnel needs one,
 //!   `L2TP_ATTR_FD`); a tunnel we dial gets one before its SCCRQ.
+//! - With the null data plane there is no kernel tunnel, and a tunnel on the
+//!   listening port needs no socket of its own: it lives on the listening
+//!   socket from its first message to its last ([`Sockets::host`] once
+//!   established), told apart from the others by its tunnel id.
 //! - Connected sockets share the listening address and port (`SO_REUSEADDR`);
 //!   a further live tunnel to a peer that already has one on that 5-tuple
 //!   binds an ephemeral port instead (RFC 2661 §8.1 lets either side use any
@@ -19,7 +23,8 @@
 //! - Datagrams from established tunnels' sockets and from the listening
 //!   socket travel in two bounded queues; the protocol loop drains the
 //!   tunnels' first, so a backlog of SCCRQs never delays an established
-//!   tunnel's control messages. A full queue drops (and counts) the datagram;
+//!   tunnel's control messages. The control messages of established
+//!   tunnels that live on the listening socket join the tunnels' queue. A full queue drops (and counts) the datagram;
 //!   the peer retransmits.
 //! - Reader tasks share one receive buffer per thread instead of holding 64 KiB each.
 //! - Outgoing datagrams are queued in order and sent with one `sendmmsg(2)`
@@ -606,8 +611,14 @@ impl Daemon {
     /// §8.1 lets the responder choose its port in the SCCRP, not later.
     /// The same for a tunnel whose `our_udp_port` is not the listening
     /// port. Such sockets are bounded by the half-open limits.
+    ///
+    /// With the null data plane no tunnel needs a socket of its own (there
+    /// is no kernel tunnel to hand one to): a tunnel we dial on the
+    /// listening port sends from the listening socket too, and tunnels
+    /// share its 5-tuple, told apart by their tunnel ids as RFC 2661 §3.1
+    /// allows.
     pub(super) fn transmit(&mut self, t: Transmit) {
-        let dialed = self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
+        let dialed = !self.null_dp && self.ep.tunnel(t.tunnel).is_some_and(|x| x.initiator);
         // A peer's tunnel gets its socket before its SCCRP when its port is
         // not the listening port, or when a live tunnel holds its 5-tuple.
         let needs_own_port = || {
