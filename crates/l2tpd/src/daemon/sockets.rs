@@ -154,8 +154,8 @@ impl Route {
     /// The queue for `data`, and whether it is the listening socket's.
     fn pick(&self, data: &[u8]) -> (&mpsc::Sender<Datagram>, bool) {
         match self {
-            Route::Tunnel(tx) => (tx, false),
-            Route::Listen {
+            Self::Tunnel(tx) => (tx, false),
+            Self::Listen {
                 listen,
                 tunnel,
                 hosted,
