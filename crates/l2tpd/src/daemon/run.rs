@@ -78,6 +78,18 @@ impl Daemon {
             tokio::select! {
                 biased;
                 () = sleep => {
+                    // After a stall (the process not scheduled, as on a
+                    // starved host), a due retransmission and the
+                    // acknowledgement that makes it needless can both be
+                    // waiting: what arrived before the deadline is handled
+                    // before it. Two turns of the runtime: one for its I/O
+                    // driver to collect the sockets' readiness (the wait
+                    // that the stall interrupted may have returned with
+                    // the timer alone), one for the readers to queue what
+                    // they read.
+                    tokio::task::yield_now().await;
+                    tokio::task::yield_now().await;
+                    self.take_queued_datagrams();
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
                     while let Some(t) = self.timers.pop_due(now) {
@@ -88,20 +100,9 @@ impl Daemon {
                 // what the core holds, and what the core waits for.
                 Some(done) = self.dp_rx.recv() => self.on_dataplane_done(done),
                 Some(d) = self.sockets.recv() => {
-                    // The datagrams already queued behind this one are taken
-                    // in the same turn (up to RECV_BATCH), each input's
-                    // outputs drained before the next input as always.
-                    // Their datagrams are sent together at the start of
-                    // the next turn (see `process_outputs`).
                     let _batch = crate::logbuf::Batch::begin();
                     self.on_datagram(&d);
-                    for _ in 1..RECV_BATCH {
-                        let Some(d) = self.sockets.try_recv() else {
-                            break;
-                        };
-                        self.drain_outputs();
-                        self.on_datagram(&d);
-                    }
+                    self.take_queued_datagrams();
                 }
                 Some(ev) = self.ppp_rx.recv() => self.on_ppp_event(ev),
                 Some(req) = self.api.recv() => self.handle_api(req),
@@ -129,6 +130,20 @@ impl Daemon {
         }
         tracing::info!("l2tpd stopped");
         Ok(())
+    }
+
+    /// Handle the datagrams already queued (up to [`RECV_BATCH`] in all,
+    /// after one just handled), each input's outputs drained before the
+    /// next input as always. Their datagrams are sent together at the start
+    /// of the next turn (see `process_outputs`).
+    fn take_queued_datagrams(&mut self) {
+        for _ in 1..RECV_BATCH {
+            let Some(d) = self.sockets.try_recv() else {
+                break;
+            };
+            self.drain_outputs();
+            self.on_datagram(&d);
+        }
     }
 
     /// Log the system counters and each tunnel's state and counters (SIGUSR1).
