@@ -121,8 +121,9 @@ impl Daemon {
     }
 
     /// Submit the creation of the kernel tunnel on the tunnel's socket
-    /// (opened now if it has none; with the null data plane, a tunnel the
-    /// peer opened keeps to the listening socket, [`super::sockets::Sockets::host`]).
+    /// (opened now if it has none; with the null data plane, a tunnel on
+    /// the listening port keeps to the listening socket,
+    /// [`super::sockets::Sockets::host`]).
     /// Errors: the socket could not be opened, connected or handed over.
     fn create_tunnel(
         &mut self,
@@ -135,8 +136,8 @@ impl Daemon {
         // The worker gets a descriptor of its own (closed once the kernel
         // tunnel, which holds the socket itself, exists).
         let fd = if self.null_dp && self.sockets.get(tunnel).is_none() {
-            // No kernel tunnel to hand a socket to: a tunnel the peer opened
-            // stays on the listening socket, which spares each tunnel a
+            // No kernel tunnel to hand a socket to: a tunnel on the
+            // listening port stays on the listening socket, which spares each tunnel a
             // socket, a descriptor and the kernel's scan of every socket on
             // the shared port per bind and per datagram.
             self.sockets.host(tunnel)
