@@ -193,6 +193,12 @@ params! {
         data_plane: val DataPlaneKind = DataPlaneKind::Netlink;
         /// pppd binary. Default `/usr/sbin/pppd`.
         pppd_path: val PathBuf = PathBuf::from("/usr/sbin/pppd");
+        /// Nice value (-20..=19) of the data-plane worker thread, which
+        /// makes the kernel calls and starts pppd, and so of every pppd:
+        /// above the protocol loop's (0), a burst of pppd starts cannot
+        /// delay the control messages of every tunnel. Read at start only.
+        /// Default 5.
+        pppd_nice: val i8 = 5;
         /// Refuse tunnels set up by peers (no LNS role). Default false.
         deny_remote_tunnel_creates: val bool = false;
         /// Receive pppd's ACCM and up/down reports through its `openl2tp.so`
@@ -529,6 +535,9 @@ impl SystemConfig {
         }
         if self.pppd_path.as_os_str().is_empty() {
             out.push(problem(&["pppd_path"], "pppd_path must not be empty"));
+        }
+        if !(-20..=19).contains(&self.pppd_nice) {
+            out.push(problem(&["pppd_nice"], "pppd_nice must be in -20..=19"));
         }
         if self.tunnel_establish_timeout.is_zero() {
             out.push(problem(&["tunnel_establish_timeout"], "must be above zero"));

@@ -359,6 +359,8 @@ fn tables_must_be_tables() {
 #[test]
 fn inconsistent_values() {
     let text = r#"
+[system]
+pppd_nice = 20
 [tunnel_profile.default]
 hide_avps = true
 [tunnel_profile.win]
@@ -390,6 +392,7 @@ our_addr = "2001:db8::1"
 "#;
     let e = errors(text);
     for (key, needle, kind) in [
+        ("system.pppd_nice", "pppd_nice", ErrorKind::Inconsistent),
         (
             "tunnel_profile.default.hide_avps",
             "hide_avps",
@@ -444,7 +447,7 @@ our_addr = "2001:db8::1"
         assert_eq!(err.kind, kind, "{err}");
         assert_eq!(err.line(), Some(line_of(text, needle)), "{err}");
     }
-    assert_eq!(e.len(), 13, "{e}");
+    assert_eq!(e.len(), 14, "{e}");
 }
 
 #[test]

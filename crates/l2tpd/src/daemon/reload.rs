@@ -54,6 +54,7 @@ impl Daemon {
                         | "udp_port"
                         | "data_plane"
                         | "ppp_accm_events"
+                        | "pppd_nice"
                         | "api_socket"
                         | "api_group"
                         | "api_readonly_group"

@@ -35,6 +35,7 @@ const RESTART_KEYS: &[&str] = &[
     "udp_port",
     "data_plane",
     "ppp_accm_events",
+    "pppd_nice",
     "secrets_file",
     "api_socket",
     "api_group",
