@@ -45,9 +45,13 @@ impl Daemon {
         // both say so.
         tracing::info!(listen = %self.local, data_plane = %self.config.system.data_plane, "l2tpd started");
         self.notify.ready(Instant::now(), self.counts());
+        // The log batch of a turn that took datagrams, kept open until
+        // their last outputs are drained at the top of the next turn.
+        let mut carried: Option<crate::logbuf::Batch> = None;
         loop {
-            // The log lines of this turn's outputs go out together.
-            let batch = crate::logbuf::Batch::begin();
+            // The log lines of this turn's outputs go out together (with
+            // those of the datagrams that woke the turn: one write(2)).
+            let batch = carried.take().unwrap_or_else(crate::logbuf::Batch::begin);
             self.process_outputs().await;
             // Every turn, so a loop that is stuck stops the watchdog pings.
             self.notify.tick(Instant::now(), self.counts());
@@ -92,8 +96,9 @@ impl Daemon {
                     // in the same turn (up to RECV_BATCH), each input's
                     // outputs drained before the next input as always.
                     // Their datagrams are sent together at the start of
-                    // the next turn (see `process_outputs`).
-                    let _batch = crate::logbuf::Batch::begin();
+                    // the next turn (see `process_outputs`), as are
+                    // their log lines.
+                    carried = Some(crate::logbuf::Batch::begin());
                     self.on_datagram(&d);
                     for _ in 1..RECV_BATCH {
                         let Some(d) = self.sockets.try_recv() else {
