@@ -190,18 +190,17 @@ impl DataPlane for NullDataPlane {
         if version == 2 && !spec.pseudowire.is_ppp() {
             return Err(Error::kernel(op(), libc::EPROTONOSUPPORT));
         }
-        let key = (spec.tunnel_id, spec.session_id);
-        if self.sessions.contains_key(&key) {
+        // One descent of the map for the check and the insertion.
+        let std::collections::btree_map::Entry::Vacant(slot) =
+            self.sessions.entry((spec.tunnel_id, spec.session_id))
+        else {
             return Err(Error::kernel(op(), libc::EEXIST));
-        }
+        };
         if self.lean {
-            self.sessions.insert(
-                key,
-                NullSession {
-                    spec: spec.clone(),
-                    peer_end: None,
-                },
-            );
+            slot.insert(NullSession {
+                spec: spec.clone(),
+                peer_end: None,
+            });
             return Ok(None);
         }
         let (ours, theirs) = socketpair(
@@ -211,13 +210,10 @@ impl DataPlane for NullDataPlane {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(|e| Error::io(format!("socketpair() for {}", op()), e.into()))?;
-        self.sessions.insert(
-            key,
-            NullSession {
-                spec: spec.clone(),
-                peer_end: Some(ours),
-            },
-        );
+        slot.insert(NullSession {
+            spec: spec.clone(),
+            peer_end: Some(ours),
+        });
         if !spec.pseudowire.is_ppp() {
             return Ok(None);
         }

@@ -372,17 +372,24 @@ pub fn optional_avps(message: MessageType) -> &'static [AttributeType] {
     all.get(mandatory_avps(message).len()..).unwrap_or(&[])
 }
 
-/// Values of the allowed AVPs of one message, indexed by attribute type.
-struct Slots {
+/// Attribute types below this have a slot in [`Slots`] (the RFC 2661
+/// attributes are 0 to 39); others are kept with the unknown AVPs.
+const SLOTS: usize = 40;
+
+/// The allowed AVPs of one message, indexed by attribute type: borrowed
+/// from the decoded message, on the stack (no allocation per message), a
+/// value cloned only when the typed message takes it.
+struct Slots<'a> {
     message: MessageType,
-    values: Vec<Option<AvpValue>>,
+    values: [Option<&'a AvpValue>; SLOTS],
 }
 
-impl Slots {
+impl Slots<'_> {
     fn take(&mut self, attribute: AttributeType) -> Option<AvpValue> {
         self.values
             .get_mut(usize::from(attribute.0))
             .and_then(Option::take)
+            .cloned()
     }
     fn missing(&self, attribute: AttributeType) -> MessageError {
         MessageError::MissingAvp {
@@ -441,7 +448,7 @@ impl Message {
         let allowed = allowed(message);
         let mut slots = Slots {
             message,
-            values: vec![None; 40],
+            values: [None; SLOTS],
         };
         let mut other = Vec::new();
         for avp in rest {
@@ -467,7 +474,7 @@ impl Message {
                         Some(Some(_)) => {
                             return Err(MessageError::DuplicateAvp { message, attribute });
                         }
-                        Some(s) => *s = Some(value.clone()),
+                        Some(s) => *s = Some(value),
                         None => other.push(avp.clone()),
                     }
                 }

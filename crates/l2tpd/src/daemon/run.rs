@@ -45,9 +45,13 @@ impl Daemon {
         // both say so.
         tracing::info!(listen = %self.local, data_plane = %self.config.system.data_plane, "l2tpd started");
         self.notify.ready(Instant::now(), self.counts());
+        // The log batch of a turn that took datagrams, kept open until
+        // their last outputs are drained at the top of the next turn.
+        let mut carried: Option<crate::logbuf::Batch> = None;
         loop {
-            // The log lines of this turn's outputs go out together.
-            let batch = crate::logbuf::Batch::begin();
+            // The log lines of this turn's outputs go out together (with
+            // those of the datagrams that woke the turn: one write(2)).
+            let batch = carried.take().unwrap_or_else(crate::logbuf::Batch::begin);
             self.process_outputs().await;
             // Every turn, so a loop that is stuck stops the watchdog pings.
             self.notify.tick(Instant::now(), self.counts());
@@ -89,6 +93,7 @@ impl Daemon {
                     // they read.
                     tokio::task::yield_now().await;
                     tokio::task::yield_now().await;
+                    carried = Some(crate::logbuf::Batch::begin());
                     self.take_queued_datagrams();
                     let now = Instant::now();
                     self.ep.handle_timeout(now, &mut self.rng);
@@ -100,7 +105,9 @@ impl Daemon {
                 // what the core holds, and what the core waits for.
                 Some(done) = self.dp_rx.recv() => self.on_dataplane_done(done),
                 Some(d) = self.sockets.recv() => {
-                    let _batch = crate::logbuf::Batch::begin();
+                    // Its log lines, and those of the datagrams taken with
+                    // it, go out with the next turn's (one write(2)).
+                    carried = Some(crate::logbuf::Batch::begin());
                     self.on_datagram(&d);
                     self.take_queued_datagrams();
                 }

@@ -13,6 +13,26 @@ impl Daemon {
     /// Publish a protocol event to `Monitor` callers and keep the API's
     /// state in step. Called before the daemon acts on the event.
     pub(in crate::daemon) fn api_event(&mut self, e: &Event) {
+        // With no `Monitor` caller subscribed, a session's event (one per
+        // call up and down, the frequent ones) only keeps the API's state
+        // in step: its names and description would be built for nothing.
+        if self.api.channels.events.receiver_count() == 0 {
+            match e {
+                Event::SessionUp {
+                    tunnel, session, ..
+                } => {
+                    self.inherit_session_trace(*tunnel, *session, None);
+                    return;
+                }
+                Event::SessionDown {
+                    tunnel, session, ..
+                } => {
+                    trace::forget_session(tunnel.0, session.0);
+                    return;
+                }
+                _ => {}
+            }
+        }
         // The registry keeps a tunnel's and a session's entry until the
         // daemon has acted on its last event (`TunnelFreed`, `SessionDown`).
         let tname = |d: &Self, id: TunnelId, peer: Option<std::net::SocketAddr>| {
