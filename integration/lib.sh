@@ -366,6 +366,7 @@ _toml_extra_opts() {
 #                        $WORK/run-ROLE/io.l2tpd.sock; "" turns the API off)
 #   --persist            LAC: persist = true on tunnel "lac1" (re-dialled,
 #                        and its calls placed again, whenever they end)
+#   --system "TOML"      a line added to [system] (repeatable)
 # Each daemon gets its own runtime directory $WORK/run-ROLE (API socket and
 # state_file), never the shared /run/l2tpd of the VM.
 # The LAC dials tunnel "lac1" to $LNS_IP; the LNS accepts incoming tunnels.
@@ -373,7 +374,7 @@ write_l2tpd_conf() {
     local file=$1 role=$2
     shift 2
     local sessions="s1" pool=0 listen deny ppp_log sess
-    local auth_lines="" session_type="" auth=none api_socket=unset persist=0
+    local auth_lines="" session_type="" auth=none api_socket=unset persist=0 system_lines=""
     local timers='hello_timeout = "60s"
 retry_timeout = "1s"
 retry_max_timeout = "8s"
@@ -389,6 +390,7 @@ max_retries = 5'
         --session-type) session_type=$2; shift 2 ;;
         --api-socket) api_socket=$2; shift 2 ;;
         --persist) persist=1; shift ;;
+        --system) system_lines+="$2"$'\n'; shift 2 ;;
         *) fail "write_l2tpd_conf: unknown option $1" ;;
         esac
     done
@@ -410,7 +412,7 @@ pppd_path = "$PPPD"
 deny_remote_tunnel_creates = $deny
 api_socket = "$api_socket"
 state_file = "$WORK/run-$role/l2tpd.state"
-
+${system_lines}
 [tunnel_profile.default]
 $timers
 ${auth_lines}

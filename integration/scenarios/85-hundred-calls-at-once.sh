@@ -74,7 +74,12 @@ stop_lac() {
 
 setup_netns
 write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --pool --api-socket "$WORK/lns.sock"
-write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "$sessions" --api-socket "$WORK/lac.sock"
+# The LAC's pppds share the VM's CPUs with the LNS's: at l2tpd's default
+# `pppd_nice = 5` they would run below xl2tpd's pppds (nice 0) in B but level
+# with l2tpd's in A. At 0 the LAC is the same for both LNSs; the l2tpd LNS
+# under test keeps its default, which puts its own pppds below the LAC's.
+write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "$sessions" --api-socket "$WORK/lac.sock" \
+    --system 'pppd_nice = 0'
 
 section "A. l2tpd LAC -> l2tpd LNS, $CALLS calls at once"
 start_l2tpd "$LNS_NS" "$WORK/l2tpd-lns.toml" "$WORK/l2tpd-lns.log"
