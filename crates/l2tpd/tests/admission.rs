@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{Process, ctl, l2tpctl_bin, wait};
+use common::{Process, ctl_json, l2tpctl_bin, wait};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -72,26 +72,14 @@ hello_timeout = "1s"
     (p, socket)
 }
 
-/// `l2tpctl --json ARGS` against `socket`, parsed.
-fn json(dir: &Path, socket: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (status, out, err) = ctl(dir, socket, &all, Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "l2tpctl {args:?}: {err}"
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 fn counters(dir: &Path, socket: &Path) -> Value {
-    let v = json(dir, socket, &["system", "counters"]);
+    let v = ctl_json(dir, socket, &["system", "counters"]);
     v.get("counters").cloned().unwrap_or(v)
 }
 
 /// (tunnel id, peer tunnel id, session ids) of the established tunnels.
 fn established(dir: &Path, socket: &Path) -> Vec<(u64, u64)> {
-    let v = json(dir, socket, &["tunnel", "list"]);
+    let v = ctl_json(dir, socket, &["tunnel", "list"]);
     let list = v.get("tunnels").cloned().unwrap_or(v);
     list.as_array()
         .unwrap()
@@ -102,7 +90,7 @@ fn established(dir: &Path, socket: &Path) -> Vec<(u64, u64)> {
 }
 
 fn sessions(dir: &Path, socket: &Path) -> Vec<u64> {
-    let v = json(dir, socket, &["session", "list"]);
+    let v = ctl_json(dir, socket, &["session", "list"]);
     let list = v.get("sessions").cloned().unwrap_or(v);
     let mut ids: Vec<u64> = list
         .as_array()

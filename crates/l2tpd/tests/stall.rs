@@ -14,7 +14,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{Process, ctl, l2tpctl_bin, wait};
+use common::{Process, ctl_json, l2tpctl_bin, wait};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -41,18 +41,6 @@ fn daemon(dir: &Path, name: &str, host: u8, port: u16, tunnel: bool) -> (Process
     (p, socket)
 }
 
-/// `l2tpctl --json ARGS` against `socket`, parsed.
-fn json(dir: &Path, socket: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (status, out, err) = ctl(dir, socket, &all, Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "l2tpctl {args:?}: {err}"
-    );
-    serde_json::from_str(&out).unwrap()
-}
-
 /// The first value named `key` anywhere in `v`, as a number.
 fn find(v: &Value, key: &str) -> Option<u64> {
     match v {
@@ -68,9 +56,9 @@ fn find(v: &Value, key: &str) -> Option<u64> {
 /// The one tunnel's counters on the daemon at `socket`, once it is
 /// established.
 fn tunnel(dir: &Path, socket: &Path) -> Option<Value> {
-    let list = json(dir, socket, &["tunnel", "list"]);
+    let list = ctl_json(dir, socket, &["tunnel", "list"]);
     let id = find(&list, "id")?;
-    Some(json(dir, socket, &["tunnel", "show", &id.to_string()]))
+    Some(ctl_json(dir, socket, &["tunnel", "show", &id.to_string()]))
 }
 
 fn counter(dir: &Path, socket: &Path, key: &str) -> u64 {

@@ -158,3 +158,16 @@ pub(crate) fn ctl(
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     (status, read(&out), read(&err))
 }
+
+/// `l2tpctl --json ARGS` against `socket` (10 s at most), parsed; panics
+/// with its stderr when it fails.
+pub(crate) fn ctl_json(dir: &Path, socket: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (status, out, err) = ctl(dir, socket, &all, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "l2tpctl {args:?}: {err}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
