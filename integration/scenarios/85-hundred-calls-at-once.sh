@@ -12,9 +12,11 @@
 # manual: 8-10 minutes under TCG (200 pppd processes on two emulated CPUs),
 #   too long for the test command; run it with `cargo xtask integration
 #   --filter 85 --release` on a quiet host (a loaded host starves the VM,
-#   and then anything retransmits). Last run (2026-11-30, quiet host): l2tpd
-#   LNS 124.3 s with no retransmission on either side, xl2tpd LNS 138.3 s
-#   (our LAC retransmitted 39 messages that xl2tpd dropped).
+#   and then anything retransmits). The last two runs (2026-11-30, quiet
+#   host): l2tpd LNS 124.3 s with no retransmission on either side, then
+#   179.5 s with 2 by the LAC (the LNS acknowledged late: it was not
+#   scheduled); xl2tpd LNS 138.3 s and 187.1 s (our LAC retransmitted 39
+#   messages that xl2tpd dropped, in the first).
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
