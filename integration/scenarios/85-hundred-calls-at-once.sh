@@ -14,8 +14,8 @@
 #   --filter 85 --release` on a quiet host (a loaded host starves the VM,
 #   and then anything retransmits). The last two runs (2026-11-30, quiet
 #   host): l2tpd LNS 124.3 s with no retransmission on either side, then
-#   179.5 s with 2 by the LAC (the LNS acknowledged late: it was not
-#   scheduled); xl2tpd LNS 138.3 s and 187.1 s (our LAC retransmitted 39
+#   179.5 s with 2 by the LAC (the LNS's acknowledgements came after the
+#   LAC's 1 s timeout; it then counted 2 duplicates); xl2tpd LNS 138.3 s and 187.1 s (our LAC retransmitted 39
 #   messages that xl2tpd dropped, in the first).
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
