@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn timeout_headers_are_read_like_run_in_vm_does() {
-        assert_eq!(scenario_timeout("85-hundred-calls-at-once"), Some(600));
+        assert_eq!(scenario_timeout("85-hundred-calls-at-once"), Some(900));
         assert_eq!(scenario_timeout("10-xl2tpd-pair"), None);
         assert!(is_manual("85-hundred-calls-at-once"));
         assert!(!is_manual("10-xl2tpd-pair"));
