@@ -137,9 +137,9 @@ impl Daemon {
         // tunnel, which holds the socket itself, exists).
         let fd = if self.null_dp && self.sockets.get(tunnel).is_none() {
             // No kernel tunnel to hand a socket to: a tunnel on the
-            // listening port stays on the listening socket, which spares each tunnel a
-            // socket, a descriptor and the kernel's scan of every socket on
-            // the shared port per bind and per datagram.
+            // listening port stays on the listening socket, which spares
+            // each tunnel a socket, a descriptor and the kernel's scan of
+            // every socket on the shared port per bind and per datagram.
             self.sockets.host(tunnel)
         } else {
             self.tunnel_socket(tunnel, peer).and_then(|socket| {

@@ -11,6 +11,20 @@ use l2tp_proto::wire::{SessionId, TunnelId};
 use super::local::configured_call;
 use super::{Daemon, limits};
 
+/// `[system]` keys read at start only: a reload that changes one warns that
+/// it takes effect when l2tpd restarts.
+pub(super) const RESTART_KEYS: &[&str] = &[
+    "listen_addr",
+    "udp_port",
+    "data_plane",
+    "ppp_accm_events",
+    "pppd_nice",
+    "api_socket",
+    "api_group",
+    "api_readonly_group",
+    "metrics_listen",
+];
+
 impl Daemon {
     /// SIGHUP or the API's `SystemReload`: [`reload_config`](Self::reload_config)
     /// between `RELOADING=1` and `READY=1` to the service manager (`READY=1`
@@ -47,20 +61,7 @@ impl Daemon {
             .changes(&new)
             .system_keys
             .into_iter()
-            .filter(|k| {
-                matches!(
-                    *k,
-                    "listen_addr"
-                        | "udp_port"
-                        | "data_plane"
-                        | "ppp_accm_events"
-                        | "pppd_nice"
-                        | "api_socket"
-                        | "api_group"
-                        | "api_readonly_group"
-                        | "metrics_listen"
-                )
-            })
+            .filter(|k| RESTART_KEYS.contains(k))
             .collect();
         if !restart_keys.is_empty() {
             tracing::warn!(

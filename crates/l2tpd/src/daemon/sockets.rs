@@ -24,8 +24,8 @@
 //!   socket travel in two bounded queues; the protocol loop drains the
 //!   tunnels' first, so a backlog of SCCRQs never delays an established
 //!   tunnel's control messages. The control messages of established
-//!   tunnels that live on the listening socket join the tunnels' queue. A full queue drops (and counts) the datagram;
-//!   the peer retransmits.
+//!   tunnels that live on the listening socket join the tunnels' queue.
+//!   A full queue drops (and counts) the datagram; the peer retransmits.
 //! - Reader tasks share one receive buffer per thread instead of holding 64 KiB each.
 //! - Outgoing datagrams are queued in order and sent with one `sendmmsg(2)`
 //!   per run of datagrams from the same socket ([`Sockets::flush`]).

@@ -29,19 +29,12 @@ use crate::api::overlay::{self, LoadError, Overlay};
 use crate::api::trace::{self, TraceFlags};
 use crate::api::{ApiChannels, ApiRequest};
 
-/// `[system]` keys that only change when l2tpd restarts.
-const RESTART_KEYS: &[&str] = &[
-    "listen_addr",
-    "udp_port",
-    "data_plane",
-    "ppp_accm_events",
-    "pppd_nice",
-    "secrets_file",
-    "api_socket",
-    "api_group",
-    "api_readonly_group",
-    "metrics_listen",
-];
+/// `[system]` keys `SystemModify` refuses: those a reload cannot change
+/// ([`super::reload::RESTART_KEYS`]), and the secrets file, which is read
+/// from the configuration files only.
+fn fixed_key(key: &str) -> bool {
+    super::reload::RESTART_KEYS.contains(&key) || key == "secrets_file"
+}
 
 /// The name of the scratch tunnel used to resolve calls placed in tunnels
 /// the peer set up (never kept).

@@ -8,7 +8,7 @@ use l2tp_proto::wire::TunnelId;
 use serde_json::Value;
 
 use super::super::Daemon;
-use super::{RESTART_KEYS, empty, flags, reply, settings_table, to_object};
+use super::{empty, fixed_key, flags, reply, settings_table, to_object};
 use crate::api::trace::{self};
 
 impl Daemon {
@@ -195,7 +195,7 @@ impl Daemon {
             .map(|f| flags(f, "trace_flags"))
             .transpose()?;
         if let Some(s) = &p.settings {
-            if let Some(k) = s.keys().find(|k| RESTART_KEYS.contains(&k.as_str())) {
+            if let Some(k) = s.keys().find(|k| fixed_key(k)) {
                 return Err(ApiError::invalid(
                     format!("settings.{k}"),
                     format!("{k} changes only when l2tpd restarts"),
