@@ -303,12 +303,12 @@ params! {
         /// Retransmissions of a control message before the tunnel is torn
         /// down. At least 1; default 5.
         max_retries: val u32 = 5;
-        /// Receive Window Size we advertise (messages). 4..=65535; default 16
+        /// Receive Window Size we advertise (messages). 4..=65535; default 64
         /// (RFC 2661 §5.8: never less than 4).
-        rx_window_size: val u16 = 16;
+        rx_window_size: val u16 = 64;
         /// Upper bound on the send window we use even if the peer advertises
-        /// more (messages). 1..=65535; default 10.
-        tx_window_size: val u16 = 10;
+        /// more (messages). 1..=65535; default 64.
+        tx_window_size: val u16 = 64;
         /// Framing Capabilities we advertise. Default both.
         framing_caps: val FramingCaps = FramingCaps::default();
         /// Bearer Capabilities we advertise. Default both.

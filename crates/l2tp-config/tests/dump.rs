@@ -158,7 +158,7 @@ fn the_dump_shows_resolved_tunnels_and_sessions_and_every_default() {
     assert!(dump.contains("[tunnel.t1.session.s1.ppp]"), "{dump}");
     assert!(dump.contains("[tunnel.\"odd name\"]"), "{dump}");
     // Every key of the default profiles, e.g. the built-in ones.
-    assert!(dump.contains("tx_window_size = 10"), "{dump}");
+    assert!(dump.contains("tx_window_size = 64"), "{dump}");
     assert!(dump.contains("use_udp_checksums = true"), "{dump}");
     assert!(dump.contains("auth_mschapv2 = true"), "{dump}");
     // The resolved incoming parameters, as comments.

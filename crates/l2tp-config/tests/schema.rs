@@ -108,8 +108,8 @@ fn empty_config_has_the_documented_defaults() {
     assert_eq!(tunnel.retry_timeout, Duration::from_secs(1));
     assert_eq!(tunnel.retry_max_timeout, Duration::from_secs(8));
     assert_eq!(tunnel.max_retries, 5);
-    assert_eq!(tunnel.rx_window_size, 16);
-    assert_eq!(tunnel.tx_window_size, 10);
+    assert_eq!(tunnel.rx_window_size, 64);
+    assert_eq!(tunnel.tx_window_size, 64);
     assert!(tunnel.framing_caps.sync && tunnel.framing_caps.async_);
     assert!(tunnel.bearer_caps.digital && tunnel.bearer_caps.analog);
     assert!(tunnel.use_udp_checksums);
