@@ -13,10 +13,13 @@
 #   too long for the test command; run it with `cargo xtask integration
 #   --filter 85 --release` on a quiet host (a loaded host starves the VM,
 #   and then anything retransmits). The last two runs (2026-11-30, quiet
-#   host): l2tpd LNS 124.3 s with no retransmission on either side, then
-#   179.5 s with 2 by the LAC (the LNS's acknowledgements came after the
-#   LAC's 1 s timeout; it then counted 2 duplicates); xl2tpd LNS 138.3 s and 187.1 s (our LAC retransmitted 39
-#   messages that xl2tpd dropped, in the first).
+#   host, default windows of 64): l2tpd LNS 185.3 s and 193.0 s, with no
+#   retransmission on either side in both; xl2tpd LNS 171.8 s (our LAC
+#   retransmitted 42 messages to it), then 61 of 100 calls and our
+#   tunnel cleared after retransmissions to xl2tpd were exhausted. The
+#   l2tpd LNS's time is its pppd starts (one at a time on its data-plane
+#   worker at pppd_nice 5, sharing the two CPUs with the LAC's pppds at
+#   nice 0); the LAC had all 100 calls up in 30 s.
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
