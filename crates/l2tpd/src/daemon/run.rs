@@ -24,8 +24,9 @@ const RECV_BATCH: usize = 64;
 
 /// Within a turn, what the inputs so far produced is sent every this many
 /// datagrams rather than only when the turn ends: the peer starts on the
-/// replies while we handle the rest (65,535 calls in one tunnel: about a
-/// tenth more set-ups a second than with one send per turn).
+/// replies while we handle the rest (65,535 calls in one tunnel with
+/// windows of 64: about 5 % more set-ups a second than with one send per
+/// turn, in interleaved runs).
 const SEND_EVERY: usize = 16;
 
 /// The next scrape of the metrics endpoint; never, when it is off.
