@@ -156,9 +156,10 @@ impl Daemon {
             let Some(d) = self.sockets.try_recv() else {
                 break;
             };
-            self.drain_outputs();
             if i % SEND_EVERY == 0 {
-                self.sockets.flush().await;
+                self.process_outputs().await;
+            } else {
+                self.drain_outputs();
             }
             self.on_datagram(&d);
         }
