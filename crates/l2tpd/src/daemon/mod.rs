@@ -171,8 +171,7 @@ impl Daemon {
         let dpw = if null_dp {
             worker::Worker::inline(dp)
         } else {
-            let nice = i32::from(config.system.pppd_nice);
-            worker::Worker::spawn(dp, tokio::runtime::Handle::current(), nice)
+            worker::Worker::spawn(dp, tokio::runtime::Handle::current())
                 .context("starting the data-plane worker thread")?
         };
         let mut ep = Endpoint::new();
