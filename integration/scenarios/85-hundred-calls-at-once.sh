@@ -102,10 +102,11 @@ log "ok: $CALLS distinct pool addresses on the LAC"
 # pppd_nice: every LNS pppd at the default 5, the LAC's at its 0, and
 # l2tpd's own threads (the data-plane worker included) at 0.
 for side in "$LNS_NS:5" "$LAC_NS:0"; do
-    others=$(for p in $(pppd_pids_in "${side%:*}"); do ps -o ni= -p "$p"; done | tr -d ' ' | grep -vx "${side#*:}" || true)
+    # Field 19 of /proc/PID/stat: the nice value (no spaces in these names).
+    others=$(for p in $(pppd_pids_in "${side%:*}"); do awk '{ print $19 }' "/proc/$p/stat"; done | grep -vx "${side#*:}" || true)
     [[ -z $others ]] || fail "${side%:*}: pppds not at nice ${side#*:}: $(echo "$others" | sort | uniq -c | tr '\n' ' ')"
 done
-l2tpd_nice=$(ps -L -o ni= -p "$lns_pid" | tr -d ' ' | sort -u | tr '\n' ' ')
+l2tpd_nice=$(awk '{ print $19 }' /proc/"$lns_pid"/task/*/stat | sort -u | tr '\n' ' ')
 [[ $l2tpd_nice == "0 " ]] || fail "LNS l2tpd threads at nice values $l2tpd_nice, expected 0"
 log "ok: LNS pppds at nice 5, LAC pppds at 0, LNS l2tpd threads at 0"
 lac_rtx=$(retransmits "$WORK/lac.sock")
