@@ -52,15 +52,36 @@ retransmits() {
     "$L2TPCTL" --socket "$1" --json system counters | sed -n 's/.*"retransmits": \([0-9]*\).*/\1/p'
 }
 
-# run_calls LNS_KIND: start the l2tpd LAC with $CALLS sessions and wait for all
-# of them; sets SETUP_S to the seconds from LAC start to all links up.
+# child_stats PID: the /proc stat files of PID's pppd children, one per line.
+child_stats() {
+    pgrep -P "$1" -x pppd | sed 's|.*|/proc/&/stat|' || true
+}
+
+# cpu_use NAME PID: "NAME N.Ns, its K pppds M.Ms": CPU time (user + system,
+# fields 14 and 15 of /proc/PID/stat; no spaces in these command names) of
+# PID and of its pppd children, so far. One awk per process group: a
+# process per pppd would take minutes under TCG here.
+cpu_use() {
+    local hz own sum stats
+    hz=$(getconf CLK_TCK)
+    own=$(awk -v hz="$hz" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$2/stat")
+    mapfile -t stats < <(child_stats "$2")
+    sum=$( ((${#stats[@]})) && awk -v hz="$hz" '{ s += $14 + $15 } END { printf "%.1f", s / hz }' "${stats[@]}" </dev/null || echo 0)
+    echo "$1 ${own}s, its ${#stats[@]} pppds ${sum}s"
+}
+
+# run_calls LNS_KIND LNS_PID: start the l2tpd LAC with $CALLS sessions and wait for all
+# of them; sets SETUP_S to the seconds from LAC start to all links up, and
+# CPU_USE to the CPU time of each daemon and its pppds at that moment.
 run_calls() {
-    local kind=$1 t0 secs
+    local kind=$1 lns=$2 t0
     t0=$EPOCHREALTIME
     start_l2tpd "$LAC_NS" "$WORK/l2tpd-lac.toml" "$WORK/l2tpd-lac-$kind.log"
     LAC_PID=$LAST_PID
     wait_for "test \$(links_up $LAC_NS) -eq $CALLS" 400 "$CALLS ppp links up in $LAC_NS ($kind LNS)"
     SETUP_S=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    CPU_USE="CPU: $(cpu_use "LAC l2tpd" "$LAC_PID"); $(cpu_use "LNS $kind" "$lns")"
+    log "$kind LNS: $CPU_USE"
     wait_for "test \$(links_up $LNS_NS) -eq $CALLS" 60 "$CALLS ppp links up in $LNS_NS ($kind LNS)"
     log "$kind LNS: $CALLS calls up in ${SETUP_S}s"
 }
@@ -89,8 +110,9 @@ write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "$sessions" --api-socket 
 section "A. l2tpd LAC -> l2tpd LNS, $CALLS calls at once"
 start_l2tpd "$LNS_NS" "$WORK/l2tpd-lns.toml" "$WORK/l2tpd-lns.log"
 lns_pid=$LAST_PID
-run_calls l2tpd
+run_calls l2tpd "$lns_pid"
 l2tpd_s=$SETUP_S
+l2tpd_cpu=$CPU_USE
 declare -A seen=()
 for ifc in $(ppp_ifaces "$LAC_NS"); do
     read -r local _ <<<"$(ppp_addrs "$LAC_NS" "$ifc")"
@@ -100,11 +122,13 @@ done
 ((${#seen[@]} == CALLS)) || fail "expected $CALLS distinct LAC addresses, found ${#seen[@]}"
 log "ok: $CALLS distinct pool addresses on the LAC"
 # pppd_nice: every LNS pppd at the default 5, the LAC's at its 0, and
-# l2tpd's own threads (the data-plane worker included) at 0.
-for side in "$LNS_NS:5" "$LAC_NS:0"; do
-    # Field 19 of /proc/PID/stat: the nice value (no spaces in these names).
-    others=$(for p in $(pppd_pids_in "${side%:*}"); do awk '{ print $19 }' "/proc/$p/stat"; done | grep -vx "${side#*:}" || true)
-    [[ -z $others ]] || fail "${side%:*}: pppds not at nice ${side#*:}: $(echo "$others" | sort | uniq -c | tr '\n' ' ')"
+# l2tpd's own threads (the data-plane worker included) at 0. Field 19 of
+# /proc/PID/stat is the nice value (no spaces in these names); one pgrep
+# and one awk per daemon.
+for side in "$lns_pid:5" "$LAC_PID:0"; do
+    mapfile -t stats < <(child_stats "${side%:*}")
+    nices=$( ((${#stats[@]})) && awk '{ print $19 }' "${stats[@]}" </dev/null | sort | uniq -c | tr -s ' \n' ' ' || true)
+    [[ $nices == " $CALLS ${side#*:} " ]] || fail "pppds of l2tpd ${side%:*}: count and nice value: $nices (expected $CALLS at ${side#*:})"
 done
 l2tpd_nice=$(awk '{ print $19 }' /proc/"$lns_pid"/task/*/stat | sort -u | tr '\n' ' ')
 [[ $l2tpd_nice == "0 " ]] || fail "LNS l2tpd threads at nice values $l2tpd_nice, expected 0"
@@ -137,16 +161,17 @@ wait_for "! kill -0 $lns_pid" 10 "LNS l2tpd exits after SIGTERM"
 section "B. l2tpd LAC -> xl2tpd LNS, $CALLS calls at once"
 write_xl2tpd_lns_conf "$WORK/xl2tpd-lns.conf"
 start_xl2tpd "$LNS_NS" xl2tpd-lns "$WORK/xl2tpd-lns.conf"
-run_calls xl2tpd
+run_calls xl2tpd "$LAST_PID"
 xl2tpd_s=$SETUP_S
+xl2tpd_cpu=$CPU_USE
 log "retransmissions by our LAC against xl2tpd: $(retransmits "$WORK/lac.sock")"
 stop_lac
 
 cp "$WORK"/l2tpd-*.log "$RESULT_DIR/" 2>/dev/null || true
 
 section "figures"
-printf '%s calls at once: l2tpd LNS %ss (retransmissions: LAC %s, LNS %s), xl2tpd LNS %ss\n' \
-    "$CALLS" "$l2tpd_s" "$lac_rtx" "$lns_rtx" "$xl2tpd_s" | tee "$RESULT_DIR/figures.txt"
+printf '%s calls at once: l2tpd LNS %ss (retransmissions: LAC %s, LNS %s), xl2tpd LNS %ss\n  l2tpd LNS %s\n  xl2tpd LNS %s\n' \
+    "$CALLS" "$l2tpd_s" "$lac_rtx" "$lns_rtx" "$xl2tpd_s" "$l2tpd_cpu" "$xl2tpd_cpu" | tee "$RESULT_DIR/figures.txt"
 # Checked last, so that the comparison is made whatever the outcome.
 [[ $lac_rtx == 0 && $lns_rtx == 0 ]] ||
     fail "control messages were retransmitted (LAC $lac_rtx, LNS $lns_rtx): a peer waited on our processing"

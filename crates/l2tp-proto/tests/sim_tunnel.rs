@@ -5,7 +5,7 @@ mod sim;
 
 use std::time::Duration;
 
-use l2tp_proto::event::{AuthMode, CloseReason, Command, Event, Output, TunnelConfig};
+use l2tp_proto::event::{Action, AuthMode, CloseReason, Command, Event, Output, TunnelConfig};
 use l2tp_proto::session::{CallParams, CallType};
 use l2tp_proto::tunnel::Refusal;
 use l2tp_proto::wire::{SessionId, TunnelId};
@@ -518,6 +518,59 @@ fn calls_placed_at_once_complete_while_later_ones_are_still_starting() {
         s.a.ep.counters().retransmits + s.b.ep.counters().retransmits,
         0
     );
+}
+
+/// A peer that advertises a window of 4 and answers one call at a time
+/// (xl2tpd starts a pppd per call before it reads on) has at most twice its
+/// window of our calls waiting for an ICRP at once; the others wait their
+/// turn, and a call's establishment timeout runs from its ICRQ, not from
+/// when it was placed: 100 calls placed at once all come up, although the
+/// last is answered long after that timeout.
+#[test]
+fn calls_to_a_slow_peer_with_a_small_window_wait_their_turn_and_all_come_up() {
+    use l2tp_proto::wire::{ControlMessage, MessageType};
+    let mut lns = lns_config();
+    lns.channel.rx_window = 4;
+    let mut s = Sim::new(13, Impairments::NONE, None, accept_all(lns));
+    s.b.call_pace = Some(Duration::from_millis(500));
+    let lac = TunnelConfig {
+        session_establish_timeout: Duration::from_secs(10),
+        ..lac_config()
+    };
+    let t = open_tunnel(&mut s, lac);
+    assert!(s.run_until(Duration::from_secs(5), |s| tunnel_up(&s.a) == 1));
+    const CALLS: usize = 100;
+    for _ in 0..CALLS {
+        place_call(&mut s, t, CallType::LacIncoming);
+    }
+    // 100 decisions half a second apart: 50 s, five times the timeout.
+    assert!(
+        s.run_until(Duration::from_secs(120), |s| sessions_up(&s.a) == CALLS
+            && sessions_up(&s.b) == CALLS)
+    );
+    assert!(s.elapsed() > Duration::from_secs(45), "{:?}", s.elapsed());
+    assert_eq!(
+        s.a.count_events(|e| matches!(e, Event::SessionDown { .. })),
+        0
+    );
+    // Calls waiting for their ICRP, by the LAC's log: one more per ICRQ
+    // sent, one fewer per kernel session asked for (on its ICRP, before
+    // the ICCN and the next ICRQ are sent).
+    let (mut waiting, mut most) = (0usize, 0usize);
+    for (_, o) in &s.a.log {
+        match o {
+            Output::Transmit(tx) => {
+                let icrq = ControlMessage::decode(&tx.data, None)
+                    .ok()
+                    .is_some_and(|m| m.message_type() == Some(MessageType::ICRQ));
+                waiting += usize::from(icrq);
+            }
+            Output::Action(Action::CreateSession { .. }) => waiting -= 1,
+            _ => {}
+        }
+        most = most.max(waiting);
+    }
+    assert_eq!(most, 8, "twice the peer's window of 4");
 }
 
 #[test]

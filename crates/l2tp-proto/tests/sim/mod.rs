@@ -4,11 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use l2tp_proto::endpoint::{Endpoint, Incoming};
+use l2tp_proto::endpoint::{Endpoint, Incoming, IncomingCall};
 use l2tp_proto::event::{Action, ActionResult, Event, Output, TunnelConfig};
 use l2tp_proto::tunnel::Refusal;
 use rand::rngs::StdRng;
@@ -62,6 +62,16 @@ pub(crate) struct Node {
     pub alive: bool,
     /// Make the fake driver fail kernel session creation.
     pub fail_sessions: bool,
+    /// Decide the peer's new calls one per this much virtual time, in order
+    /// (a driver that is busy per call, as xl2tpd starting a pppd for each
+    /// before it reads on); `None`: each at once.
+    pub call_pace: Option<Duration>,
+    /// Calls reported and not yet decided (with `call_pace`).
+    held_calls: VecDeque<IncomingCall>,
+    /// When the next held call is decided (with `call_pace`).
+    next_call_decision: Option<Instant>,
+    /// When the last held call was decided (with `call_pace`).
+    last_call_decision: Option<Instant>,
 }
 
 impl Node {
@@ -142,6 +152,10 @@ impl Sim {
             log: Vec::new(),
             alive: true,
             fail_sessions: false,
+            call_pace: None,
+            held_calls: VecDeque::new(),
+            next_call_decision: None,
+            last_call_decision: None,
         };
         Self {
             start,
@@ -213,9 +227,19 @@ impl Sim {
                 }
                 Output::IncomingCall(c) => {
                     // The fake driver has no session limits: every call is
-                    // accepted at once, its ICRP / OCRP the next output.
+                    // accepted, at once (its ICRP / OCRP the next output)
+                    // or in its turn with `call_pace`.
                     let node = self.node(is_b);
-                    let _ = node.ep.accept_call(now, &mut node.rng, c);
+                    match node.call_pace {
+                        None => {
+                            let _ = node.ep.accept_call(now, &mut node.rng, c);
+                        }
+                        Some(pace) => {
+                            let next = node.last_call_decision.map_or(now, |l| now.max(l + pace));
+                            node.next_call_decision.get_or_insert(next);
+                            node.held_calls.push_back(c);
+                        }
+                    }
                 }
                 Output::Action(Action::CreateTunnel { tunnel, .. }) => {
                     let node = self.node(is_b);
@@ -294,12 +318,26 @@ impl Sim {
         } else {
             None
         };
-        let Some(next) = [next_wire, ta, tb].into_iter().flatten().min() else {
+        let decision = |n: &Node| n.next_call_decision.filter(|_| n.alive);
+        let (da, db) = (decision(&self.a), decision(&self.b));
+        let Some(next) = [next_wire, ta, tb, da, db].into_iter().flatten().min() else {
             return false;
         };
         self.now = self.now.max(next);
         let now = self.now;
-        if next_wire == Some(next) {
+        if let Some(is_b) = [(da, false), (db, true)]
+            .into_iter()
+            .find_map(|(d, is_b)| (d == Some(next)).then_some(is_b))
+        {
+            // The paced driver decides on its oldest held call.
+            let node = self.node(is_b);
+            if let Some(c) = node.held_calls.pop_front() {
+                let _ = node.ep.accept_call(now, &mut node.rng, c);
+                node.last_call_decision = Some(now);
+            }
+            node.next_call_decision =
+                (!node.held_calls.is_empty()).then(|| now + node.call_pace.unwrap_or_default());
+        } else if next_wire == Some(next) {
             let key = *self.wire.keys().next().unwrap();
             let (to_b, from, data) = self.wire.remove(&key).unwrap();
             let node = self.node(to_b);
