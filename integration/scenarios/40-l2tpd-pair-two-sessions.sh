@@ -1,11 +1,13 @@
 #!/bin/bash
 # l2tpd LAC -> l2tpd LNS, two sessions in one tunnel: two PPP links per side
 # (ppp0, ppp1), LAC addresses from the LNS's ip_pool, ping across each link.
+# The LNS has `pppd_max_starting = 1`: the second call waits for its ICRP
+# until the first call's PPP link is up (after IPCP on the wire).
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 setup_netns
-write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --pool
+write_l2tpd_conf "$WORK/l2tpd-lns.toml" lns --pool --system 'pppd_max_starting = 1'
 write_l2tpd_conf "$WORK/l2tpd-lac.toml" lac --sessions "s1 s2"
 capture_start "$LAC_NS" "$LAC_IF"
 
@@ -47,3 +49,11 @@ assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN" "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" SCCRQ 1 "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" ICRQ 2 "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" ICCN 2 "$LAC_IP"
+# The LNS's second ICRP (message type 11) comes after IPCP both ways.
+icrp2=$(awk -F'\t' -v lac="$LAC_IP" -v lns="$LNS_IP" '
+    $22 ~ /PPP IPCP/ { sub(/\|.*/, "", $2); ipcp[$2] = 1 }
+    $4 == 1 && $5 ~ /^11(\||$)/ && $2 ~ "^" lns && ++n == 2 {
+        print (ipcp[lac] && ipcp[lns]) ? "after IPCP" : "before IPCP"; exit
+    }' "$(tshark_decode "$CAPTURE_FILE")")
+[[ $icrp2 == "after IPCP" ]] || fail "pppd_max_starting = 1: the second ICRP came ${icrp2:-never}"
+log "ok: pppd_max_starting = 1: the second ICRP came after the first call's IPCP"

@@ -196,8 +196,15 @@ params! {
         /// Nice value (-20..=19) of every pppd, set on each as it starts:
         /// above l2tpd's own (0), a burst of pppd starts cannot delay the
         /// control messages of every tunnel, nor the kernel calls that set
-        /// up the next calls. Read at start only. Default 5.
+        /// up the next calls. A reload applies to the pppds started after
+        /// it. Default 5.
         pppd_nice: val i8 = 5;
+        /// Calls of the peers (ICRQ / OCRQ) whose pppd may be negotiating
+        /// at once: accepted, and the PPP link not yet up. Further calls
+        /// wait for their ICRP / OCRP (held by the driver, in arrival
+        /// order, within `session_establish_timeout`) until a link comes up
+        /// or a call ends. 0: no limit. Default 32.
+        pppd_max_starting: val u32 = 32;
         /// Refuse tunnels set up by peers (no LNS role). Default false.
         deny_remote_tunnel_creates: val bool = false;
         /// Receive pppd's ACCM and up/down reports through its `openl2tp.so`
@@ -223,7 +230,8 @@ params! {
         /// config accepts "120s" / seconds). Default 120 s.
         tunnel_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
         /// Time a session may take to become established (std Duration;
-        /// config accepts "120s" / seconds). Default 120 s.
+        /// config accepts "120s" / seconds), from its ICRQ / OCRQ. Default
+        /// 120 s.
         session_establish_timeout: val Duration as ConfigDuration = Duration::from_secs(120);
         /// File holding tunnel secrets and PPP passwords, merged over the
         /// configuration; it must not be accessible by group or others

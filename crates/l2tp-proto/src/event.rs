@@ -337,7 +337,10 @@ pub struct TunnelConfig {
     pub hide_avps: bool,
     /// Give up establishing the tunnel after this long.
     pub establish_timeout: Duration,
-    /// Give up establishing a call after this long.
+    /// Give up establishing a call after this long: a call we place, from
+    /// its ICRQ / OCRQ (not while it waits its turn, see
+    /// [`MAX_CALLS_STARTING`](crate::tunnel::MAX_CALLS_STARTING)); a peer's
+    /// call, from its ICRQ / OCRQ.
     pub session_establish_timeout: Duration,
     /// Accept incoming calls from the peer (ICRQ): we act as LNS.
     pub accept_lns_calls: bool,

@@ -8,14 +8,19 @@
 //! [`Daemon::admit_call`] decides (session limits, IP pool). Both decide at
 //! once, while the outputs are drained, from the running configuration (so
 //! a reload changes what is decided next and nothing else), and the answer
-//! (SCCRP / StopCCN, ICRP / OCRP / CDN) is the next output.
+//! (SCCRP / StopCCN, ICRP / OCRP / CDN) is the next output; except that a
+//! call waits for its decision while `[system] pppd_max_starting` calls
+//! have their pppd negotiating ([`PppdStarts`]).
 
+use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
 use std::time::Instant;
 
 use l2tp_proto::endpoint::{Incoming, IncomingCall, IncomingCallError, IncomingError};
 use l2tp_proto::event::TunnelConfig;
 use l2tp_proto::session::CallType;
 use l2tp_proto::tunnel::{CallRefusal, Refusal};
+use l2tp_proto::wire::{SessionId, TunnelId};
 
 use super::Daemon;
 use crate::params;
@@ -85,12 +90,68 @@ impl Daemon {
     }
 
     /// Answer a peer's new call: accept it (ICRP, or OCRP then OCCN) or
-    /// refuse it (CDN, RFC 2661 §4.4.2), as [`Self::call_admission`] decides.
+    /// refuse it (CDN, RFC 2661 §4.4.2), as [`Self::call_admission`] decides;
+    /// or hold it while `[system] pppd_max_starting` calls have their pppd
+    /// negotiating (decided in arrival order as links come up and calls
+    /// end; the core clears one not decided by its set-up deadline with CDN
+    /// result 4).
     pub(super) fn admit_call(&mut self, call: IncomingCall) {
+        let limit = self.pppd_start_limit();
+        if self.pppd_starts.must_hold(limit) {
+            tracing::debug!(
+                tunnel_id = call.tunnel().0,
+                peer_session_id = call.peer_session().0,
+                starting = self.pppd_starts.starting(),
+                waiting = self.pppd_starts.held(),
+                "incoming call waits: pppd_max_starting calls are negotiating PPP"
+            );
+            self.pppd_starts.hold(call);
+            return;
+        }
+        self.decide_call(call);
+    }
+
+    /// `[system] pppd_max_starting`, or 0 (no limit) with the null data
+    /// plane, which starts no pppd.
+    fn pppd_start_limit(&self) -> usize {
+        if self.null_dp {
+            0
+        } else {
+            self.config.system.pppd_max_starting as usize
+        }
+    }
+
+    /// Session `s` of tunnel `t` no longer counts against
+    /// `pppd_max_starting` (its PPP link is up, or the call or its pppd
+    /// ended): decide the calls held for that.
+    pub(super) fn pppd_start_settled(&mut self, t: TunnelId, s: SessionId) {
+        if self.pppd_starts.settled(&(t, s)) {
+            self.decide_held_calls();
+        }
+    }
+
+    /// Decide held calls, oldest first, while the limit allows (after a
+    /// call settled, or a reload that raised the limit).
+    pub(super) fn decide_held_calls(&mut self) {
+        while let Some(call) = self.pppd_starts.next(self.pppd_start_limit()) {
+            self.decide_call(call);
+        }
+    }
+
+    /// Accept or refuse `call` now, as [`Self::call_admission`] decides. An
+    /// accepted call counts against `pppd_max_starting` until it settles.
+    fn decide_call(&mut self, call: IncomingCall) {
         let now = Instant::now();
         let (tunnel, peer_session) = (call.tunnel(), call.peer_session());
         let result = match self.call_admission(&call) {
-            Ok(()) => self.ep.accept_call(now, &mut self.rng, call).map(drop),
+            Ok(()) => self
+                .ep
+                .accept_call(now, &mut self.rng, call)
+                .map(|session| {
+                    if !self.null_dp {
+                        self.pppd_starts.started((tunnel, session));
+                    }
+                }),
             Err(refusal) => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0,
                     peer_session_id = peer_session.0, result = refusal.result,
@@ -169,5 +230,115 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+/// The peers' calls whose pppd is negotiating (`[system]
+/// pppd_max_starting`), by key (tunnel id, session id), and the calls held
+/// until fewer are, oldest first. `K` and `C` are generic for the tests.
+#[derive(Debug)]
+pub(super) struct PppdStarts<K, C> {
+    starting: HashSet<K>,
+    held: VecDeque<C>,
+}
+
+impl<K, C> Default for PppdStarts<K, C> {
+    fn default() -> Self {
+        Self {
+            starting: HashSet::new(),
+            held: VecDeque::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, C> PppdStarts<K, C> {
+    /// Whether a new call must wait under `limit` (0: no limit): `limit`
+    /// calls are negotiating, or calls that came earlier wait already.
+    pub(super) fn must_hold(&self, limit: usize) -> bool {
+        limit != 0 && (self.starting.len() >= limit || !self.held.is_empty())
+    }
+
+    /// Hold `call` until [`Self::next`] gives it back.
+    pub(super) fn hold(&mut self, call: C) {
+        self.held.push_back(call);
+    }
+
+    /// The oldest held call, if `limit` allows one more to negotiate.
+    pub(super) fn next(&mut self, limit: usize) -> Option<C> {
+        if limit != 0 && self.starting.len() >= limit {
+            return None;
+        }
+        self.held.pop_front()
+    }
+
+    /// Call `key` was accepted: its pppd negotiates until it settles.
+    pub(super) fn started(&mut self, key: K) {
+        self.starting.insert(key);
+    }
+
+    /// Call `key` settled (link up, or gone): whether it was negotiating.
+    pub(super) fn settled(&mut self, key: &K) -> bool {
+        self.starting.remove(key)
+    }
+
+    /// Calls negotiating now.
+    pub(super) fn starting(&self) -> usize {
+        self.starting.len()
+    }
+
+    /// Calls held now.
+    pub(super) fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PppdStarts;
+
+    /// Up to the limit calls negotiate at once; the others wait, and each
+    /// call that settles lets the oldest waiting one through, in order. A
+    /// call that comes while others wait waits too, even with room.
+    #[test]
+    fn calls_past_the_limit_wait_in_order_for_one_to_settle() {
+        let mut p = PppdStarts::<u32, &str>::default();
+        assert!(!p.must_hold(2));
+        p.started(1);
+        assert!(!p.must_hold(2));
+        p.started(2);
+        assert!(p.must_hold(2));
+        p.hold("c");
+        p.hold("d");
+        assert_eq!(p.next(2), None);
+        assert!(!p.settled(&7), "never started");
+        assert!(p.settled(&1));
+        assert!(!p.settled(&1), "settles once");
+        assert_eq!(p.next(2), Some("c"));
+        p.started(3);
+        assert_eq!(p.next(2), None);
+        assert!(p.must_hold(2));
+        assert!(p.settled(&2));
+        // Room for one, but "d" came first.
+        assert!(p.must_hold(2));
+        assert_eq!(p.next(2), Some("d"));
+        p.started(4);
+        assert_eq!((p.starting(), p.held()), (2, 0));
+        assert!(p.settled(&3) && p.settled(&4));
+        assert!(!p.must_hold(2));
+    }
+
+    /// Limit 0: nothing waits; a lower limit (a reload) holds new calls
+    /// until enough have settled.
+    #[test]
+    fn no_limit_holds_nothing_and_a_lower_limit_takes_effect() {
+        let mut p = PppdStarts::<u32, &str>::default();
+        for k in 0..100 {
+            assert!(!p.must_hold(0));
+            p.started(k);
+        }
+        assert!(p.must_hold(50));
+        p.hold("x");
+        assert_eq!(p.next(50), None);
+        assert_eq!(p.next(0), Some("x"));
     }
 }

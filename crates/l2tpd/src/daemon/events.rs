@@ -80,6 +80,7 @@ impl Daemon {
             } => {
                 tracing::info!(tunnel = %self.tunnel_name(tunnel), tunnel_id = tunnel.0, session_id = session.0, "session down: {reason}");
                 self.session_down(tunnel, session);
+                self.pppd_start_settled(tunnel, session);
             }
             Event::TunnelReplaced { old, new, sessions } => {
                 tracing::info!(

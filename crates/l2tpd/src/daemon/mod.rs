@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use l2tp_config::Config;
 use l2tp_kernel::DataPlane;
-use l2tp_proto::endpoint::{Endpoint, Limits};
-use l2tp_proto::wire::TunnelId;
+use l2tp_proto::endpoint::{Endpoint, IncomingCall, Limits};
+use l2tp_proto::wire::{SessionId, TunnelId};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::net::UdpSocket;
@@ -86,6 +86,9 @@ pub(crate) struct Daemon {
     sockets: sockets::Sockets,
     /// Every tunnel and session the driver knows.
     reg: Registry,
+    /// The peers' calls whose pppd is negotiating, and the calls waiting
+    /// for fewer to be (`[system] pppd_max_starting`).
+    pppd_starts: admission::PppdStarts<(TunnelId, SessionId), IncomingCall>,
     /// The driver's deadlines.
     timers: Timers,
     /// Back-off and pending re-dials of persistent tunnels.
@@ -195,6 +198,7 @@ impl Daemon {
             local,
             sockets,
             reg: Registry::default(),
+            pppd_starts: admission::PppdStarts::default(),
             timers: Timers::default(),
             persist: Persist::default(),
             ppp_tx,

@@ -131,6 +131,7 @@ impl Daemon {
                 }
             }
             PppEvent::LinkUp { key, ifname, addrs } => {
+                self.pppd_start_settled(TunnelId(key.0), SessionId(key.1));
                 if live(self, key) {
                     tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, addrs = %addrs.join(", "), "ppp link up");
                 }
@@ -186,6 +187,7 @@ impl Daemon {
                 if let Some(st) = self.state.as_mut() {
                     st.pppd_gone(pid);
                 }
+                self.pppd_start_settled(t, s);
                 let Some(c) = self.reg.session_mut(t, s) else {
                     return;
                 };

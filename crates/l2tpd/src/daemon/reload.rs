@@ -18,7 +18,6 @@ pub(super) const RESTART_KEYS: &[&str] = &[
     "udp_port",
     "data_plane",
     "ppp_accm_events",
-    "pppd_nice",
     "api_socket",
     "api_group",
     "api_readonly_group",
@@ -72,6 +71,8 @@ impl Daemon {
         let old = self.config.clone();
         self.set_config(new.clone());
         self.ep.set_limits(limits(&new));
+        // pppd_max_starting may have been raised.
+        self.decide_held_calls();
         let now = Instant::now();
         let (mut added, mut removed) = (0, 0);
         for lt in old.local_tunnels() {
