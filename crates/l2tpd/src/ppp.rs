@@ -22,6 +22,13 @@ pub(crate) enum PppEvent {
         ifname: String,
         addrs: Vec<String>,
     },
+    /// The PPP interface was not seen up: not within [`LINK_UP_TIMEOUT`], or
+    /// it could not be watched (the error's text).
+    LinkNotUp {
+        key: SessionKey,
+        ifname: String,
+        error: String,
+    },
     /// A report from pppd's `openl2tp.so` plugin.
     Plugin(crate::ppp_events::PluginEvent),
     /// pppd exited.
@@ -59,7 +66,8 @@ pub(crate) fn watch_link(key: SessionKey, ifname: String, events: mpsc::Unbounde
     let watcher = match link_watcher() {
         Ok(w) => w,
         Err(e) => {
-            tracing::warn!(tunnel_id = key.0, session_id = key.1, %ifname, "cannot watch the PPP interface: {e}");
+            let error = format!("cannot watch the PPP interface: {e}");
+            let _ = events.send(PppEvent::LinkNotUp { key, ifname, error });
             return;
         }
     };
@@ -79,7 +87,8 @@ pub(crate) fn watch_link(key: SessionKey, ifname: String, events: mpsc::Unbounde
                 let _ = events.send(PppEvent::LinkUp { key, ifname, addrs });
             }
             Err(e) => {
-                tracing::warn!(tunnel_id = key.0, session_id = key.1, %ifname, "PPP interface did not come up: {e}")
+                let error = format!("PPP interface did not come up: {e}");
+                let _ = events.send(PppEvent::LinkNotUp { key, ifname, error });
             }
         }
     });

@@ -12,9 +12,9 @@
 //! call waits for its decision while `[system] pppd_max_starting` calls
 //! have their pppd negotiating ([`PppdStarts`]).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use l2tp_proto::endpoint::{Incoming, IncomingCall, IncomingCallError, IncomingError};
 use l2tp_proto::event::TunnelConfig;
@@ -97,7 +97,13 @@ impl Daemon {
     /// result 4).
     pub(super) fn admit_call(&mut self, call: IncomingCall) {
         let limit = self.pppd_start_limit();
-        if self.pppd_starts.must_hold(limit) {
+        if self.pppd_starts.must_hold(Instant::now(), limit) {
+            if self.pppd_starts.held() >= MAX_HELD_CALLS {
+                let refusal =
+                    CallRefusal::no_facilities("too many calls waiting for PPP negotiation");
+                self.answer_call(call, Err(refusal));
+                return;
+            }
             tracing::debug!(
                 tunnel_id = call.tunnel().0,
                 peer_session_id = call.peer_session().0,
@@ -133,23 +139,30 @@ impl Daemon {
     /// Decide held calls, oldest first, while the limit allows (after a
     /// call settled, or a reload that raised the limit).
     pub(super) fn decide_held_calls(&mut self) {
-        while let Some(call) = self.pppd_starts.next(self.pppd_start_limit()) {
+        let limit = self.pppd_start_limit();
+        while let Some(call) = self.pppd_starts.next(Instant::now(), limit) {
             self.decide_call(call);
         }
     }
 
-    /// Accept or refuse `call` now, as [`Self::call_admission`] decides. An
-    /// accepted call counts against `pppd_max_starting` until it settles.
+    /// Accept or refuse `call` now, as [`Self::call_admission`] decides.
     fn decide_call(&mut self, call: IncomingCall) {
+        let decision = self.call_admission(&call);
+        self.answer_call(call, decision);
+    }
+
+    /// Accept `call` (ICRP / OCRP) or refuse it (CDN). An accepted call
+    /// counts against `pppd_max_starting` until it settles.
+    fn answer_call(&mut self, call: IncomingCall, decision: Result<(), CallRefusal>) {
         let now = Instant::now();
         let (tunnel, peer_session) = (call.tunnel(), call.peer_session());
-        let result = match self.call_admission(&call) {
+        let result = match decision {
             Ok(()) => self
                 .ep
                 .accept_call(now, &mut self.rng, call)
                 .map(|session| {
                     if !self.null_dp {
-                        self.pppd_starts.started((tunnel, session));
+                        self.pppd_starts.started(now, (tunnel, session));
                     }
                 }),
             Err(refusal) => {
@@ -233,29 +246,48 @@ impl Daemon {
     }
 }
 
+/// Calls held for `pppd_max_starting` at most; further ones are refused at
+/// once with CDN result 4 (each held call stays pending in the core until
+/// its set-up deadline, so a peer sending ICRQs faster than PPP comes up
+/// would otherwise grow the queue for that long).
+const MAX_HELD_CALLS: usize = 4096;
+
+/// How long an accepted call counts against `pppd_max_starting` at most:
+/// a safety net, as each call settles on its own (its link up, or not seen up
+/// within 60 s, or the call or its pppd gone); a key missed there can then
+/// hold no place for good.
+const PPPD_STARTING_MAX: Duration = Duration::from_secs(120);
+
 /// The peers' calls whose pppd is negotiating (`[system]
 /// pppd_max_starting`), by key (tunnel id, session id), and the calls held
 /// until fewer are, oldest first. `K` and `C` are generic for the tests.
+/// Calls count for [`PPPD_STARTING_MAX`] at most; each operation is O(1)
+/// amortised.
 #[derive(Debug)]
 pub(super) struct PppdStarts<K, C> {
-    starting: HashSet<K>,
+    /// Negotiating calls, with when each started.
+    starting: HashMap<K, Instant>,
+    /// The same in start order (entries of calls settled since are skipped
+    /// when they come up), for the expiry.
+    order: VecDeque<(Instant, K)>,
     held: VecDeque<C>,
 }
 
 impl<K, C> Default for PppdStarts<K, C> {
     fn default() -> Self {
         Self {
-            starting: HashSet::new(),
+            starting: HashMap::new(),
+            order: VecDeque::new(),
             held: VecDeque::new(),
         }
     }
 }
 
-impl<K: Hash + Eq, C> PppdStarts<K, C> {
+impl<K: Hash + Eq + Copy, C> PppdStarts<K, C> {
     /// Whether a new call must wait under `limit` (0: no limit): `limit`
     /// calls are negotiating, or calls that came earlier wait already.
-    pub(super) fn must_hold(&self, limit: usize) -> bool {
-        limit != 0 && (self.starting.len() >= limit || !self.held.is_empty())
+    pub(super) fn must_hold(&mut self, now: Instant, limit: usize) -> bool {
+        limit != 0 && (self.is_full(now, limit) || !self.held.is_empty())
     }
 
     /// Hold `call` until [`Self::next`] gives it back.
@@ -264,21 +296,26 @@ impl<K: Hash + Eq, C> PppdStarts<K, C> {
     }
 
     /// The oldest held call, if `limit` allows one more to negotiate.
-    pub(super) fn next(&mut self, limit: usize) -> Option<C> {
-        if limit != 0 && self.starting.len() >= limit {
+    pub(super) fn next(&mut self, now: Instant, limit: usize) -> Option<C> {
+        if limit != 0 && self.is_full(now, limit) {
             return None;
         }
         self.held.pop_front()
     }
 
-    /// Call `key` was accepted: its pppd negotiates until it settles.
-    pub(super) fn started(&mut self, key: K) {
-        self.starting.insert(key);
+    /// Call `key` was accepted at `now`: it negotiates until it settles.
+    pub(super) fn started(&mut self, now: Instant, key: K) {
+        self.starting.insert(key, now);
+        self.order.push_back((now, key));
     }
 
     /// Call `key` settled (link up, or gone): whether it was negotiating.
     pub(super) fn settled(&mut self, key: &K) -> bool {
-        self.starting.remove(key)
+        let was = self.starting.remove(key).is_some();
+        if self.starting.is_empty() {
+            self.order.clear();
+        }
+        was
     }
 
     /// Calls negotiating now.
@@ -290,55 +327,97 @@ impl<K: Hash + Eq, C> PppdStarts<K, C> {
     pub(super) fn held(&self) -> usize {
         self.held.len()
     }
+
+    /// Whether `limit` calls negotiate, once those started more than
+    /// [`PPPD_STARTING_MAX`] before `now` no longer count.
+    fn is_full(&mut self, now: Instant, limit: usize) -> bool {
+        while let Some(&(at, key)) = self.order.front()
+            && now.saturating_duration_since(at) >= PPPD_STARTING_MAX
+        {
+            self.order.pop_front();
+            if self.starting.get(&key) == Some(&at) {
+                self.starting.remove(&key);
+            }
+        }
+        self.starting.len() >= limit
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PppdStarts;
+    use std::time::{Duration, Instant};
+
+    use super::{PPPD_STARTING_MAX, PppdStarts};
 
     /// Up to the limit calls negotiate at once; the others wait, and each
     /// call that settles lets the oldest waiting one through, in order. A
     /// call that comes while others wait waits too, even with room.
     #[test]
     fn calls_past_the_limit_wait_in_order_for_one_to_settle() {
+        let now = Instant::now();
         let mut p = PppdStarts::<u32, &str>::default();
-        assert!(!p.must_hold(2));
-        p.started(1);
-        assert!(!p.must_hold(2));
-        p.started(2);
-        assert!(p.must_hold(2));
+        assert!(!p.must_hold(now, 2));
+        p.started(now, 1);
+        assert!(!p.must_hold(now, 2));
+        p.started(now, 2);
+        assert!(p.must_hold(now, 2));
         p.hold("c");
         p.hold("d");
-        assert_eq!(p.next(2), None);
+        assert_eq!(p.next(now, 2), None);
         assert!(!p.settled(&7), "never started");
         assert!(p.settled(&1));
         assert!(!p.settled(&1), "settles once");
-        assert_eq!(p.next(2), Some("c"));
-        p.started(3);
-        assert_eq!(p.next(2), None);
-        assert!(p.must_hold(2));
+        assert_eq!(p.next(now, 2), Some("c"));
+        p.started(now, 3);
+        assert_eq!(p.next(now, 2), None);
+        assert!(p.must_hold(now, 2));
         assert!(p.settled(&2));
         // Room for one, but "d" came first.
-        assert!(p.must_hold(2));
-        assert_eq!(p.next(2), Some("d"));
-        p.started(4);
+        assert!(p.must_hold(now, 2));
+        assert_eq!(p.next(now, 2), Some("d"));
+        p.started(now, 4);
         assert_eq!((p.starting(), p.held()), (2, 0));
         assert!(p.settled(&3) && p.settled(&4));
-        assert!(!p.must_hold(2));
+        assert!(!p.must_hold(now, 2));
     }
 
     /// Limit 0: nothing waits; a lower limit (a reload) holds new calls
     /// until enough have settled.
     #[test]
     fn no_limit_holds_nothing_and_a_lower_limit_takes_effect() {
+        let now = Instant::now();
         let mut p = PppdStarts::<u32, &str>::default();
         for k in 0..100 {
-            assert!(!p.must_hold(0));
-            p.started(k);
+            assert!(!p.must_hold(now, 0));
+            p.started(now, k);
         }
-        assert!(p.must_hold(50));
+        assert!(p.must_hold(now, 50));
         p.hold("x");
-        assert_eq!(p.next(50), None);
-        assert_eq!(p.next(0), Some("x"));
+        assert_eq!(p.next(now, 50), None);
+        assert_eq!(p.next(now, 0), Some("x"));
+    }
+
+    /// A call that never settles stops counting after PPPD_STARTING_MAX;
+    /// one started again under the same key counts from its new start.
+    #[test]
+    fn a_call_that_never_settles_counts_for_a_bounded_time() {
+        let t0 = Instant::now();
+        let mut p = PppdStarts::<u32, &str>::default();
+        p.started(t0, 1);
+        let t1 = t0 + Duration::from_secs(10);
+        p.started(t1, 2);
+        assert!(p.must_hold(t1, 2));
+        assert!(p.settled(&2));
+        p.started(t1, 2);
+        p.hold("w");
+        assert_eq!(
+            p.next(t0 + PPPD_STARTING_MAX - Duration::from_millis(1), 2),
+            None
+        );
+        assert_eq!(p.next(t0 + PPPD_STARTING_MAX, 2), Some("w"));
+        assert_eq!(p.starting(), 1, "key 1 expired, key 2 still counts");
+        p.started(t0 + PPPD_STARTING_MAX, 3);
+        assert!(p.must_hold(t1 + PPPD_STARTING_MAX - Duration::from_millis(1), 2));
+        assert!(!p.must_hold(t1 + PPPD_STARTING_MAX, 2));
     }
 }

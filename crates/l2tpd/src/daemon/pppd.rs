@@ -136,6 +136,13 @@ impl Daemon {
                     tracing::info!(tunnel_id = key.0, session_id = key.1, %ifname, addrs = %addrs.join(", "), "ppp link up");
                 }
             }
+            PppEvent::LinkNotUp { key, ifname, error } => {
+                // No longer counted as negotiating: the call keeps its pppd.
+                self.pppd_start_settled(TunnelId(key.0), SessionId(key.1));
+                if live(self, key) {
+                    tracing::warn!(tunnel_id = key.0, session_id = key.1, %ifname, "{error}");
+                }
+            }
             PppEvent::Plugin(crate::ppp_events::PluginEvent::Accm {
                 tunnel_id,
                 session_id,
