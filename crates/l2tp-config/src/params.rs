@@ -203,8 +203,8 @@ params! {
         /// at once: accepted, and the PPP link not yet up. Further calls
         /// wait for their ICRP / OCRP (held by the driver, in arrival
         /// order, within `session_establish_timeout`) until a link comes up
-        /// or a call ends. 0: no limit. Default 32.
-        pppd_max_starting: val u32 = 32;
+        /// or a call ends. 0 (the default): no limit.
+        pppd_max_starting: val u32 = 0;
         /// Refuse tunnels set up by peers (no LNS role). Default false.
         deny_remote_tunnel_creates: val bool = false;
         /// Receive pppd's ACCM and up/down reports through its `openl2tp.so`
