@@ -193,11 +193,11 @@ params! {
         data_plane: val DataPlaneKind = DataPlaneKind::Netlink;
         /// pppd binary. Default `/usr/sbin/pppd`.
         pppd_path: val PathBuf = PathBuf::from("/usr/sbin/pppd");
-        /// Nice value (-20..=19) of every pppd, set on each as it starts:
-        /// above l2tpd's own (0), a burst of pppd starts cannot delay the
-        /// control messages of every tunnel, nor the kernel calls that set
-        /// up the next calls. A reload applies to the pppds started after
-        /// it. Default 5.
+        /// Nice value (-20..=19) of the data-plane worker thread, which
+        /// makes the kernel calls and starts pppd, and so of every pppd:
+        /// above the protocol loop's (0), a burst of pppd starts cannot
+        /// delay the control messages of every tunnel. Read at start only.
+        /// Default 5.
         pppd_nice: val i8 = 5;
         /// Calls of the peers (ICRQ / OCRQ) whose pppd may be negotiating
         /// at once: accepted, and the PPP link not yet up. Further calls

@@ -114,9 +114,6 @@ pub(crate) struct PppLaunch {
     pub ipparam: String,
     /// Load `openl2tp.so` after `pppol2tp.so` so that pppd reports ACCM and up/down.
     pub event_plugin: bool,
-    /// pppd's nice value (`[system] pppd_nice`, -20..=19), set on it as it
-    /// starts.
-    pub nice: i32,
 }
 
 impl std::fmt::Debug for PppLaunch {
@@ -128,7 +125,6 @@ impl std::fmt::Debug for PppLaunch {
             .field("lns_mode", &self.lns_mode)
             .field("options", &loggable_args(&self.options))
             .field("ipparam", &self.ipparam)
-            .field("nice", &self.nice)
             .field("event_plugin", &self.event_plugin)
             .finish()
     }
@@ -231,20 +227,13 @@ fn setpriv() -> Option<&'static Path> {
 }
 
 /// Start pppd on `fd` (the connected PPPoL2TP socket; ownership passes to the
-/// child) at nice value `launch.nice`. Returns the pid. Output lines are
-/// logged; the interface name and the exit are sent on `events`.
+/// child). Returns the pid. Output lines are logged; the interface name and the
+/// exit are sent on `events`.
 ///
 /// pppd is started through `setpriv --pdeathsig TERM` (see [`setpriv`]): the
 /// signal is sent when the thread that started it ends, which is the
 /// data-plane worker's (see `daemon::worker`), so only when l2tpd ends.
 /// `setpriv` execs pppd in place: the pid, stdout and stderr are pppd's.
-///
-/// The nice value is set on the child by pid once it has been started
-/// (`setpriority(2)`, before this returns; it carries over the exec of
-/// pppd), not inherited from the starting thread: that thread makes the
-/// kernel calls of every call's set-up, which must not wait behind busy
-/// pppds. One that cannot be set (below l2tpd's own without
-/// `CAP_SYS_NICE`) is logged and pppd keeps l2tpd's.
 ///
 /// pppd inherits the socket at its own descriptor number (close-on-exec is
 /// cleared on it, and the parent closes its copy right after): with no code
@@ -294,18 +283,6 @@ pub(crate) fn spawn(
     // Close the parent's copy of the PPPoL2TP socket now: pppd holds the session.
     drop(fd);
     let pid = child.id().unwrap_or(0);
-    let nice = launch.nice;
-    if let Err(e) = rustix::process::Pid::from_raw(pid as i32)
-        .ok_or(rustix::io::Errno::SRCH)
-        .and_then(|p| rustix::process::setpriority_process(Some(p), nice))
-    {
-        tracing::warn!(
-            tunnel_id = key.0,
-            session_id = key.1,
-            pid,
-            "cannot set pppd's nice value {nice} (pppd_nice): {e}"
-        );
-    }
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(out, key, events.clone()));
     }
@@ -380,7 +357,6 @@ mod tests {
             options: vec!["mtu".into(), "1400".into()],
             ipparam: "lac1".into(),
             event_plugin: true,
-            nice: 5,
         };
         let a = l.args(3);
         assert_eq!(&a[..4], ["plugin", "pppol2tp.so", "pppol2tp", "3"]);
@@ -425,7 +401,6 @@ mod tests {
             options: ppp.pppd_args(true, None),
             ipparam: "lac1".into(),
             event_plugin: false,
-            nice: 5,
         };
         assert_eq!(
             l.args(3).join(" "),
@@ -460,55 +435,9 @@ mod tests {
             options: vec![],
             ipparam: "t".into(),
             event_plugin: false,
-            nice: 5,
         };
         assert!(!l.args(3).contains(&"pppol2tp_lns_mode".to_string()));
         assert!(!l.args(3).contains(&"openl2tp.so".to_string()));
-    }
-
-    /// pppd runs at `nice` while the thread that started it keeps its own;
-    /// its exit is reported. A stand-in for pppd (a script that execs
-    /// `sleep`) takes the arguments and the socket.
-    #[tokio::test]
-    async fn pppd_starts_at_its_nice_value() {
-        let dir = std::env::temp_dir().join(format!("l2tpd-ppp-nice-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fake = dir.join("pppd");
-        std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let own = rustix::process::getpriority_process(None).unwrap();
-        // Raising a nice value needs no privilege.
-        let nice = (own + 3).min(19);
-        let l = PppLaunch {
-            pppd: fake,
-            tunnel_id: 1,
-            session_id: 2,
-            lns_mode: true,
-            options: vec![],
-            ipparam: "t".into(),
-            event_plugin: false,
-            nice,
-        };
-        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let pid = spawn(&l, a.into(), tx).unwrap();
-        // Field 19 of /proc/PID/stat (after the command name in parentheses,
-        // field 2): the nice value.
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-        let child_nice: i32 = after_comm.split(' ').nth(16).unwrap().parse().unwrap();
-        assert_eq!(child_nice, nice);
-        assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
-        terminate(pid);
-        let exited = loop {
-            match rx.recv().await.unwrap() {
-                PppEvent::Exited { pid: p, signal, .. } => break (p, signal),
-                _ => continue,
-            }
-        };
-        assert_eq!(exited, (pid, Some(15)));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -174,7 +174,8 @@ impl Daemon {
         let dpw = if null_dp {
             worker::Worker::inline(dp)
         } else {
-            worker::Worker::spawn(dp, tokio::runtime::Handle::current())
+            let nice = i32::from(config.system.pppd_nice);
+            worker::Worker::spawn(dp, tokio::runtime::Handle::current(), nice)
                 .context("starting the data-plane worker thread")?
         };
         let mut ep = Endpoint::new();

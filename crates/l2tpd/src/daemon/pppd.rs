@@ -63,7 +63,6 @@ impl Daemon {
             options,
             ipparam,
             event_plugin: self.config.system.ppp_accm_events,
-            nice: i32::from(self.config.system.pppd_nice),
         }
     }
 

@@ -18,6 +18,7 @@ pub(super) const RESTART_KEYS: &[&str] = &[
     "udp_port",
     "data_plane",
     "ppp_accm_events",
+    "pppd_nice",
     "api_socket",
     "api_group",
     "api_readonly_group",

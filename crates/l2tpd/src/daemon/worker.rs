@@ -92,20 +92,28 @@ impl Worker {
         }
     }
 
-    /// Start the worker thread, which owns `dp` from now on. It runs at the
-    /// daemon's own nice value (the pppds it starts get `pppd_nice`, see
-    /// `crate::ppp::spawn`): a call's kernel set-up must not wait behind
-    /// busy pppds. Jobs run inside the runtime of `rt` (pppd's pipes and
-    /// exit status are watched by tasks of that runtime). Errors: the thread
-    /// could not be created.
+    /// Start the worker thread, which owns `dp` from now on, at nice value
+    /// `nice` (`[system] pppd_nice`, -20..=19; Linux keeps a nice value per
+    /// thread, and the pppds the thread starts inherit it). Jobs run inside
+    /// the runtime of `rt` (pppd's pipes and exit status are watched by
+    /// tasks of that runtime). Errors: the thread could not be created. A
+    /// nice value that cannot be set (below the thread's without
+    /// `CAP_SYS_NICE`) is logged and the thread keeps its own.
     pub(super) fn spawn(
         dp: Box<dyn DataPlane>,
         rt: tokio::runtime::Handle,
+        nice: i32,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("l2tpd-dataplane".into())
             .spawn(move || {
+                // `None`: on Linux, the calling thread alone.
+                if let Err(e) = rustix::process::setpriority_process(None, nice) {
+                    tracing::warn!(
+                        "data-plane worker: cannot set nice value {nice} (pppd_nice): {e}"
+                    );
+                }
                 let _rt = rt.enter();
                 let mut dp = dp;
                 while let Ok(job) = rx.recv() {
@@ -194,6 +202,7 @@ mod tests {
         let mut w = Worker::spawn(
             Box::new(NullDataPlane::signalling_only()),
             tokio::runtime::Handle::current(),
+            0,
         )
         .unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -217,14 +226,37 @@ mod tests {
             .call(|_| std::thread::current().name().map(str::to_owned))
             .await;
         assert_eq!(name, Some(Some("l2tpd-dataplane".into())));
-        // At the daemon's own nice value (pppd_nice is pppd's alone).
-        let nice = w
+    }
+
+    /// The worker thread runs at its nice value, the rest of the process
+    /// keeps its own, and a program the worker starts (as it starts pppd)
+    /// inherits the worker's.
+    #[tokio::test]
+    async fn the_worker_and_what_it_starts_run_at_its_nice_value() {
+        let own = rustix::process::getpriority_process(None).unwrap();
+        // Raising a nice value needs no privilege.
+        let nice = (own + 3).min(19);
+        let mut w = Worker::spawn(
+            Box::new(NullDataPlane::signalling_only()),
+            tokio::runtime::Handle::current(),
+            nice,
+        )
+        .unwrap();
+        let on_worker = w
             .call(|_| rustix::process::getpriority_process(None).unwrap())
             .await;
-        assert_eq!(
-            nice,
-            Some(rustix::process::getpriority_process(None).unwrap())
-        );
+        assert_eq!(on_worker, Some(nice));
+        // Field 19 of /proc/self/stat: the nice value of the child itself.
+        let child = w
+            .call(|_| {
+                std::process::Command::new("sh")
+                    .args(["-c", "cut -d' ' -f19 /proc/self/stat"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            })
+            .await;
+        assert_eq!(child.map(Result::unwrap), Some(nice.to_string()));
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
     }
 
     /// Inline jobs run before `submit` returns.
