@@ -131,14 +131,14 @@ part_a() {
     # pppd_nice: every LNS pppd at NICE, the LAC's at its 0, and of the
     # LNS l2tpd's threads the data-plane worker at NICE (the pppds inherit
     # it), the others at 0. Field 19 of /proc/PID/stat is the nice value
-    # (no spaces in these names; a thread's comm is cut at 15 characters);
+    # (no spaces in these names; the worker thread is `l2tpd-dataplane`);
     # one pgrep and one awk per daemon.
     for side in "$lns_pid:$nice" "$LAC_PID:0"; do
         mapfile -t stats < <(child_stats "${side%:*}")
         nices=$( ((${#stats[@]})) && awk '{ print $19 }' "${stats[@]}" </dev/null | sort | uniq -c | tr -s ' \n' ' ' || true)
         [[ $nices == " $CALLS ${side#*:} " ]] || fail "pppds of l2tpd ${side%:*}: count and nice value: $nices (expected $CALLS at ${side#*:})"
     done
-    l2tpd_nice=$(awk '{ print ($2 == "(l2tpd-dataplan)" ? "worker" : "others") "=" $19 }' \
+    l2tpd_nice=$(awk '{ print ($2 == "(l2tpd-dataplane)" ? "worker" : "others") "=" $19 }' \
         /proc/"$lns_pid"/task/*/stat | sort -u | tr '\n' ' ')
     [[ $l2tpd_nice == "others=0 worker=$nice " ]] ||
         fail "LNS l2tpd threads at nice values $l2tpd_nice, expected others=0 worker=$nice"
