@@ -270,12 +270,12 @@ pub const MAX_CDNS_BEFORE_STOPCCN: usize = 16;
 pub const MAX_CALLS_STARTING: usize = 128;
 
 /// The least bound on calls we place waiting for their ICRP / OCRP at once
-/// (see [`MAX_CALLS_STARTING`]), whatever the peer's window: twice
-/// xl2tpd's window of 4 kept it so short of work that 100 calls took 403 s
-/// in VM scenario 85 (our LAC retransmitted 199 messages to it), against
-/// 162–198 s with 128; with 32, a call started last waits for 32 of the
-/// peer's calls, about 30 s for xl2tpd there, well within the 120 s
-/// default timeout.
+/// (see [`MAX_CALLS_STARTING`]), whatever the peer's window: with twice
+/// xl2tpd's window of 4, 100 calls took 162 s in one run of VM scenario 85
+/// and 403 s in another (our LAC retransmitted 199 messages to xl2tpd,
+/// which reads nothing while it starts a pppd); with 32, 169 s. A call
+/// started last waits for at most 32 of the peer's calls, about 30 s for
+/// xl2tpd there, well within the 120 s default timeout.
 pub const MIN_CALLS_STARTING: usize = 32;
 
 /// A Challenge AVP of 0 octets (RFC 2661 §4.4.3: "one or more octets of

@@ -152,7 +152,8 @@ impl Daemon {
     }
 
     /// Accept `call` (ICRP / OCRP) or refuse it (CDN). An accepted call
-    /// counts against `pppd_max_starting` until it settles.
+    /// counts against `pppd_max_starting`, if set, until it settles (a
+    /// limit set by a reload counts the calls accepted after it).
     fn answer_call(&mut self, call: IncomingCall, decision: Result<(), CallRefusal>) {
         let now = Instant::now();
         let (tunnel, peer_session) = (call.tunnel(), call.peer_session());
@@ -161,7 +162,7 @@ impl Daemon {
                 .ep
                 .accept_call(now, &mut self.rng, call)
                 .map(|session| {
-                    if !self.null_dp {
+                    if self.pppd_start_limit() != 0 {
                         self.pppd_starts.started(now, (tunnel, session));
                     }
                 }),
@@ -305,6 +306,7 @@ impl<K: Hash + Eq + Copy, C> PppdStarts<K, C> {
 
     /// Call `key` was accepted at `now`: it negotiates until it settles.
     pub(super) fn started(&mut self, now: Instant, key: K) {
+        self.expire(now);
         self.starting.insert(key, now);
         self.order.push_back((now, key));
     }
@@ -331,6 +333,14 @@ impl<K: Hash + Eq + Copy, C> PppdStarts<K, C> {
     /// Whether `limit` calls negotiate, once those started more than
     /// [`PPPD_STARTING_MAX`] before `now` no longer count.
     fn is_full(&mut self, now: Instant, limit: usize) -> bool {
+        self.expire(now);
+        self.starting.len() >= limit
+    }
+
+    /// Forget the calls started more than [`PPPD_STARTING_MAX`] before
+    /// `now`, and the start-order entries of calls settled since (so
+    /// `order` holds at most that long's starts).
+    fn expire(&mut self, now: Instant) {
         while let Some(&(at, key)) = self.order.front()
             && now.saturating_duration_since(at) >= PPPD_STARTING_MAX
         {
@@ -339,7 +349,6 @@ impl<K: Hash + Eq + Copy, C> PppdStarts<K, C> {
                 self.starting.remove(&key);
             }
         }
-        self.starting.len() >= limit
     }
 }
 
@@ -419,5 +428,21 @@ mod tests {
         p.started(t0 + PPPD_STARTING_MAX, 3);
         assert!(p.must_hold(t1 + PPPD_STARTING_MAX - Duration::from_millis(1), 2));
         assert!(!p.must_hold(t1 + PPPD_STARTING_MAX, 2));
+    }
+
+    /// Calls that settle while others negotiate leave no trace past
+    /// PPPD_STARTING_MAX: the start order holds that long's starts at most.
+    #[test]
+    fn the_start_order_holds_a_bounded_window() {
+        let t0 = Instant::now();
+        let mut p = PppdStarts::<u32, &str>::default();
+        p.started(t0, 0);
+        for k in 1..=1000u32 {
+            let at = t0 + Duration::from_secs(u64::from(k));
+            p.started(at, k);
+            assert!(p.settled(&k));
+            assert!(p.order.len() <= 121, "{} at {k}", p.order.len());
+        }
+        assert_eq!(p.starting(), 0, "key 0 expired");
     }
 }
