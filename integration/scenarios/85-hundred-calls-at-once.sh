@@ -13,12 +13,13 @@
 # manual: 10 minutes under TCG (200 pppd processes on two emulated CPUs),
 #   too long for the test command; run it with `cargo xtask integration
 #   --filter 85 --release` on a quiet host (a loaded host starves the VM,
-#   and then anything retransmits). Last run (2026-11-30 17:52, quiet
-#   host): l2tpd LNS 162.3 s, xl2tpd LNS 169.2 s (our LAC retransmitted
-#   53 messages to xl2tpd); but the l2tpd LAC retransmitted 1 message to
-#   the l2tpd LNS, so the scenario failed; 3 of the 9 runs of A that day
-#   had none. The time is pppd's: when the LAC has its 100 links up, the
-#   LNS l2tpd has used 4-6 s of CPU, the pppds of both sides 116-134 s.
+#   and then anything retransmits). The last two runs (2026-11-30, quiet
+#   host): 18:55 passed: l2tpd LNS 169.9 s with no retransmission, xl2tpd
+#   LNS 170.4 s (our LAC retransmitted 52 messages to xl2tpd); 17:52
+#   failed: l2tpd LNS 162.3 s, xl2tpd 169.2 s, but the l2tpd LAC
+#   retransmitted 1 message to the l2tpd LNS (4 of the 10 runs of A that
+#   day had none). The time is pppd's: when the LAC has its 100 links up,
+#   the LNS l2tpd has used 4-6 s of CPU, the pppds of both sides 116-134 s.
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
