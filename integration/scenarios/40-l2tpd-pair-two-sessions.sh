@@ -49,10 +49,11 @@ assert_tshark_msgtypes "$CAPTURE_FILE" "SCCRQ SCCCN ICRQ ICCN" "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" SCCRQ 1 "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" ICRQ 2 "$LAC_IP"
 assert_msg_count "$CAPTURE_FILE" ICCN 2 "$LAC_IP"
-# The LNS's second ICRP (message type 11) comes after IPCP both ways.
+# The LNS's second ICRP (message type 11) comes after IPCP both ways. ICRPs
+# are told apart by (tunnel, Ns): a retransmitted first ICRP is not the second.
 icrp2=$(awk -F'\t' -v lac="$LAC_IP" -v lns="$LNS_IP" '
     $22 ~ /PPP IPCP/ { sub(/\|.*/, "", $2); ipcp[$2] = 1 }
-    $4 == 1 && $5 ~ /^11(\||$)/ && $2 ~ "^" lns && ++n == 2 {
+    $4 == 1 && $5 ~ /^11(\||$)/ && $2 ~ "^" lns && !seen[$6 " " $8]++ && ++n == 2 {
         print (ipcp[lac] && ipcp[lns]) ? "after IPCP" : "before IPCP"; exit
     }' "$(tshark_decode "$CAPTURE_FILE")")
 [[ $icrp2 == "after IPCP" ]] || fail "pppd_max_starting = 1: the second ICRP came ${icrp2:-never}"

@@ -215,11 +215,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let results = summarize(&scenarios, &parsed);
 
+    // Each failed scenario's log in full, then (after the table, where the tail
+    // of a long CI log still shows it) the reasons its checks gave.
+    let mut reasons = String::new();
     for r in results.iter().filter(|r| r.status != Status::Pass) {
         let log = results_dir.join(&r.name).join("scenario.log");
         eprintln!("\n----- {} {}: {} -----", r.name, r.status, log.display());
         match fs::read_to_string(&log) {
-            Ok(text) => eprint!("{text}"),
+            Ok(text) => {
+                eprint!("{text}");
+                for line in fail_lines(&r.name, &text) {
+                    let _ = writeln!(reasons, "{}: {line}", r.name);
+                }
+            }
             Err(_) => eprintln!("(no log)"),
         }
         eprintln!("----- end of {} -----", r.name);
@@ -227,6 +235,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 
     println!();
     print!("{}", render_table(&results));
+    print!("{reasons}");
     println!(
         "VMs: {:.1} s in all{}; results: {}",
         elapsed.as_secs_f64(),
@@ -448,6 +457,21 @@ fn parse_results(tsv: &str) -> Vec<ScenarioResult> {
         .collect()
 }
 
+/// The lines of scenario `name`'s log that say why it failed: those of
+/// lib.sh's `fail` ("[  12.3s] FAIL: REASON"), without the harness's closing
+/// "FAIL: NAME (exit status N)", and run-in-vm.sh's "scenario killed after
+/// the time limit" line; the first 5 at most.
+fn fail_lines<'a>(name: &str, log: &'a str) -> Vec<&'a str> {
+    let closing = format!("] FAIL: {name} (");
+    log.lines()
+        .filter(|l| {
+            l.contains("] FAIL: ") && !l.contains(&closing)
+                || l.starts_with("scenario killed after")
+        })
+        .take(5)
+        .collect()
+}
+
 /// One result per expected scenario, in order; missing ones are NotRun.
 fn summarize(expected: &[String], parsed: &[ScenarioResult]) -> Vec<ScenarioResult> {
     expected
@@ -515,6 +539,17 @@ mod tests {
         let table = render_table(&s);
         assert!(table.contains("10-a      PASS        12.5"), "{table}");
         assert!(table.contains("40-d      NOT RUN        -"), "{table}");
+    }
+
+    #[test]
+    fn fail_reasons_leave_out_the_harness_line() {
+        let log = "[   1.0s] ok: x\n[  51.0s] FAIL: the second ICRP came before IPCP\n\
+                   ===== dump =====\n[  51.5s] FAIL: 40-a (exit status 1)\n";
+        assert_eq!(
+            fail_lines("40-a", log),
+            ["[  51.0s] FAIL: the second ICRP came before IPCP"]
+        );
+        assert!(fail_lines("40-a", "[  9.0s] FAIL: 40-a (exit status 124)\n").is_empty());
     }
 
     #[test]
