@@ -6,6 +6,7 @@ mod fdlimit;
 mod import;
 mod journal;
 mod logbuf;
+mod logtime;
 mod metrics;
 mod notify;
 mod params;
@@ -117,6 +118,7 @@ fn init_logging(filter: Option<&str>) -> Option<String> {
     }
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(logbuf::Stderr)
+        .with_timer(logtime::CachedUtc)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter);
