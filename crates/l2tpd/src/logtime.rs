@@ -5,12 +5,12 @@
 //! `session up` lines a second that was about 3 % of the daemon's CPU time
 //! (perf, `cargo xtask bench --only sessions-65535`). [`CachedUtc`] prints
 //! the same text, `2026-11-30T13:46:23.753259Z` (UTC, microseconds), but
-//! formats the date and time of day only when the second changes (per
-//! thread) and otherwise appends the microseconds to the kept prefix.
+//! formats the date and time of day (with humantime) only when the second
+//! changes (per thread) and otherwise appends the microseconds to the kept
+//! prefix.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
@@ -20,9 +20,9 @@ use tracing_subscriber::fmt::time::FormatTime;
 pub(crate) struct CachedUtc;
 
 thread_local! {
-    /// This thread's last second (s since the Unix epoch) and its prefix
-    /// `YYYY-MM-DDTHH:MM:SS.`.
-    static LAST: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    /// This thread's last second (s since the Unix epoch; none yet:
+    /// `u64::MAX`) and its prefix `YYYY-MM-DDTHH:MM:SS.`.
+    static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
 impl FormatTime for CachedUtc {
@@ -33,43 +33,23 @@ impl FormatTime for CachedUtc {
             .unwrap_or_default();
         let (secs, micros) = (now.as_secs(), now.subsec_micros());
         LAST.with_borrow_mut(|(last, prefix)| {
-            if *last != secs || prefix.is_empty() {
+            if *last != secs {
                 *last = secs;
-                prefix.clear();
-                write_prefix(prefix, secs);
+                *prefix = date_and_time(secs);
             }
             write!(w, "{prefix}{micros:06}Z")
         })
     }
 }
 
-/// Append `YYYY-MM-DDTHH:MM:SS.` for `secs` seconds since the Unix epoch (UTC).
-fn write_prefix(out: &mut String, secs: u64) {
-    let (days, sod) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    );
-}
-
-/// (year, month 1–12, day 1–31) of the proleptic Gregorian calendar for
-/// `days` days after 1970-01-01: H. Hinnant's `civil_from_days`
-/// ("chrono-Compatible Low-Level Date Algorithms"), for days ≥ 0.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097; // day of the 400-year era, 0..=146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // 0..=365, from 1 March
-    let mp = (5 * doy + 2) / 153; // 0..=11, March = 0
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = era * 400 + yoe + u64::from(m <= 2);
-    (y, m, d)
+/// `YYYY-MM-DDTHH:MM:SS.` for `secs` seconds since the Unix epoch (UTC):
+/// humantime's RFC 3339 text without its `Z`.
+fn date_and_time(secs: u64) -> String {
+    let mut s =
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
+    s.pop();
+    s.push('.');
+    s
 }
 
 #[cfg(test)]
@@ -77,9 +57,14 @@ mod tests {
     use super::*;
 
     fn prefix(secs: u64) -> String {
-        let mut s = String::new();
-        write_prefix(&mut s, secs);
-        s
+        date_and_time(secs)
+    }
+
+    /// (year, month, day) of the prefix for day `days` after 1970-01-01.
+    fn civil_from_days(days: u64) -> (u64, u64, u64) {
+        let p = prefix(days * 86_400);
+        let field = |r: std::ops::Range<usize>| p[r].parse::<u64>().unwrap();
+        (field(0..4), field(5..7), field(8..10))
     }
 
     #[test]
